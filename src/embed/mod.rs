@@ -1,0 +1,187 @@
+//! Embedding: a BERT-family sentence encoder (default all-MiniLM-L6-v2) on candle, pooled and
+//! normalised exactly as sentence-transformers does, so vectors match the published model.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use thiserror::Error;
+use tokenizers::{Tokenizer, TruncationParams};
+
+/// Why the embedder could not be loaded or could not embed.
+#[derive(Debug, Error)]
+pub enum EmbedError {
+    /// `config.json` is not a BERT configuration.
+    #[error("embedder config is not a BERT config.json: {0}")]
+    Config(String),
+    /// `tokenizer.json` could not be read.
+    #[error("embedder tokenizer.json is invalid: {0}")]
+    Tokenizer(String),
+    /// The weights are not safetensors for the configured BERT model.
+    #[error("embedder weights do not fit a BERT model with this config: {0}")]
+    Weights(String),
+    /// The model failed while running.
+    #[error("embedding failed: {0}")]
+    Compute(String),
+}
+
+/// Tokens the embedder reads per text, like sentence-transformers' `max_seq_length` for MiniLM.
+pub const MAX_TOKENS: usize = 256;
+/// Texts embedded together in one forward pass.
+pub const BATCH_SIZE: usize = 16;
+
+/// A loaded sentence encoder that turns texts into unit-length vectors.
+pub struct Embedder {
+    model: BertModel,
+    /// Truncates at the model's window, for embedding.
+    tokenizer: Tokenizer,
+    /// The same vocabulary without truncation, for measuring text.
+    counter: Tokenizer,
+    device: Device,
+    dim: usize,
+    fingerprint: String,
+}
+
+impl Embedder {
+    /// Loads the encoder from the bytes of `model.safetensors`, `config.json` and
+    /// `tokenizer.json`, so it works the same from files, the network or a browser cache.
+    pub fn from_bytes(weights: &[u8], config_bytes: &[u8], tokenizer_bytes: &[u8]) -> Result<Self, EmbedError> {
+        let config: Config =
+            serde_json::from_slice(config_bytes).map_err(|e| EmbedError::Config(e.to_string()))?;
+        validate(&config)?;
+        let dim = config.hidden_size;
+        let max_tokens = MAX_TOKENS.min(config.max_position_embeddings);
+        let mut tokenizer =
+            Tokenizer::from_bytes(tokenizer_bytes).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() }))
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        tokenizer.with_padding(None);
+        let mut counter = tokenizer.clone();
+        counter.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_buffered_safetensors(weights.to_vec(), DType::F32, &device)
+            .map_err(|e| EmbedError::Weights(e.to_string()))?;
+        let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Weights(e.to_string()))?;
+        let fingerprint = fingerprint(config_bytes, tokenizer_bytes);
+        Ok(Embedder { model, tokenizer, counter, device, dim, fingerprint })
+    }
+
+    /// Identifies the model by its config and vocabulary, so an index refuses queries embedded
+    /// by a different model (whose vectors would be meaningless against it).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Length of the vectors this model produces (384 for MiniLM).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of wordpiece tokens in `text`, without `[CLS]`/`[SEP]`; used to size passages.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.counter
+            .encode_fast(text, false)
+            .map(|e| e.len())
+            .unwrap_or_else(|_| text.split_whitespace().count())
+    }
+
+    /// Embeds one text (e.g. a query).
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        Ok(self.embed_batch(&[text])?.remove(0))
+    }
+
+    /// Embeds many texts, batching texts of similar length together; the output keeps input order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_with_progress(texts, &mut |_| {})
+    }
+
+    /// Like [`Embedder::embed`], calling `progress` with the number of texts done after each batch.
+    pub fn embed_with_progress(
+        &self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        let mut done = 0;
+        for batch in order.chunks(BATCH_SIZE) {
+            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+            for (&i, v) in batch.iter().zip(self.embed_batch(&batch_texts)?) {
+                out[i] = v;
+            }
+            done += batch.len();
+            progress(done);
+        }
+        Ok(out)
+    }
+
+    /// One forward pass over texts padded to the longest; mean-pools over the attention mask
+    /// (padding excluded) and L2-normalises.
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let compute = |e: candle_core::Error| EmbedError::Compute(e.to_string());
+        let encodings = self
+            .tokenizer
+            .encode_batch_fast(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let len = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![0u32; texts.len() * len];
+        let mut mask = vec![0u32; texts.len() * len];
+        for (row, enc) in encodings.iter().enumerate() {
+            for (col, (&id, &m)) in enc.get_ids().iter().zip(enc.get_attention_mask()).enumerate() {
+                ids[row * len + col] = id;
+                mask[row * len + col] = m;
+            }
+        }
+        let shape = (texts.len(), len);
+        let ids = Tensor::from_vec(ids, shape, &self.device).map_err(compute)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device).map_err(compute)?;
+        let types = ids.zeros_like().map_err(compute)?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(compute)?;
+        let pooled = mean_pool(&hidden, &mask).map_err(compute)?;
+        let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(compute)?;
+        Ok(rows.into_iter().map(normalize).collect())
+    }
+}
+
+/// Mean of the token vectors weighted by the attention mask: `[B, T, H]`, `[B, T]` → `[B, H]`.
+fn mean_pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+    summed.broadcast_div(&counts)
+}
+
+/// Scales a vector to unit length (a zero vector stays zero).
+pub fn normalize(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+/// First 16 hex digits of SHA-256 over the config and tokenizer files.
+fn fingerprint(config: &[u8], tokenizer: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(config);
+    h.update(tokenizer);
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Rejects configs that would make the model's shape arithmetic fail (e.g. zero heads), so a
+/// wrong file gives an error instead of a panic.
+fn validate(c: &Config) -> Result<(), EmbedError> {
+    let bad = |what: &str| Err(EmbedError::Config(what.to_string()));
+    if c.hidden_size == 0 || c.num_attention_heads == 0 || c.num_hidden_layers == 0 {
+        return bad("hidden_size, num_attention_heads and num_hidden_layers must be positive");
+    }
+    if c.hidden_size % c.num_attention_heads != 0 {
+        return bad("hidden_size must be a multiple of num_attention_heads");
+    }
+    if c.vocab_size == 0 || c.max_position_embeddings < 2 || c.type_vocab_size == 0 {
+        return bad("vocab_size, type_vocab_size and max_position_embeddings must be positive");
+    }
+    Ok(())
+}

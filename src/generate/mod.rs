@@ -1,0 +1,371 @@
+//! Generation: a llama-family model from GGUF bytes (default SmolLM2-135M-Instruct) on candle's
+//! quantised llama, with greedy or seeded sampling, token-by-token stepping for streaming, a
+//! cancel flag, and stops at end-of-turn.
+
+pub mod convert;
+mod tokenizer;
+
+use candle_core::quantized::gguf_file::Content;
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use thiserror::Error;
+use tokenizers::Tokenizer;
+
+/// Why a model could not be loaded or could not generate.
+#[derive(Debug, Error, PartialEq)]
+pub enum GenerateError {
+    /// The bytes are not a GGUF file.
+    #[error("not a GGUF model file (bad magic bytes)")]
+    NotGguf,
+    /// The GGUF header or tensor table is damaged or the file is cut short.
+    #[error("GGUF model file is corrupt or truncated: {0}")]
+    Corrupt(String),
+    /// A valid GGUF of a kind wasmrag does not run.
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    /// The tokenizer metadata is unusable.
+    #[error("the model's tokenizer metadata is invalid: {0}")]
+    Tokenizer(String),
+    /// The prompt alone fills the context window.
+    #[error("prompt is {tokens} tokens but the context window holds {context}")]
+    PromptTooLong {
+        /// Tokens in the prompt.
+        tokens: usize,
+        /// The model's usable context.
+        context: usize,
+    },
+    /// The model failed while running.
+    #[error("generation failed: {0}")]
+    Compute(String),
+}
+
+/// Tokens fed to the model per forward pass during prefill, bounding attention memory.
+const PREFILL_CHUNK: usize = 256;
+
+/// Sampling and stopping settings for one generation.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// 0 picks the most likely token every step (greedy, reproducible); above 0 samples.
+    pub temperature: f64,
+    /// Nucleus sampling: sample only from the smallest set of tokens whose probability sums
+    /// to this (used when `temperature > 0`).
+    pub top_p: Option<f64>,
+    /// Divides the logits of recently seen tokens (1.0 = off); stops small models looping.
+    pub repeat_penalty: f32,
+    /// How many recent tokens the penalty looks at.
+    pub repeat_last_n: usize,
+    /// Seed for sampling, so sampled answers are reproducible.
+    pub seed: u64,
+    /// Set it from elsewhere to stop generation after the current token.
+    pub cancel: CancelFlag,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: None,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            seed: 299792458,
+            cancel: CancelFlag::default(),
+        }
+    }
+}
+
+/// A shared flag that stops a running generation; clones share the same flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    /// Asks the generation to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelFlag::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model emitted an end-of-turn or end-of-text token.
+    EndOfTurn,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The context window is full.
+    ContextFull,
+    /// The cancel flag was set.
+    Cancelled,
+}
+
+/// A loaded generator model with its tokenizer.
+pub struct Generator {
+    model: ModelWeights,
+    tokenizer: Tokenizer,
+    stop_tokens: Vec<u32>,
+    context: usize,
+    device: Device,
+}
+
+impl Generator {
+    /// Loads a llama-family GGUF model from its bytes, validating the file first so a damaged
+    /// or foreign file gives an error rather than a crash.
+    pub fn from_gguf(bytes: &[u8]) -> Result<Generator, GenerateError> {
+        let content = read_content(bytes)?;
+        validate(&content, bytes.len())?;
+        let tokenizer = tokenizer::from_gguf(&content)?;
+        let md = &content.metadata;
+        let mut stop_tokens: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"]
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
+        if let Some(eos) = md.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
+            stop_tokens.push(eos);
+        }
+        let trained = md.get("llama.context_length").and_then(|v| v.to_u32().ok()).unwrap_or(2048) as usize;
+        let context = trained.min(MAX_SEQ_LEN);
+        let device = Device::Cpu;
+        let mut reader = Cursor::new(bytes);
+        let model = ModelWeights::from_gguf(content, &mut reader, &device)
+            .map_err(|e| GenerateError::Corrupt(e.to_string()))?;
+        Ok(Generator { model, tokenizer, stop_tokens, context, device })
+    }
+
+    /// Tokens the model can attend to (prompt plus answer).
+    pub fn context_length(&self) -> usize {
+        self.context
+    }
+
+    /// Number of tokens `text` encodes to, special tokens recognised.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.encode(text).map(|t| t.len()).unwrap_or(usize::MAX)
+    }
+
+    /// Token ids of `text`, with `<|im_start|>`-style control tokens as single ids.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, GenerateError> {
+        self.tokenizer
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| GenerateError::Tokenizer(e.to_string()))
+    }
+
+    /// Text of token ids, control tokens dropped.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, GenerateError> {
+        self.tokenizer.decode(ids, true).map_err(|e| GenerateError::Tokenizer(e.to_string()))
+    }
+
+    /// Starts generating after `prompt`; call [`Generation::next_token`] until it returns `None`.
+    pub fn start(&mut self, prompt: &str, options: &GenerateOptions) -> Result<Generation<'_>, GenerateError> {
+        let tokens = self.encode(prompt)?;
+        if tokens.is_empty() || tokens.len() >= self.context {
+            return Err(GenerateError::PromptTooLong { tokens: tokens.len(), context: self.context });
+        }
+        self.model.clear_kv_cache();
+        let sampling = match (options.temperature, options.top_p) {
+            (t, _) if t <= 0.0 => Sampling::ArgMax,
+            (temperature, Some(p)) => Sampling::TopP { p, temperature },
+            (temperature, None) => Sampling::All { temperature },
+        };
+        Ok(Generation {
+            sampler: LogitsProcessor::from_sampling(options.seed, sampling),
+            prompt_len: tokens.len(),
+            tokens,
+            fed: 0,
+            emitted: 0,
+            stop: None,
+            options: options.clone(),
+            generator: self,
+        })
+    }
+
+    /// Generates a whole answer, calling `on_token` with each new piece of text.
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<(String, StopReason), GenerateError> {
+        let mut generation = self.start(prompt, options)?;
+        while let Some(piece) = generation.next_token()? {
+            on_token(&piece);
+        }
+        let reason = generation.stop_reason().unwrap_or(StopReason::MaxTokens);
+        Ok((generation.text()?, reason))
+    }
+}
+
+/// One generation in progress; each [`Generation::next_token`] runs the model once (the first
+/// call also reads the whole prompt), so a browser can yield between tokens.
+pub struct Generation<'a> {
+    generator: &'a mut Generator,
+    options: GenerateOptions,
+    sampler: LogitsProcessor,
+    /// Prompt then generated tokens.
+    tokens: Vec<u32>,
+    prompt_len: usize,
+    /// Tokens already given to the model.
+    fed: usize,
+    /// Bytes of answer text already returned.
+    emitted: usize,
+    stop: Option<StopReason>,
+}
+
+impl Generation<'_> {
+    /// Runs one step and returns the text it adds (possibly empty while a multi-byte character
+    /// is incomplete), or `None` once generation has stopped.
+    pub fn next_token(&mut self) -> Result<Option<String>, GenerateError> {
+        if self.stop.is_some() {
+            return Ok(None);
+        }
+        let generated = self.tokens.len() - self.prompt_len;
+        if self.options.cancel.is_cancelled() {
+            return self.finish(StopReason::Cancelled);
+        }
+        if generated >= self.options.max_tokens {
+            return self.finish(StopReason::MaxTokens);
+        }
+        if self.tokens.len() >= self.generator.context {
+            return self.finish(StopReason::ContextFull);
+        }
+        let logits = self.forward()?;
+        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
+        let logits = if self.options.repeat_penalty == 1.0 {
+            logits
+        } else {
+            let start = self.tokens.len().saturating_sub(self.options.repeat_last_n);
+            candle_transformers::utils::apply_repeat_penalty(&logits, self.options.repeat_penalty, &self.tokens[start..])
+                .map_err(compute)?
+        };
+        let next = self.sampler.sample(&logits).map_err(compute)?;
+        if self.generator.stop_tokens.contains(&next) {
+            return self.finish(StopReason::EndOfTurn);
+        }
+        self.tokens.push(next);
+        let text = self.text()?;
+        if text.ends_with('\u{FFFD}') || !text.is_char_boundary(self.emitted) {
+            return Ok(Some(String::new()));
+        }
+        let piece = text[self.emitted..].to_string();
+        self.emitted = text.len();
+        Ok(Some(piece))
+    }
+
+    /// Feeds every token the model has not seen yet (the prompt, in chunks, on the first
+    /// call; the last sampled token after that) and returns the next-token logits.
+    fn forward(&mut self) -> Result<Tensor, GenerateError> {
+        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
+        let mut logits = None;
+        while self.fed < self.tokens.len() {
+            let end = (self.fed + PREFILL_CHUNK).min(self.tokens.len());
+            let input = Tensor::new(&self.tokens[self.fed..end], &self.generator.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(compute)?;
+            logits = Some(self.generator.model.forward(&input, self.fed).map_err(compute)?);
+            self.fed = end;
+        }
+        let logits = logits.ok_or_else(|| GenerateError::Compute("no new tokens to feed".into()))?;
+        logits.squeeze(0).map_err(compute)
+    }
+
+    fn finish(&mut self, reason: StopReason) -> Result<Option<String>, GenerateError> {
+        self.stop = Some(reason);
+        let text = self.text()?;
+        if self.emitted < text.len() && text.is_char_boundary(self.emitted) {
+            let rest = text[self.emitted..].trim_end_matches('\u{FFFD}').to_string();
+            self.emitted = text.len();
+            if !rest.is_empty() {
+                return Ok(Some(rest));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The answer generated so far.
+    pub fn text(&self) -> Result<String, GenerateError> {
+        self.generator.decode(&self.tokens[self.prompt_len..])
+    }
+
+    /// Token ids generated so far.
+    pub fn generated_tokens(&self) -> &[u32] {
+        &self.tokens[self.prompt_len..]
+    }
+
+    /// Tokens in the prompt.
+    pub fn prompt_tokens(&self) -> usize {
+        self.prompt_len
+    }
+
+    /// Why generation stopped, once it has.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stop
+    }
+}
+
+/// Parses the GGUF header and tensor table.
+pub(crate) fn read_content(bytes: &[u8]) -> Result<Content, GenerateError> {
+    if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
+        return Err(GenerateError::NotGguf);
+    }
+    Content::read(&mut Cursor::new(bytes)).map_err(|e| GenerateError::Corrupt(e.to_string()))
+}
+
+/// Checks what candle would otherwise trust: the architecture, the shape parameters it divides
+/// by, the tensors it looks up, and that every tensor's bytes lie inside the file.
+fn validate(content: &Content, file_len: usize) -> Result<(), GenerateError> {
+    let md = &content.metadata;
+    let arch = md.get("general.architecture").and_then(|v| v.to_string().ok());
+    if arch.map(String::as_str) != Some("llama") {
+        return Err(GenerateError::Unsupported(format!(
+            "architecture {:?}; wasmrag runs llama-family models (SmolLM2, Llama, TinyLlama)",
+            arch.map(String::as_str).unwrap_or("missing")
+        )));
+    }
+    let get = |key: &str| -> Result<usize, GenerateError> {
+        md.get(key)
+            .and_then(|v| v.to_u32().ok())
+            .map(|v| v as usize)
+            .filter(|&v| v > 0)
+            .ok_or_else(|| GenerateError::Corrupt(format!("missing or zero {key}")))
+    };
+    let heads = get("llama.attention.head_count")?;
+    let kv_heads = get("llama.attention.head_count_kv")?;
+    let embedding = get("llama.embedding_length")?;
+    let blocks = get("llama.block_count")?;
+    let rope = get("llama.rope.dimension_count")?;
+    if embedding % heads != 0 || heads % kv_heads != 0 || rope % 2 != 0 || rope > embedding / heads {
+        return Err(GenerateError::Corrupt("inconsistent attention shape parameters".into()));
+    }
+    let data_len = (file_len as u64).saturating_sub(content.tensor_data_offset);
+    for (name, info) in &content.tensor_infos {
+        let elements = info.shape.elem_count();
+        let block = info.ggml_dtype.block_size();
+        if elements % block != 0 {
+            return Err(GenerateError::Corrupt(format!("tensor {name} is not whole quantisation blocks")));
+        }
+        let size = (elements / block) as u64 * info.ggml_dtype.type_size() as u64;
+        if info.offset.checked_add(size).is_none_or(|end| end > data_len) {
+            return Err(GenerateError::Corrupt(format!("tensor {name} lies past the end of the file (truncated?)")));
+        }
+    }
+    let mut required = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
+    for i in 0..blocks {
+        for t in ["attn_q", "attn_k", "attn_v", "attn_output", "attn_norm", "ffn_norm"] {
+            required.push(format!("blk.{i}.{t}.weight"));
+        }
+    }
+    if let Some(missing) = required.iter().find(|t| !content.tensor_infos.contains_key(*t)) {
+        return Err(GenerateError::Corrupt(format!("missing tensor {missing}")));
+    }
+    Ok(())
+}

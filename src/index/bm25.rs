@@ -1,0 +1,145 @@
+//! BM25 keyword scoring over passages: lower-cased, stop-worded, Snowball-stemmed terms, with
+//! the parameters (k1 = 0.9, b = 0.4) that Anserini uses for BEIR.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use std::collections::HashMap;
+
+/// Term-frequency saturation.
+const K1: f32 = 0.9;
+/// Length normalisation.
+const B: f32 = 0.4;
+
+/// Common English words that carry no topic.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are",
+    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
+    "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for",
+    "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself",
+    "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just",
+    "me", "more", "most", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only",
+    "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should",
+    "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then",
+    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
+    "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why",
+    "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+];
+
+/// Splits text into the terms BM25 indexes: alphanumeric runs, lower-cased, stop words
+/// removed, stemmed (so "borrowing" and "borrowed" meet at "borrow").
+pub fn terms(text: &str) -> Vec<String> {
+    let stemmer = Stemmer::create(Algorithm::English);
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+        .map(|w| stemmer.stem(&w).into_owned())
+        .collect()
+}
+
+/// An inverted index with per-passage lengths.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bm25 {
+    /// Term → its postings: (passage, term frequency), passages ascending.
+    pub(crate) postings: HashMap<String, Vec<(u32, u32)>>,
+    /// Number of terms in each passage.
+    pub(crate) lengths: Vec<u32>,
+}
+
+impl Bm25 {
+    /// Indexes passages given as their searchable text.
+    pub fn build<S: AsRef<str>>(texts: &[S]) -> Bm25 {
+        let mut postings: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
+        let mut lengths = Vec::with_capacity(texts.len());
+        for (doc, text) in texts.iter().enumerate() {
+            let terms = terms(text.as_ref());
+            lengths.push(terms.len() as u32);
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            for t in terms {
+                *counts.entry(t).or_default() += 1;
+            }
+            for (t, tf) in counts {
+                postings.entry(t).or_default().push((doc as u32, tf));
+            }
+        }
+        Bm25 { postings, lengths }
+    }
+
+    /// Number of passages indexed.
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// The `k` best passages for `query` as (passage, score), best first; passages that share
+    /// no term with the query are not returned.
+    pub fn search(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
+        let n = self.lengths.len() as f32;
+        if n == 0.0 || k == 0 {
+            return Vec::new();
+        }
+        let avg = self.lengths.iter().map(|&l| l as f32).sum::<f32>() / n;
+        let avg = avg.max(1.0);
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        let mut query_terms = terms(query);
+        query_terms.sort();
+        query_terms.dedup();
+        for term in &query_terms {
+            let Some(list) = self.postings.get(term) else { continue };
+            let df = list.len() as f32;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for &(doc, tf) in list {
+                let len = self.lengths.get(doc as usize).copied().unwrap_or(0) as f32;
+                let tf = tf as f32;
+                let s = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg));
+                *scores.entry(doc).or_default() += s;
+            }
+        }
+        top_k(scores.into_iter().collect(), k)
+    }
+}
+
+/// The `k` highest-scoring entries, best first, ties broken by lower id for stable output.
+pub fn top_k(mut scored: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if scored.len() > k {
+        scored.select_nth_unstable_by(k, by_score);
+        scored.truncate(k);
+    }
+    scored.sort_by(by_score);
+    scored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_stemmed_and_stop_worded() {
+        assert_eq!(terms("The Borrowing of references"), vec!["borrow", "refer"]);
+        assert_eq!(terms("String::from(\"hi\")"), vec!["string", "hi"]);
+    }
+
+    #[test]
+    fn rare_matching_terms_rank_first() {
+        let docs = [
+            "ownership rules in rust",
+            "the borrow checker checks borrowed references",
+            "rust rust rust",
+            "unrelated cooking recipe",
+        ];
+        let index = Bm25::build(&docs);
+        let hits = index.search("how does borrowing work", 10);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].0, 1);
+        let hits = index.search("rust ownership", 10);
+        assert_eq!(hits[0].0, 0, "{hits:?}");
+        assert_eq!(hits.len(), 2);
+        assert!(index.search("zebra", 10).is_empty());
+        assert!(index.search("", 10).is_empty());
+    }
+
+    #[test]
+    fn top_k_orders_and_truncates() {
+        let v = vec![(0, 0.5), (1, 2.0), (2, 1.0), (3, 2.0)];
+        assert_eq!(top_k(v, 3), vec![(1, 2.0), (3, 2.0), (2, 1.0)]);
+    }
+}

@@ -1,0 +1,428 @@
+//! The index: passages, their int8 vectors, an HNSW graph over the vectors and BM25 postings
+//! over the text, in one compact binary file with magic bytes, a format version and a CRC-32.
+//!
+//! File layout: `MAGIC` (8 bytes) · version (u32 LE) · body length (u64 LE) · body · CRC-32 of
+//! everything before it (u32 LE). The body holds, in order: the info, the page table, the
+//! passages, the vectors, the graph and the BM25 postings.
+
+pub mod bm25;
+mod codec;
+mod graph;
+pub mod vector;
+
+use crate::chunk::{Chunk, ChunkOptions};
+use bm25::{top_k, Bm25};
+use codec::{Malformed, Reader, Writer};
+use graph::Graph;
+use instant_distance::{Builder, HnswMap, Search};
+use std::collections::HashMap;
+use thiserror::Error;
+use vector::QVec;
+
+/// The first bytes of every index file.
+pub const MAGIC: &[u8; 8] = b"WASMRAGI";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8;
+const FOOTER_LEN: usize = 4;
+/// Seed for HNSW level assignment, so the same passages give the same graph.
+const HNSW_SEED: u64 = 0x5eed;
+
+/// Why an index could not be built or read. Reading never modifies anything, so a bad file
+/// leaves the index already loaded untouched.
+#[derive(Debug, Error, PartialEq)]
+pub enum IndexError {
+    /// The bytes do not start with [`MAGIC`].
+    #[error("not a wasmrag index (the file does not start with the index magic bytes)")]
+    NotAnIndex,
+    /// The file was written in a format version this build cannot read.
+    #[error("incompatible index format version {found} (this build reads version {supported}); rebuild the index with this version of wasmrag")]
+    Incompatible {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The file is shorter or longer than its header says.
+    #[error("index file is truncated or padded: expected {expected} bytes, got {actual}")]
+    Truncated {
+        /// Size the header promises.
+        expected: u64,
+        /// Size received.
+        actual: u64,
+    },
+    /// The checksum does not match: the bytes were damaged.
+    #[error("index checksum mismatch: the file is corrupt")]
+    Checksum,
+    /// The checksum matched but a field is invalid (a writer bug or a crafted file).
+    #[error("index is corrupt: invalid {0}")]
+    Corrupt(&'static str),
+    /// There are no passages to index.
+    #[error("nothing to index: the documents produced no text passages")]
+    Empty,
+    /// Passages and vectors differ in number.
+    #[error("{chunks} passages but {vectors} vectors")]
+    CountMismatch {
+        /// Passages given.
+        chunks: usize,
+        /// Vectors given.
+        vectors: usize,
+    },
+    /// A vector's length differs from the index's dimension.
+    #[error("vector has {found} dimensions but the index uses {expected}")]
+    Dimension {
+        /// The index's dimension.
+        expected: usize,
+        /// The vector's.
+        found: usize,
+    },
+}
+
+impl From<Malformed> for IndexError {
+    fn from(m: Malformed) -> Self {
+        IndexError::Corrupt(m.what)
+    }
+}
+
+/// What the index was built with; needed to embed queries and add documents consistently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexInfo {
+    /// Fingerprint of the embedder that made the vectors (see `Embedder::fingerprint`).
+    pub embedder: String,
+    /// Vector length.
+    pub dim: usize,
+    /// How documents were split.
+    pub chunking: ChunkOptions,
+}
+
+/// Bytes taken by each part of the serialized index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeReport {
+    /// Passages in the index.
+    pub chunks: usize,
+    /// Page table and passage text.
+    pub text: usize,
+    /// Int8 vectors and scales.
+    pub vectors: usize,
+    /// HNSW graph.
+    pub graph: usize,
+    /// BM25 postings and lengths.
+    pub bm25: usize,
+    /// Whole file, header and footer included.
+    pub total: usize,
+}
+
+/// A searchable hybrid index over passages.
+pub struct Index {
+    info: IndexInfo,
+    chunks: Vec<Chunk>,
+    vectors: Vec<QVec>,
+    graph: Graph,
+    hnsw: HnswMap<QVec, u32>,
+    bm25: Bm25,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("info", &self.info).field("chunks", &self.chunks.len()).finish()
+    }
+}
+
+impl Index {
+    /// Builds an index from passages and their embeddings (same order, unit length).
+    pub fn build(info: IndexInfo, chunks: Vec<Chunk>, vectors: &[Vec<f32>]) -> Result<Index, IndexError> {
+        if chunks.len() != vectors.len() {
+            return Err(IndexError::CountMismatch { chunks: chunks.len(), vectors: vectors.len() });
+        }
+        if let Some(v) = vectors.iter().find(|v| v.len() != info.dim) {
+            return Err(IndexError::Dimension { expected: info.dim, found: v.len() });
+        }
+        let vectors = vectors.iter().map(|v| QVec::quantize(v)).collect();
+        Self::from_parts(info, chunks, vectors)
+    }
+
+    fn from_parts(info: IndexInfo, chunks: Vec<Chunk>, vectors: Vec<QVec>) -> Result<Index, IndexError> {
+        if chunks.is_empty() {
+            return Err(IndexError::Empty);
+        }
+        let values: Vec<u32> = (0..chunks.len() as u32).collect();
+        let hnsw = Builder::default().seed(HNSW_SEED).build(vectors.clone(), values);
+        let graph = Graph::from_hnsw(&hnsw)?;
+        let bm25 = Bm25::build(&chunks.iter().map(searchable_text).collect::<Vec<_>>());
+        Ok(Index { info, chunks, vectors, graph, hnsw, bm25 })
+    }
+
+    /// A new index with every passage from the pages in `remove_urls` dropped and the given
+    /// passages added; `self` is left as it was, so a failure loses nothing.
+    pub fn with_changes(
+        &self,
+        remove_urls: &[&str],
+        add_chunks: Vec<Chunk>,
+        add_vectors: &[Vec<f32>],
+    ) -> Result<Index, IndexError> {
+        if add_chunks.len() != add_vectors.len() {
+            return Err(IndexError::CountMismatch { chunks: add_chunks.len(), vectors: add_vectors.len() });
+        }
+        if let Some(v) = add_vectors.iter().find(|v| v.len() != self.info.dim) {
+            return Err(IndexError::Dimension { expected: self.info.dim, found: v.len() });
+        }
+        let keep = |c: &Chunk| !remove_urls.contains(&c.url.as_str());
+        let (mut chunks, mut vectors): (Vec<Chunk>, Vec<QVec>) = self
+            .chunks
+            .iter()
+            .zip(&self.vectors)
+            .filter(|(c, _)| keep(c))
+            .map(|(c, v)| (c.clone(), v.clone()))
+            .unzip();
+        chunks.extend(add_chunks);
+        vectors.extend(add_vectors.iter().map(|v| QVec::quantize(v)));
+        Self::from_parts(self.info.clone(), chunks, vectors)
+    }
+
+    /// What the index was built with.
+    pub fn info(&self) -> &IndexInfo {
+        &self.info
+    }
+
+    /// All passages, in index order (search results refer to these positions).
+    pub fn chunks(&self) -> &[Chunk] {
+        &self.chunks
+    }
+
+    /// Number of passages.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether the index holds no passages (never true for a built or loaded index).
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Approximate nearest passages by cosine through the HNSW graph, as (passage, cosine),
+    /// best first. Scores use the float query against the int8 vectors.
+    pub fn dense_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
+        self.check_dim(query)?;
+        let q = QVec::quantize(query);
+        let mut search = Search::default();
+        let found: Vec<(u32, f32)> = self
+            .hnsw
+            .search(&q, &mut search)
+            .map(|item| (*item.value, self.vectors[*item.value as usize].dot_f32(query)))
+            .collect();
+        Ok(top_k(found, k))
+    }
+
+    /// Exact nearest passages by brute force over every vector; the reference for HNSW recall.
+    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
+        self.check_dim(query)?;
+        let scored = self.vectors.iter().enumerate().map(|(i, v)| (i as u32, v.dot_f32(query))).collect();
+        Ok(top_k(scored, k))
+    }
+
+    /// Cosine between `query` and passage `chunk`.
+    pub fn cosine(&self, chunk: u32, query: &[f32]) -> f32 {
+        self.vectors.get(chunk as usize).map_or(0.0, |v| v.dot_f32(query))
+    }
+
+    /// BM25 keyword search over title, headings and text, as (passage, score), best first.
+    pub fn bm25_search(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
+        self.bm25.search(query, k)
+    }
+
+    fn check_dim(&self, query: &[f32]) -> Result<(), IndexError> {
+        if query.len() != self.info.dim {
+            return Err(IndexError::Dimension { expected: self.info.dim, found: query.len() });
+        }
+        Ok(())
+    }
+
+    /// Serializes the index into its file format.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode().0
+    }
+
+    /// Bytes per part of the serialized index.
+    pub fn size_report(&self) -> SizeReport {
+        self.encode().1
+    }
+
+    fn encode(&self) -> (Vec<u8>, SizeReport) {
+        let mut w = Writer::default();
+        w.raw(MAGIC);
+        w.raw(&FORMAT_VERSION.to_le_bytes());
+        w.raw(&[0; 8]);
+        w.str(&self.info.embedder);
+        w.varint(self.info.dim as u64);
+        w.varint(self.info.chunking.max_tokens as u64);
+        w.varint(self.info.chunking.overlap_tokens as u64);
+        w.varint(self.info.chunking.max_document_bytes as u64);
+
+        let start = w.bytes.len();
+        let mut pages: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut page_list = Vec::new();
+        for c in &self.chunks {
+            pages.entry((&c.url, &c.title)).or_insert_with(|| {
+                page_list.push((c.url.as_str(), c.title.as_str()));
+                page_list.len() - 1
+            });
+        }
+        w.varint(page_list.len() as u64);
+        for (url, title) in &page_list {
+            w.str(url);
+            w.str(title);
+        }
+        w.varint(self.chunks.len() as u64);
+        for c in &self.chunks {
+            w.varint(pages[&(c.url.as_str(), c.title.as_str())] as u64);
+            w.varint(c.headings.len() as u64);
+            for h in &c.headings {
+                w.str(h);
+            }
+            w.opt_str(c.anchor.as_deref());
+            w.str(&c.text);
+        }
+        let text = w.bytes.len() - start;
+
+        let start = w.bytes.len();
+        for v in &self.vectors {
+            w.f32(v.scale);
+            w.raw(&v.values.iter().map(|&x| x as u8).collect::<Vec<_>>());
+        }
+        let vectors = w.bytes.len() - start;
+
+        let start = w.bytes.len();
+        self.graph.write(&mut w);
+        let graph = w.bytes.len() - start;
+
+        let start = w.bytes.len();
+        let mut terms: Vec<(&String, &Vec<(u32, u32)>)> = self.bm25.postings.iter().collect();
+        terms.sort_by(|a, b| a.0.cmp(b.0));
+        w.varint(terms.len() as u64);
+        for (term, list) in terms {
+            w.str(term);
+            w.varint(list.len() as u64);
+            let mut prev = 0;
+            for &(doc, tf) in list {
+                w.varint((doc - prev) as u64);
+                w.varint(tf as u64);
+                prev = doc;
+            }
+        }
+        for &len in &self.bm25.lengths {
+            w.varint(len as u64);
+        }
+        let bm25 = w.bytes.len() - start;
+
+        let body_len = (w.bytes.len() - HEADER_LEN) as u64;
+        w.bytes[12..20].copy_from_slice(&body_len.to_le_bytes());
+        let crc = crc32fast::hash(&w.bytes);
+        w.raw(&crc.to_le_bytes());
+        let total = w.bytes.len();
+        let report = SizeReport { chunks: self.chunks.len(), text, vectors, graph, bm25, total };
+        (w.bytes, report)
+    }
+
+    /// Reads an index file, checking magic, version, length and checksum before anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Index, IndexError> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(IndexError::NotAnIndex);
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(IndexError::Truncated { expected: HEADER_LEN as u64, actual: bytes.len() as u64 });
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != FORMAT_VERSION {
+            return Err(IndexError::Incompatible { found: version, supported: FORMAT_VERSION });
+        }
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&bytes[12..20]);
+        let expected = u64::from_le_bytes(len).saturating_add((HEADER_LEN + FOOTER_LEN) as u64);
+        if expected != bytes.len() as u64 {
+            return Err(IndexError::Truncated { expected, actual: bytes.len() as u64 });
+        }
+        let (content, footer) = bytes.split_at(bytes.len() - FOOTER_LEN);
+        let stored = u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]);
+        if crc32fast::hash(content) != stored {
+            return Err(IndexError::Checksum);
+        }
+        Self::decode(&content[HEADER_LEN..])
+    }
+
+    fn decode(body: &[u8]) -> Result<Index, IndexError> {
+        let mut r = Reader::new(body);
+        let embedder = r.str("embedder")?;
+        let dim = r.varint("dimension")? as usize;
+        if dim == 0 || dim > 1 << 16 {
+            return Err(IndexError::Corrupt("dimension"));
+        }
+        let chunking = ChunkOptions {
+            max_tokens: r.varint("chunking")? as usize,
+            overlap_tokens: r.varint("chunking")? as usize,
+            max_document_bytes: r.varint("chunking")? as usize,
+        };
+        let n_pages = r.count(2, "page table")?;
+        let mut pages = Vec::with_capacity(n_pages);
+        for _ in 0..n_pages {
+            pages.push((r.str("page url")?, r.str("page title")?));
+        }
+        let n = r.count(4, "passage count")?;
+        if n == 0 {
+            return Err(IndexError::Corrupt("passage count"));
+        }
+        let mut chunks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (url, title) = pages[r.index(pages.len(), "page index")?].clone();
+            let n_headings = r.count(1, "headings")?;
+            let headings = (0..n_headings).map(|_| r.str("heading")).collect::<Result<_, _>>()?;
+            let anchor = r.opt_str("anchor")?;
+            let text = r.str("passage text")?;
+            chunks.push(Chunk { url, title, headings, anchor, text });
+        }
+        let mut vectors = Vec::with_capacity(n);
+        for _ in 0..n {
+            let scale = r.f32("vector scale")?;
+            if !scale.is_finite() {
+                return Err(IndexError::Corrupt("vector scale"));
+            }
+            let values = r.raw(dim, "vector")?.iter().map(|&b| b as i8).collect();
+            vectors.push(QVec { scale, values });
+        }
+        let graph = Graph::read(&mut r, n)?;
+        let n_terms = r.count(3, "term count")?;
+        let mut postings = HashMap::with_capacity(n_terms);
+        for _ in 0..n_terms {
+            let term = r.str("term")?;
+            let df = r.count(2, "postings")?;
+            let mut list = Vec::with_capacity(df);
+            let mut doc = 0u64;
+            for i in 0..df {
+                let delta = r.varint("posting")?;
+                if i > 0 && delta == 0 {
+                    return Err(IndexError::Corrupt("posting"));
+                }
+                doc = doc.saturating_add(delta);
+                if doc >= n as u64 {
+                    return Err(IndexError::Corrupt("posting"));
+                }
+                list.push((doc as u32, r.varint("term frequency")? as u32));
+            }
+            postings.insert(term, list);
+        }
+        let lengths = (0..n).map(|_| r.varint("passage length").map(|l| l as u32)).collect::<Result<_, _>>()?;
+        if !r.is_done() {
+            return Err(IndexError::Corrupt("trailing bytes"));
+        }
+        let hnsw = graph.to_hnsw(&vectors)?;
+        let info = IndexInfo { embedder, dim, chunking };
+        Ok(Index { info, chunks, vectors, graph, hnsw, bm25: Bm25 { postings, lengths } })
+    }
+}
+
+/// The text BM25 indexes for a passage: title, headings and body, like BEIR's title + text.
+fn searchable_text(c: &Chunk) -> String {
+    format!("{} {} {}", c.title, c.headings.join(" "), c.text)
+}
+
+#[cfg(test)]
+mod tests;

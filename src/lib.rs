@@ -1,0 +1,22 @@
+//! wasmrag: retrieval-augmented generation that runs entirely in the browser.
+//!
+//! The pipeline, one module per stage: [`chunk`] pages into passages, [`embed`] them with a
+//! sentence encoder, store them in a hybrid [`index`] (HNSW + BM25), [`retrieve`] the best
+//! passages for a query, build a grounded [`prompt`], and [`generate`] an answer with a small
+//! quantised llama model. [`rag`] ties the stages together behind a bytes-in, results-out API
+//! that the native CLI and the WebAssembly bindings both wrap.
+
+pub mod chunk;
+pub mod embed;
+pub mod generate;
+pub mod index;
+pub mod prompt;
+pub mod rag;
+pub mod retrieve;
+
+pub use chunk::{Chunk, ChunkError, ChunkOptions, Document, Format};
+pub use embed::{EmbedError, Embedder};
+pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
+pub use index::{Index, IndexError, SizeReport};
+pub use rag::{build_index, Answer, AskOptions, Built, Progress, Rag, RagError, SearchHit, Source};
+pub use retrieve::{Fusion, RetrieveOptions};

@@ -1,0 +1,118 @@
+//! The `wasmrag` command line, run as a user would, on real pages and the real models.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn wasmrag(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmrag"))
+        .arg("--models")
+        .arg(common::models())
+        .args(args)
+        .output()
+        .expect("run wasmrag")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn site(dir: &Path) {
+    let book = common::book_dir();
+    for page in ["ch04-01-what-is-ownership.html", "ch08-03-hash-maps.html"] {
+        std::fs::copy(book.join(page), dir.join(page)).unwrap();
+    }
+    std::fs::create_dir(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/cake.md"), "# Cake\n\nMix flour, sugar and eggs, then bake for 30 minutes.").unwrap();
+    std::fs::write(dir.join("notes/latin1.txt"), b"caf\xe9 au lait").unwrap();
+    std::fs::write(dir.join("notes/binary.txt"), [0u8, 1, 2, 3]).unwrap();
+    std::fs::write(dir.join("huge.html"), vec![b'a'; 50 * 1024 * 1024]).unwrap();
+    std::fs::write(dir.join("print.html"), "<p>excluded</p>").unwrap();
+    std::fs::write(dir.join("image.png"), [137u8, 80, 78, 71]).unwrap();
+}
+
+#[test]
+fn index_search_and_ask_a_folder() {
+    let tmp = tempdir("site");
+    site(&tmp);
+    let idx = tmp.join("site.idx");
+    let out = wasmrag(&["index", tmp.to_str().unwrap(), "--out", idx.to_str().unwrap(), "--exclude", "print.html"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for skipped in ["latin1.txt", "binary.txt", "huge.html"] {
+        assert!(err.lines().any(|l| l.starts_with("warning: skipped") && l.contains(skipped)), "{skipped} not reported: {err}");
+    }
+    assert!(err.contains("bytes/passage"), "{err}");
+
+    let out = wasmrag(&["search", idx.to_str().unwrap(), "how do hash maps store keys?", "-k", "2", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits.as_array().unwrap().len(), 2);
+    assert!(hits[0]["url"].as_str().unwrap().starts_with("ch08-03-hash-maps.html#"));
+    let all: String = String::from_utf8_lossy(&out.stdout).into();
+    assert!(!all.contains("excluded"));
+
+    let out = wasmrag(&["search", idx.to_str().unwrap(), "baking a cake"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("1. Cake"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let out = wasmrag(&["ask", idx.to_str().unwrap(), "What is ownership?", "--json", "--max-tokens", "40"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!answer["answer"].as_str().unwrap().is_empty());
+    let source = &answer["sources"][0];
+    assert!(source["url"].as_str().unwrap().starts_with("ch04-01-what-is-ownership.html#"), "{answer}");
+    for key in ["title", "score", "text"] {
+        assert!(!source[key].is_null(), "{key} missing: {answer}");
+    }
+
+    let out = wasmrag(&["ask", idx.to_str().unwrap(), "What is ownership?", "--max-tokens", "20"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Sources:\n  [1]") && text.contains("ch04-01-what-is-ownership.html#"), "{text}");
+    assert!(stderr(&out).contains("tok/s"));
+}
+
+#[test]
+fn bad_input_fails_with_a_message() {
+    let tmp = tempdir("bad");
+    let idx = tmp.join("x.idx");
+    let empty = tmp.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let check = |args: &[&str], expect: &str| {
+        let out = wasmrag(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.starts_with("error: ") && err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    check(&["index", empty.to_str().unwrap(), "--out", idx.to_str().unwrap()], "no .md, .html, .htm or .txt files");
+    check(&["index", tmp.join("missing").to_str().unwrap(), "--out", idx.to_str().unwrap()], "no such file or folder");
+    std::fs::write(empty.join("blank.md"), "\n\n").unwrap();
+    check(&["index", empty.to_str().unwrap(), "--out", idx.to_str().unwrap()], "nothing to index");
+    assert!(!idx.exists(), "no index is written on failure");
+
+    std::fs::write(&idx, b"garbage").unwrap();
+    check(&["search", idx.to_str().unwrap(), "q"], "not a wasmrag index");
+    check(&["search", tmp.join("nope.idx").to_str().unwrap(), "q"], "nope.idx");
+
+    std::fs::write(empty.join("page.md"), "# Page\n\nSome real text about indexes.").unwrap();
+    let out = wasmrag(&["index", empty.to_str().unwrap(), "--out", idx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut bytes = std::fs::read(&idx).unwrap();
+    check(&["search", idx.to_str().unwrap(), "   "], "query is empty");
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    std::fs::write(&idx, &bytes).unwrap();
+    check(&["search", idx.to_str().unwrap(), "q"], "checksum");
+    std::fs::write(&idx, &bytes[..n - 3]).unwrap();
+    check(&["search", idx.to_str().unwrap(), "q"], "truncated");
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmrag-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,73 @@
+//! Shared helpers for the integration tests, which run on the real default models.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use wasmrag::{Document, Embedder, Format, Generator};
+
+/// The models folder set up by `wasmrag models` (`make models`); tests fail, not skip,
+/// without it.
+pub fn models() -> PathBuf {
+    let dir = std::env::var_os("WASMRAG_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    assert!(
+        dir.join("all-MiniLM-L6-v2/model.safetensors").exists(),
+        "models not found in {}: run `make models` first",
+        dir.display()
+    );
+    dir
+}
+
+pub fn read(rel: &str) -> Vec<u8> {
+    let path = models().join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn embedder() -> Embedder {
+    Embedder::from_bytes(
+        &read("all-MiniLM-L6-v2/model.safetensors"),
+        &read("all-MiniLM-L6-v2/config.json"),
+        &read("all-MiniLM-L6-v2/tokenizer.json"),
+    )
+    .expect("load embedder")
+}
+
+pub const GENERATOR: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
+pub const GENERATOR_ORIGINAL: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+pub fn generator() -> Generator {
+    Generator::from_gguf(&read(GENERATOR)).expect("load generator")
+}
+
+/// The Rust Book as installed by rustup's rust-docs component: real documents nobody here wrote.
+pub fn book_dir() -> PathBuf {
+    let out = std::process::Command::new("rustc").args(["--print", "sysroot"]).output().expect("rustc");
+    let sysroot = String::from_utf8(out.stdout).expect("utf8").trim().to_string();
+    let dir = PathBuf::from(sysroot).join("share/doc/rust/html/book");
+    assert!(dir.join("ch04-01-what-is-ownership.html").exists(), "Rust Book not found at {}", dir.display());
+    dir
+}
+
+/// A few chapters of the Rust Book, enough for distinct topics and quick to embed.
+pub const BOOK_PAGES: &[&str] = &[
+    "ch04-01-what-is-ownership.html",
+    "ch04-02-references-and-borrowing.html",
+    "ch08-03-hash-maps.html",
+    "ch15-01-box.html",
+    "ch16-01-threads.html",
+];
+
+pub fn book_documents() -> Vec<Document> {
+    let dir = book_dir();
+    BOOK_PAGES
+        .iter()
+        .map(|p| Document { url: p.to_string(), format: Format::Html, bytes: std::fs::read(dir.join(p)).expect("read page") })
+        .collect()
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}

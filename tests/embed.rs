@@ -1,0 +1,82 @@
+//! The embedder on the real all-MiniLM-L6-v2, checked against sentence-transformers.
+
+mod common;
+
+use common::{cosine, embedder, read};
+use wasmrag::{EmbedError, Embedder};
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    max_seq_length: usize,
+    sentences: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+}
+
+fn reference() -> Reference {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_reference.json");
+    serde_json::from_slice(&std::fs::read(path).expect("reference file")).expect("reference json")
+}
+
+#[test]
+fn matches_sentence_transformers() {
+    let r = reference();
+    assert_eq!(r.max_seq_length, wasmrag::embed::MAX_TOKENS);
+    let e = embedder();
+    assert_eq!(e.dim(), 384);
+    let texts: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
+    let batched = e.embed(&texts).unwrap();
+    for (i, (ours, theirs)) in batched.iter().zip(&r.vectors).enumerate() {
+        let c = cosine(ours, theirs);
+        assert!(c >= 0.9999, "sentence {i} {:?}: cosine {c}", &r.sentences[i]);
+        let norm: f32 = ours.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+    // One at a time (no padding) gives the same vectors as the padded batch.
+    for (text, v) in texts.iter().zip(&batched) {
+        assert!(cosine(&e.embed_one(text).unwrap(), v) >= 0.99999);
+    }
+}
+
+#[test]
+fn long_texts_are_truncated_like_sentence_transformers() {
+    let r = reference();
+    let long = r.sentences.last().unwrap();
+    let e = embedder();
+    assert!(e.count_tokens(long) > 256, "the reference's long sentence must exceed the window");
+    let longer = format!("{long} and then a completely different ending about cooking pasta");
+    // Words past the window change nothing.
+    assert!(cosine(&e.embed_one(long).unwrap(), &e.embed_one(&longer).unwrap()) > 0.99999);
+}
+
+#[test]
+fn meaning_beats_wording() {
+    let e = embedder();
+    let v = e.embed(&["How do I read a file?", "Opening and reading the contents of a file", "The capital of France"]).unwrap();
+    assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2);
+}
+
+#[test]
+fn wrong_files_give_typed_errors() {
+    let weights = read("all-MiniLM-L6-v2/model.safetensors");
+    let config = read("all-MiniLM-L6-v2/config.json");
+    let tokenizer = read("all-MiniLM-L6-v2/tokenizer.json");
+    let err = |r: Result<Embedder, EmbedError>| r.err().expect("must fail");
+    assert!(matches!(err(Embedder::from_bytes(b"not safetensors", &config, &tokenizer)), EmbedError::Weights(_)));
+    assert!(matches!(err(Embedder::from_bytes(&weights[..1000], &config, &tokenizer)), EmbedError::Weights(_)));
+    assert!(matches!(err(Embedder::from_bytes(&weights, b"{}", &tokenizer)), EmbedError::Config(_)));
+    assert!(matches!(err(Embedder::from_bytes(&weights, &config, b"{\"not\": 1}")), EmbedError::Tokenizer(_)));
+    let zero_heads = String::from_utf8(config.clone()).unwrap().replace("\"num_attention_heads\": 12", "\"num_attention_heads\": 0");
+    assert!(matches!(err(Embedder::from_bytes(&weights, zero_heads.as_bytes(), &tokenizer)), EmbedError::Config(_)));
+    let wider = String::from_utf8(config).unwrap().replace("\"hidden_size\": 384", "\"hidden_size\": 768");
+    assert!(matches!(err(Embedder::from_bytes(&weights, wider.as_bytes(), &tokenizer)), EmbedError::Weights(_)));
+    // The GGUF generator is not an embedder.
+    let gguf = read(common::GENERATOR);
+    assert!(matches!(err(Embedder::from_bytes(&gguf, &read("all-MiniLM-L6-v2/config.json"), &tokenizer)), EmbedError::Weights(_)));
+}
+
+#[test]
+fn fingerprint_identifies_the_model() {
+    let a = embedder();
+    assert_eq!(a.fingerprint(), embedder().fingerprint());
+    assert_eq!(a.fingerprint().len(), 16);
+}

@@ -1,0 +1,125 @@
+//! The whole pipeline on real Rust Book pages with the real models: index, search, ask.
+
+mod common;
+
+use common::{book_documents, embedder, generator};
+use std::sync::OnceLock;
+use wasmrag::rag::NOT_FOUND;
+use wasmrag::{AskOptions, ChunkOptions, Document, Format, GenerateOptions, Index, Rag, RagError};
+
+/// The index bytes, built once for all tests in this file.
+fn index_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let mut stages = Vec::new();
+        let built = wasmrag::build_index(&book_documents(), &embedder(), &ChunkOptions::default(), &mut |p| stages.push(p)).unwrap();
+        assert!(built.skipped.is_empty());
+        assert!(matches!(stages.last(), Some(wasmrag::Progress::Indexing)));
+        built.index.to_bytes()
+    })
+}
+
+fn rag() -> Rag {
+    Rag::new(Index::from_bytes(index_bytes()).unwrap(), embedder()).unwrap()
+}
+
+fn top_page(rag: &Rag, query: &str) -> String {
+    let hits = rag.search(query, 3).unwrap();
+    hits[0].url.split('#').next().unwrap().to_string()
+}
+
+#[test]
+fn search_finds_the_right_chapter() {
+    let rag = rag();
+    assert_eq!(top_page(&rag, "What is ownership?"), "ch04-01-what-is-ownership.html");
+    assert_eq!(top_page(&rag, "How do I store values by key and look them up?"), "ch08-03-hash-maps.html");
+    assert_eq!(top_page(&rag, "putting data on the heap with a smart pointer"), "ch15-01-box.html");
+    assert_eq!(top_page(&rag, "run code in parallel with spawn"), "ch16-01-threads.html");
+    assert_eq!(top_page(&rag, "can I have two mutable references at once?"), "ch04-02-references-and-borrowing.html");
+    let hits = rag.search("HashMap entry or_insert", 5).unwrap();
+    assert!(hits[0].url.starts_with("ch08-03-hash-maps.html#"), "{}", hits[0].url);
+    let h = &hits[0];
+    assert!(!h.snippet.highlights.is_empty());
+    for &(a, b) in &h.snippet.highlights {
+        assert!(h.snippet.text.is_char_boundary(a) && h.snippet.text.is_char_boundary(b));
+    }
+    assert_eq!(h.title, "Storing Keys with Associated Values in Hash Maps - The Rust Programming Language");
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+}
+
+#[test]
+fn empty_query_and_missing_generator_are_errors() {
+    let mut rag = rag();
+    assert!(matches!(rag.search("   ", 3), Err(RagError::EmptyQuery)));
+    assert!(matches!(rag.ask("What is ownership?", &AskOptions::default(), &mut |_| {}), Err(RagError::NoGenerator)));
+}
+
+#[test]
+fn ask_answers_from_the_sources_and_streams() {
+    let mut rag = rag();
+    rag.set_generator(generator());
+    let options = AskOptions { generate: GenerateOptions { max_tokens: 60, ..Default::default() }, ..Default::default() };
+    let mut streamed = String::new();
+    let answer = rag.ask("What are the ownership rules in Rust?", &options, &mut |t| streamed.push_str(t)).unwrap();
+    assert!(answer.found);
+    assert_eq!(streamed.trim(), answer.answer);
+    assert!(answer.answer.len() > 20, "{}", answer.answer);
+    assert!(answer.answer.to_lowercase().contains("owner"), "{}", answer.answer);
+    assert!(answer.sources[0].url.starts_with("ch04-01-what-is-ownership.html#"), "{:?}", answer.sources[0].url);
+    assert!((1..=3).contains(&answer.sources.len()));
+    assert!(answer.prompt_tokens > 100 && answer.generated_tokens > 0);
+}
+
+#[test]
+fn off_topic_questions_are_not_answered() {
+    let mut rag = rag();
+    rag.set_generator(generator());
+    let mut streamed = String::new();
+    let answer = rag.ask("What is the best recipe for chocolate cake?", &AskOptions::default(), &mut |t| streamed.push_str(t)).unwrap();
+    assert!(!answer.found);
+    assert_eq!(answer.answer, NOT_FOUND);
+    assert_eq!(streamed, NOT_FOUND);
+    assert!(!answer.sources.is_empty(), "the nearest passages are still returned");
+    assert_eq!(answer.generated_tokens, 0);
+}
+
+#[test]
+fn index_from_another_embedder_is_refused() {
+    let index = Index::from_bytes(index_bytes()).unwrap();
+    let other = wasmrag::index::IndexInfo { embedder: "0123456789abcdef".into(), ..index.info().clone() };
+    let foreign = Index::build(other, index.chunks().to_vec(), &vec![vec![0.05; 384]; index.len()]).unwrap();
+    assert!(matches!(Rag::new(foreign, embedder()), Err(RagError::EmbedderMismatch { .. })));
+}
+
+#[test]
+fn documents_can_be_added_and_removed() {
+    let mut rag = rag();
+    let before = rag.index().len();
+    let page = Document {
+        url: "faq.md".into(),
+        format: Format::Markdown,
+        bytes: b"# FAQ\n\n## Zebras {#zebras}\n\nThe wasmrag mascot is a striped zebra named Ferrisa.".to_vec(),
+    };
+    let bad = Document { url: "bad.txt".into(), format: Format::Text, bytes: vec![0, 159, 146, 150] };
+    let skipped = rag.add_documents(&[page, bad]).unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(rag.index().len(), before + 1);
+    assert_eq!(rag.search("what animal is the mascot?", 1).unwrap()[0].url, "faq.md#zebras");
+    // The updated index survives export and reload.
+    let reloaded = Rag::new(Index::from_bytes(&rag.index().to_bytes()).unwrap(), embedder()).unwrap();
+    assert_eq!(reloaded.search("what animal is the mascot?", 1).unwrap()[0].url, "faq.md#zebras");
+    rag.remove_documents(&["faq.md"]).unwrap();
+    assert_eq!(rag.index().len(), before);
+    let all: Vec<String> = rag.index().chunks().iter().map(|c| c.url.clone()).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    assert!(rag.remove_documents(&all).is_err());
+    assert_eq!(rag.index().len(), before, "a failed change keeps the index");
+}
+
+#[test]
+fn nothing_to_index_is_an_error() {
+    let empty = Document { url: "empty.md".into(), format: Format::Markdown, bytes: b"\n\n".to_vec() };
+    let binary = Document { url: "x.txt".into(), format: Format::Text, bytes: vec![0; 10] };
+    let err = wasmrag::build_index(&[empty, binary], &embedder(), &ChunkOptions::default(), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, RagError::NothingIndexed(2, 1)), "{err}");
+}
