@@ -330,10 +330,10 @@ impl Rag {
         let budget = options.prompt_tokens.min(generator.context_length().saturating_sub(options.generate.max_tokens));
         let prompt = prompt::build(question, &chunks, budget, &|t| generator.count_tokens(t));
         let mut generation = generator.start(&prompt.text, &options.generate)?;
-        while let Some(piece) = generation.next_token()? {
+        while let Some(piece) = generator.step(&mut generation)? {
             on_token(&piece);
         }
-        let answer = generation.text()?.trim().to_string();
+        let answer = generator.text(&generation)?.trim().to_string();
         let cited = prompt::citations(&answer, prompt.sources);
         Ok(Answer {
             sources: (0..prompt.sources).map(|i| source(i, cited.contains(&(i + 1)))).collect(),

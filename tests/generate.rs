@@ -52,10 +52,15 @@ fn max_tokens_cancel_and_sampling() {
     let mut g = generator();
     let prompt = chatml("You are a helpful assistant.", "Write a long story about a robot.");
     let mut generation = g.start(&prompt, &greedy(12)).unwrap();
-    while generation.next_token().unwrap().is_some() {}
+    while g.step(&mut generation).unwrap().is_some() {}
     assert_eq!(generation.generated_tokens().len(), 12);
     assert_eq!(generation.stop_reason(), Some(StopReason::MaxTokens));
-    drop(generation);
+    assert_eq!(g.step(&mut generation), Ok(None), "a stopped generation stays stopped");
+
+    let mut older = g.start(&prompt, &greedy(12)).unwrap();
+    let mut newer = g.start(&prompt, &greedy(12)).unwrap();
+    assert_eq!(g.step(&mut older), Err(GenerateError::Superseded));
+    assert!(g.step(&mut newer).unwrap().is_some());
 
     let options = greedy(200);
     let cancel = options.cancel.clone();
@@ -87,7 +92,7 @@ fn converted_model_matches_the_published_one() {
     let prompt = chatml("You are a helpful assistant.", "Explain what a variable is in programming.");
     let ids = |g: &mut Generator| {
         let mut generation = g.start(&prompt, &greedy(24)).unwrap();
-        while generation.next_token().unwrap().is_some() {}
+        while g.step(&mut generation).unwrap().is_some() {}
         generation.generated_tokens().to_vec()
     };
     let (a, b) = (ids(&mut original), ids(&mut converted));

@@ -41,6 +41,9 @@ pub enum GenerateError {
     /// The model failed while running.
     #[error("generation failed: {0}")]
     Compute(String),
+    /// A generation was stepped after a newer one started on the same model.
+    #[error("this generation was superseded by a newer one on the same model")]
+    Superseded,
 }
 
 /// Tokens fed to the model per forward pass during prefill, bounding attention memory.
@@ -64,6 +67,8 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Set it from elsewhere to stop generation after the current token.
     pub cancel: CancelFlag,
+    /// Keep going past end-of-turn tokens, so benchmarks decode a fixed number of tokens.
+    pub ignore_end_of_turn: bool,
 }
 
 impl Default for GenerateOptions {
@@ -76,6 +81,7 @@ impl Default for GenerateOptions {
             repeat_last_n: 64,
             seed: 299792458,
             cancel: CancelFlag::default(),
+            ignore_end_of_turn: false,
         }
     }
 }
@@ -116,6 +122,8 @@ pub struct Generator {
     stop_tokens: Vec<u32>,
     context: usize,
     device: Device,
+    /// Counts `start` calls; a generation may only step while it is the latest.
+    session: u64,
 }
 
 impl Generator {
@@ -139,7 +147,7 @@ impl Generator {
         let mut reader = Cursor::new(bytes);
         let model = ModelWeights::from_gguf(content, &mut reader, &device)
             .map_err(|e| GenerateError::Corrupt(e.to_string()))?;
-        Ok(Generator { model, tokenizer, stop_tokens, context, device })
+        Ok(Generator { model, tokenizer, stop_tokens, context, device, session: 0 })
     }
 
     /// Tokens the model can attend to (prompt plus answer).
@@ -165,13 +173,15 @@ impl Generator {
         self.tokenizer.decode(ids, true).map_err(|e| GenerateError::Tokenizer(e.to_string()))
     }
 
-    /// Starts generating after `prompt`; call [`Generation::next_token`] until it returns `None`.
-    pub fn start(&mut self, prompt: &str, options: &GenerateOptions) -> Result<Generation<'_>, GenerateError> {
+    /// Starts generating after `prompt`; call [`Generator::step`] until it returns `None`.
+    /// Starting another generation supersedes this one.
+    pub fn start(&mut self, prompt: &str, options: &GenerateOptions) -> Result<Generation, GenerateError> {
         let tokens = self.encode(prompt)?;
         if tokens.is_empty() || tokens.len() >= self.context {
             return Err(GenerateError::PromptTooLong { tokens: tokens.len(), context: self.context });
         }
         self.model.clear_kv_cache();
+        self.session += 1;
         let sampling = match (options.temperature, options.top_p) {
             (t, _) if t <= 0.0 => Sampling::ArgMax,
             (temperature, Some(p)) => Sampling::TopP { p, temperature },
@@ -185,7 +195,7 @@ impl Generator {
             emitted: 0,
             stop: None,
             options: options.clone(),
-            generator: self,
+            session: self.session,
         })
     }
 
@@ -197,18 +207,96 @@ impl Generator {
         on_token: &mut dyn FnMut(&str),
     ) -> Result<(String, StopReason), GenerateError> {
         let mut generation = self.start(prompt, options)?;
-        while let Some(piece) = generation.next_token()? {
+        while let Some(piece) = self.step(&mut generation)? {
             on_token(&piece);
         }
         let reason = generation.stop_reason().unwrap_or(StopReason::MaxTokens);
-        Ok((generation.text()?, reason))
+        Ok((self.text(&generation)?, reason))
+    }
+
+    /// Runs one step of `generation` and returns the text it adds (possibly empty while a
+    /// multi-byte character is incomplete), or `None` once it has stopped. The first step also
+    /// reads the whole prompt. Stepping one token per call lets a browser yield in between.
+    pub fn step(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
+        if generation.session != self.session {
+            return Err(GenerateError::Superseded);
+        }
+        let g = generation;
+        if g.stop.is_some() {
+            return Ok(None);
+        }
+        let generated = g.tokens.len() - g.prompt_len;
+        if g.options.cancel.is_cancelled() {
+            return self.finish(g, StopReason::Cancelled);
+        }
+        if generated >= g.options.max_tokens {
+            return self.finish(g, StopReason::MaxTokens);
+        }
+        if g.tokens.len() >= self.context {
+            return self.finish(g, StopReason::ContextFull);
+        }
+        let logits = self.forward(g)?;
+        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
+        let logits = if g.options.repeat_penalty == 1.0 {
+            logits
+        } else {
+            let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
+            candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..])
+                .map_err(compute)?
+        };
+        let next = g.sampler.sample(&logits).map_err(compute)?;
+        if self.stop_tokens.contains(&next) && !g.options.ignore_end_of_turn {
+            return self.finish(g, StopReason::EndOfTurn);
+        }
+        g.tokens.push(next);
+        let text = self.text(g)?;
+        if text.ends_with('\u{FFFD}') || !text.is_char_boundary(g.emitted) {
+            return Ok(Some(String::new()));
+        }
+        let piece = text[g.emitted..].to_string();
+        g.emitted = text.len();
+        Ok(Some(piece))
+    }
+
+    /// Feeds every token the model has not seen yet (the prompt, in chunks, on the first
+    /// step; the last sampled token after that) and returns the next-token logits.
+    fn forward(&mut self, g: &mut Generation) -> Result<Tensor, GenerateError> {
+        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
+        let mut logits = None;
+        while g.fed < g.tokens.len() {
+            let end = (g.fed + PREFILL_CHUNK).min(g.tokens.len());
+            let input = Tensor::new(&g.tokens[g.fed..end], &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(compute)?;
+            logits = Some(self.model.forward(&input, g.fed).map_err(compute)?);
+            g.fed = end;
+        }
+        let logits = logits.ok_or_else(|| GenerateError::Compute("no new tokens to feed".into()))?;
+        logits.squeeze(0).map_err(compute)
+    }
+
+    fn finish(&mut self, g: &mut Generation, reason: StopReason) -> Result<Option<String>, GenerateError> {
+        g.stop = Some(reason);
+        let text = self.text(g)?;
+        if g.emitted < text.len() && text.is_char_boundary(g.emitted) {
+            let rest = text[g.emitted..].trim_end_matches('\u{FFFD}').to_string();
+            g.emitted = text.len();
+            if !rest.is_empty() {
+                return Ok(Some(rest));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The answer `generation` has produced so far.
+    pub fn text(&self, generation: &Generation) -> Result<String, GenerateError> {
+        self.decode(generation.generated_tokens())
     }
 }
 
-/// One generation in progress; each [`Generation::next_token`] runs the model once (the first
-/// call also reads the whole prompt), so a browser can yield between tokens.
-pub struct Generation<'a> {
-    generator: &'a mut Generator,
+/// The state of one generation: prompt and generated tokens, sampler and stop reason.
+/// It is stepped by the [`Generator`] that started it ([`Generator::step`]).
+pub struct Generation {
     options: GenerateOptions,
     sampler: LogitsProcessor,
     /// Prompt then generated tokens.
@@ -219,83 +307,10 @@ pub struct Generation<'a> {
     /// Bytes of answer text already returned.
     emitted: usize,
     stop: Option<StopReason>,
+    session: u64,
 }
 
-impl Generation<'_> {
-    /// Runs one step and returns the text it adds (possibly empty while a multi-byte character
-    /// is incomplete), or `None` once generation has stopped.
-    pub fn next_token(&mut self) -> Result<Option<String>, GenerateError> {
-        if self.stop.is_some() {
-            return Ok(None);
-        }
-        let generated = self.tokens.len() - self.prompt_len;
-        if self.options.cancel.is_cancelled() {
-            return self.finish(StopReason::Cancelled);
-        }
-        if generated >= self.options.max_tokens {
-            return self.finish(StopReason::MaxTokens);
-        }
-        if self.tokens.len() >= self.generator.context {
-            return self.finish(StopReason::ContextFull);
-        }
-        let logits = self.forward()?;
-        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
-        let logits = if self.options.repeat_penalty == 1.0 {
-            logits
-        } else {
-            let start = self.tokens.len().saturating_sub(self.options.repeat_last_n);
-            candle_transformers::utils::apply_repeat_penalty(&logits, self.options.repeat_penalty, &self.tokens[start..])
-                .map_err(compute)?
-        };
-        let next = self.sampler.sample(&logits).map_err(compute)?;
-        if self.generator.stop_tokens.contains(&next) {
-            return self.finish(StopReason::EndOfTurn);
-        }
-        self.tokens.push(next);
-        let text = self.text()?;
-        if text.ends_with('\u{FFFD}') || !text.is_char_boundary(self.emitted) {
-            return Ok(Some(String::new()));
-        }
-        let piece = text[self.emitted..].to_string();
-        self.emitted = text.len();
-        Ok(Some(piece))
-    }
-
-    /// Feeds every token the model has not seen yet (the prompt, in chunks, on the first
-    /// call; the last sampled token after that) and returns the next-token logits.
-    fn forward(&mut self) -> Result<Tensor, GenerateError> {
-        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
-        let mut logits = None;
-        while self.fed < self.tokens.len() {
-            let end = (self.fed + PREFILL_CHUNK).min(self.tokens.len());
-            let input = Tensor::new(&self.tokens[self.fed..end], &self.generator.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(compute)?;
-            logits = Some(self.generator.model.forward(&input, self.fed).map_err(compute)?);
-            self.fed = end;
-        }
-        let logits = logits.ok_or_else(|| GenerateError::Compute("no new tokens to feed".into()))?;
-        logits.squeeze(0).map_err(compute)
-    }
-
-    fn finish(&mut self, reason: StopReason) -> Result<Option<String>, GenerateError> {
-        self.stop = Some(reason);
-        let text = self.text()?;
-        if self.emitted < text.len() && text.is_char_boundary(self.emitted) {
-            let rest = text[self.emitted..].trim_end_matches('\u{FFFD}').to_string();
-            self.emitted = text.len();
-            if !rest.is_empty() {
-                return Ok(Some(rest));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The answer generated so far.
-    pub fn text(&self) -> Result<String, GenerateError> {
-        self.generator.decode(&self.tokens[self.prompt_len..])
-    }
-
+impl Generation {
     /// Token ids generated so far.
     pub fn generated_tokens(&self) -> &[u32] {
         &self.tokens[self.prompt_len..]
