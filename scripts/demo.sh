@@ -1,23 +1,17 @@
 #!/usr/bin/env bash
-# The main job on the default models: index the Rust Book (installed by rustup's rust-docs)
-# once, then search it and answer a question from it with citations.
+# The main job on the default models: build the wasm package, index the Rust Book (installed
+# by rustup's rust-docs) once, and serve the demo page on 127.0.0.1 (PORT, default 8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/models.sh
 book="$(rustc --print sysroot)/share/doc/rust/html/book"
-if [ ! -f "$book/index.html" ]; then
-  rustup component add rust-docs
-fi
-index=target/demo/rust-book.idx
-mkdir -p target/demo
+[ -f "$book/index.html" ] || rustup component add rust-docs
+bash scripts/build-wasm.sh
+bash scripts/stage-www.sh
+index=www/rust-book.idx
 if [ ! -f "$index" ] || [ target/release/wasmrag -nt "$index" ]; then
   echo "Indexing the Rust Book (a few minutes on 2 cores; done once)..."
   ./target/release/wasmrag index "$book" --out "$index" \
     --exclude print.html --exclude toc.html --exclude '*-edition/**'
 fi
-question="${1:-How do I borrow a value mutably?}"
-echo
-echo "\$ wasmrag search $index \"$question\" -k 3"
-./target/release/wasmrag search "$index" "$question" -k 3
-echo "\$ wasmrag ask $index \"$question\""
-./target/release/wasmrag ask "$index" "$question"
+echo "Open the URL below in a browser; Ctrl-C stops the server."
+exec node scripts/serve.mjs --port "${PORT:-8080}" --book "$book"

@@ -13,10 +13,12 @@ pub mod index;
 pub mod prompt;
 pub mod rag;
 pub mod retrieve;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 pub use chunk::{Chunk, ChunkError, ChunkOptions, Document, Format};
 pub use embed::{EmbedError, Embedder};
 pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
 pub use index::{Index, IndexError, SizeReport};
-pub use rag::{build_index, Answer, AskOptions, Built, Progress, Rag, RagError, SearchHit, Source};
+pub use rag::{build_index, Answer, AskOptions, Built, PendingAnswer, Progress, Rag, RagError, SearchHit, Source};
 pub use retrieve::{Fusion, RetrieveOptions};

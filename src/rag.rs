@@ -4,7 +4,7 @@
 
 use crate::chunk::{chunk_document, ChunkError, ChunkOptions, Document};
 use crate::embed::{EmbedError, Embedder};
-use crate::generate::{GenerateError, GenerateOptions, Generator, StopReason};
+use crate::generate::{GenerateError, GenerateOptions, Generation, Generator, StopReason};
 use crate::index::{Index, IndexError, IndexInfo};
 use crate::prompt;
 use crate::retrieve::{retrieve, snippet, RetrieveOptions, Snippet};
@@ -83,6 +83,8 @@ pub struct Source {
     pub url: String,
     /// Page title.
     pub title: String,
+    /// Headings above the passage.
+    pub headings: Vec<String>,
     /// Retrieval score.
     pub score: f32,
     /// The passage text.
@@ -93,6 +95,7 @@ pub struct Source {
 
 /// An answer with the sources it was grounded on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Answer {
     /// The generated answer, or [`NOT_FOUND`].
     pub answer: String,
@@ -299,6 +302,17 @@ impl Rag {
 
     /// Answers `question` from the documents, streaming the answer through `on_token`.
     pub fn ask(&mut self, question: &str, options: &AskOptions, on_token: &mut dyn FnMut(&str)) -> Result<Answer, RagError> {
+        let mut pending = self.begin_ask(question, options)?;
+        while let Some(piece) = self.step(&mut pending)? {
+            on_token(&piece);
+        }
+        self.finish(pending)
+    }
+
+    /// Retrieves sources for `question` and, when they are relevant enough, starts generating;
+    /// then call [`Rag::step`] until it returns `None` and [`Rag::finish`]. Split up this way
+    /// so a browser can stream tokens and react to a cancel between them.
+    pub fn begin_ask(&mut self, question: &str, options: &AskOptions) -> Result<PendingAnswer, RagError> {
         let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
         if question.trim().is_empty() {
             return Err(RagError::EmptyQuery);
@@ -307,41 +321,86 @@ impl Rag {
         let retrieve_options = RetrieveOptions { k: options.sources.max(1), ..options.retrieve.clone() };
         let hits = retrieve(&self.index, question, &vector, &retrieve_options)?;
         let chunks: Vec<&crate::chunk::Chunk> = hits.iter().map(|h| &self.index.chunks()[h.chunk as usize]).collect();
-        let source = |i: usize, cited: bool| Source {
-            n: i + 1,
-            url: chunks[i].link(),
-            title: chunks[i].title.clone(),
-            score: hits[i].score,
-            text: chunks[i].text.clone(),
-            cited,
-        };
+        let sources: Vec<Source> = chunks
+            .iter()
+            .zip(&hits)
+            .enumerate()
+            .map(|(i, (c, h))| Source {
+                n: i + 1,
+                url: c.link(),
+                title: c.title.clone(),
+                headings: c.headings.clone(),
+                score: h.score,
+                text: c.text.clone(),
+                cited: false,
+            })
+            .collect();
         let best = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
         if hits.is_empty() || best < options.min_cosine {
-            on_token(NOT_FOUND);
-            return Ok(Answer {
-                answer: NOT_FOUND.to_string(),
-                sources: (0..hits.len()).map(|i| source(i, false)).collect(),
-                found: false,
-                prompt_tokens: 0,
-                generated_tokens: 0,
-                stop: None,
-            });
+            return Ok(PendingAnswer { sources, generation: None, notice_sent: false });
         }
         let budget = options.prompt_tokens.min(generator.context_length().saturating_sub(options.generate.max_tokens));
         let prompt = prompt::build(question, &chunks, budget, &|t| generator.count_tokens(t));
-        let mut generation = generator.start(&prompt.text, &options.generate)?;
-        while let Some(piece) = generator.step(&mut generation)? {
-            on_token(&piece);
+        let generation = generator.start(&prompt.text, &options.generate)?;
+        let mut sources = sources;
+        sources.truncate(prompt.sources);
+        Ok(PendingAnswer { sources, generation: Some(generation), notice_sent: false })
+    }
+
+    /// Produces the next piece of the answer, or `None` when it is complete.
+    pub fn step(&mut self, pending: &mut PendingAnswer) -> Result<Option<String>, RagError> {
+        match &mut pending.generation {
+            None if pending.notice_sent => Ok(None),
+            None => {
+                pending.notice_sent = true;
+                Ok(Some(NOT_FOUND.to_string()))
+            }
+            Some(generation) => {
+                let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
+                Ok(generator.step(generation)?)
+            }
         }
+    }
+
+    /// The finished answer with its sources, those the answer cites marked.
+    pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
+        let PendingAnswer { mut sources, generation, .. } = pending;
+        let Some(generation) = generation else {
+            return Ok(Answer { answer: NOT_FOUND.to_string(), sources, found: false, prompt_tokens: 0, generated_tokens: 0, stop: None });
+        };
+        let generator = self.generator.as_ref().ok_or(RagError::NoGenerator)?;
         let answer = generator.text(&generation)?.trim().to_string();
-        let cited = prompt::citations(&answer, prompt.sources);
+        let cited = prompt::citations(&answer, sources.len());
+        for s in &mut sources {
+            s.cited = cited.contains(&s.n);
+        }
         Ok(Answer {
-            sources: (0..prompt.sources).map(|i| source(i, cited.contains(&(i + 1)))).collect(),
+            answer,
+            sources,
             found: true,
             prompt_tokens: generation.prompt_tokens(),
             generated_tokens: generation.generated_tokens().len(),
             stop: generation.stop_reason(),
-            answer,
         })
+    }
+}
+
+/// An answer being generated: its sources are known, its text arrives through [`Rag::step`].
+pub struct PendingAnswer {
+    sources: Vec<Source>,
+    /// `None` when retrieval was too weak and the answer is [`NOT_FOUND`].
+    generation: Option<Generation>,
+    notice_sent: bool,
+}
+
+impl PendingAnswer {
+    /// The sources the answer is grounded on (the nearest passages when nothing was found).
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// Whether retrieval found relevant passages, so an answer is being generated.
+    pub fn found(&self) -> bool {
+        self.generation.is_some()
     }
 }

@@ -1,0 +1,91 @@
+// Fetching model and index files for the worker: download with progress, SHA-256 check, and
+// the Cache API so a second visit works with the network off.
+
+/** Lower-case hex SHA-256 of bytes. */
+export async function sha256(bytes) {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function openCache(name) {
+  try {
+    return typeof caches === "undefined" ? null : await caches.open(name);
+  } catch {
+    return null;
+  }
+}
+
+async function download(url, expected, onProgress) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const total = Number(response.headers.get("content-length")) || expected || 0;
+  if (!response.body) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    onProgress(bytes.length, bytes.length);
+    return bytes;
+  }
+  const reader = response.body.getReader();
+  const parts = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    loaded += value.length;
+    onProgress(loaded, Math.max(total, loaded));
+  }
+  const bytes = new Uint8Array(loaded);
+  let offset = 0;
+  for (const p of parts) {
+    bytes.set(p, offset);
+    offset += p.length;
+  }
+  return bytes;
+}
+
+/**
+ * Returns the bytes of an asset given as bytes, a URL string, or `{url, sha256?, bytes?}`.
+ * `strategy` is "cache-first" for immutable, hash-pinned files (models) and "network-first"
+ * for files that may change at the same URL (the index), which fall back to the cache offline.
+ */
+export async function fetchAsset(spec, { cacheName, strategy, onProgress }) {
+  if (spec instanceof Uint8Array) return spec;
+  if (spec instanceof ArrayBuffer) return new Uint8Array(spec);
+  const { url, sha256: expected, bytes: size } = typeof spec === "string" ? { url: spec } : spec;
+  const cache = await openCache(cacheName);
+  const verify = async (bytes) => !expected || (await sha256(bytes)) === expected;
+  const cached = async () => {
+    const hit = cache && (await cache.match(url));
+    if (!hit) return null;
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    if (await verify(bytes)) return bytes;
+    await cache.delete(url);
+    return null;
+  };
+  if (strategy === "cache-first") {
+    const bytes = await cached();
+    if (bytes) {
+      onProgress(bytes.length, bytes.length, true);
+      return bytes;
+    }
+  }
+  let bytes;
+  try {
+    bytes = await download(url, size, (loaded, total) => onProgress(loaded, total, false));
+  } catch (err) {
+    const fallback = strategy === "network-first" ? await cached() : null;
+    if (fallback) {
+      onProgress(fallback.length, fallback.length, true);
+      return fallback;
+    }
+    throw err;
+  }
+  if (expected) {
+    const actual = await sha256(bytes);
+    if (actual !== expected) throw new Error(`${url}: SHA-256 mismatch (expected ${expected}, got ${actual})`);
+  }
+  if (cache) {
+    await cache.put(url, new Response(bytes, { headers: { "content-type": "application/octet-stream" } })).catch(() => {});
+  }
+  return bytes;
+}

@@ -1,0 +1,129 @@
+/** A file to load: a URL, bytes, or a URL with the SHA-256 (hex) and size it must have. */
+export type Asset = string | URL | Uint8Array | ArrayBuffer | { url: string | URL; sha256?: string; bytes?: number };
+
+/** The three files of a BERT-family sentence embedder. */
+export interface EmbedderAssets {
+  weights: Asset;
+  config: Asset;
+  tokenizer: Asset;
+}
+
+/** A document to index in the page; `format` defaults to the URL's extension, else text. */
+export interface DocumentInput {
+  url: string;
+  text: string;
+  format?: "markdown" | "html" | "text";
+}
+
+/** A download (or cache) progress event. */
+export interface ProgressEvent {
+  /** Which asset: "index", "embedder weights", "generator", ... or "indexing". */
+  file: string;
+  url?: string;
+  loaded: number;
+  total: number;
+  /** True when the bytes came from the Cache API. */
+  fromCache?: boolean;
+  /** Progress over every file of the current load. */
+  overall?: { loaded: number; total: number };
+}
+
+export interface CreateRagOptions {
+  /** URL (or bytes) of an index built with `wasmrag index`. */
+  index?: Asset;
+  /** Documents to index in the page instead of loading an index. */
+  documents?: DocumentInput[];
+  /** Embedder files; default: all-MiniLM-L6-v2 shipped in this package. */
+  embedder?: EmbedderAssets;
+  /** Generator GGUF; default: SmolLM2-135M-Instruct (Q8_0) shipped in this package. Fetched on first `ask`. */
+  generator?: Asset;
+  onProgress?: (event: ProgressEvent) => void;
+  /** Cache API cache for models and the index (default "wasmrag-v1"). */
+  cacheName?: string;
+  /** A worker to use instead of the package's own (e.g. one built by your bundler). */
+  worker?: Worker;
+}
+
+/** Excerpt of a passage with the byte ranges of matched query words. */
+export interface Snippet {
+  text: string;
+  /** `[start, end)` ranges of matched words, in UTF-16 code units (string indices). */
+  highlights: [number, number][];
+}
+
+export interface SearchHit {
+  /** `page#anchor`. */
+  url: string;
+  title: string;
+  headings: string[];
+  text: string;
+  snippet: Snippet;
+  /** Fused retrieval score. */
+  score: number;
+  /** Cosine between query and passage. */
+  cosine: number;
+  chunk: number;
+}
+
+export interface Source {
+  /** The number the answer cites as `[n]`. */
+  n: number;
+  url: string;
+  title: string;
+  headings: string[];
+  score: number;
+  text: string;
+  cited: boolean;
+}
+
+export interface AskOptions {
+  /** Passages given to the model (default 3). */
+  sources?: number;
+  /** Best-passage cosine under which the answer is "not found" (default 0.30). */
+  minCosine?: number;
+  maxTokens?: number;
+  /** 0 (default) for greedy decoding. */
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  repeatPenalty?: number;
+  /** Cancels generation; the answer so far is still returned. */
+  signal?: AbortSignal;
+}
+
+export interface AnswerStats {
+  retrievalMs: number;
+  timeToFirstTokenMs: number | null;
+  tokensPerSecond: number | null;
+  cancelled: boolean;
+}
+
+export interface Answer {
+  answer: string;
+  /** False when retrieval was too weak and no answer was generated. */
+  found: boolean;
+  sources: Source[];
+  promptTokens: number;
+  generatedTokens: number;
+  stats: AnswerStats;
+}
+
+export type AskEvent =
+  | { sources: Source[]; found: boolean; retrievalMs: number }
+  | { token: string }
+  | ({ done: true } & Answer);
+
+export declare class Rag {
+  /** Set once ready. */
+  info: { passages: number; backend: string; loadMs: number } | null;
+  search(query: string, options?: { k?: number }): Promise<SearchHit[]>;
+  ask(question: string, options?: AskOptions): AsyncGenerator<AskEvent>;
+  loadGenerator(): Promise<true>;
+  addDocuments(documents: DocumentInput[]): Promise<string[]>;
+  removeDocuments(urls: string[]): Promise<void>;
+  exportIndex(): Promise<Uint8Array>;
+  terminate(): void;
+}
+
+/** Starts wasmrag in a Web Worker and loads the index and embedder. */
+export declare function createRag(options: CreateRagOptions): Promise<Rag>;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the npm package in pkg/: the .wasm and its wasm-bindgen glue (settings in
+# wasm-pack.toml), plus the default models as package assets with their SHA-256s.
+# Installs the wasm32 target and wasm-bindgen-cli (at Cargo.lock's exact version) if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+setting() { sed -n "s/^$1 *= *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" wasm-pack.toml; }
+target=$(setting target); out_dir=$(setting out-dir); out_name=$(setting out-name); profile=$(setting profile)
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; then
+  echo "Installing wasm-bindgen-cli $version (once, a few minutes)..."
+  cargo install wasm-bindgen-cli --version "$version"
+fi
+
+cargo build --lib --target wasm32-unknown-unknown --no-default-features --profile "$profile"
+wasm-bindgen --target "$target" --out-dir "$out_dir" --out-name "$out_name" \
+  "target/wasm32-unknown-unknown/$profile/wasmrag.wasm"
+
+# Default models as package assets (hard links: no second copy on disk).
+bash scripts/models.sh
+node scripts/package-models.mjs models pkg/models

@@ -1,0 +1,151 @@
+// End-to-end test of the demo page in Debian's headless Chromium, driven by playwright-core:
+// search, streamed answers with sources, a reload with the network off served from the
+// caches, text-only rendering, and no console errors. Leaves a screenshot in target/e2e/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const repo = fileURLToPath(new URL("../..", import.meta.url));
+const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
+const book = join(sysroot, "share/doc/rust/html/book");
+const outDir = join(repo, "target/e2e");
+const PAGES = ["ch04-01-what-is-ownership.html", "ch04-02-references-and-borrowing.html", "ch08-01-vectors.html", "ch08-03-hash-maps.html", "ch15-01-box.html", "ch16-01-threads.html"];
+
+let server;
+let context;
+let baseUrl;
+
+/** Indexes a few Rust Book chapters with the CLI into www/ (where the server can reach it). */
+function buildIndex() {
+  const pages = mkdtempSync(join(tmpdir(), "wasmrag-e2e-pages-"));
+  for (const p of PAGES) copyFileSync(join(book, p), join(pages, p));
+  execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", pages, "--out", join(repo, "www/e2e.idx")], { stdio: "inherit" });
+}
+
+before(async () => {
+  mkdirSync(outDir, { recursive: true });
+  buildIndex();
+  server = spawn(process.execPath, [join(repo, "scripts/serve.mjs"), "--port", "0", "--book", book], { stdio: ["ignore", "pipe", "inherit"] });
+  baseUrl = await new Promise((resolve, reject) => {
+    server.stdout.once("data", (d) => resolve(String(d).match(/http:\/\/\S+/)[0]));
+    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-chromium-")), {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.kill();
+});
+
+async function waitReady(page) {
+  await page.waitForSelector("body[data-ready=true]", { timeout: 180_000 });
+}
+
+async function search(page, query) {
+  await page.fill("#query", query);
+  await page.$eval("#status-text", (s) => (s.textContent = ""));
+  await page.click("#search-button");
+  await page.waitForFunction(() => document.querySelector("#status-text").textContent.endsWith("results"));
+  return page.$$eval("#results li", (items) => items.map((li) => ({
+    href: li.querySelector("a").getAttribute("href"),
+    snippet: li.querySelector(".snippet").textContent,
+    marks: [...li.querySelectorAll(".snippet mark")].map((m) => m.textContent),
+    children: [...li.querySelector(".snippet").children].map((c) => c.tagName),
+  })));
+}
+
+/** Asks and records the answer's length every 20 ms, to see it grow token by token. */
+async function ask(page, question) {
+  await page.fill("#query", question);
+  await page.click("#ask-button");
+  const lengths = new Set();
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const state = await page.$eval("#answer-section", (s) => s.dataset.state);
+    lengths.add(await page.$eval("#answer", (a) => a.textContent.length));
+    if (state === "done" || state === "error") break;
+    assert.ok(Date.now() < deadline, "answer timed out");
+    await page.waitForTimeout(20);
+  }
+  return {
+    lengths,
+    status: await page.textContent("#status-text"),
+    answer: await page.textContent("#answer"),
+    sources: await page.$$eval("#sources li a.source-link", (as) => as.map((a) => a.getAttribute("href"))),
+    cites: await page.$$eval("#answer a.cite", (as) => as.map((a) => a.getAttribute("href"))),
+    speed: await page.textContent("#speed"),
+    ttft: await page.textContent("#ttft"),
+  };
+}
+
+test("the demo searches, answers, and works again offline", { timeout: 900_000 }, async () => {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${baseUrl}?index=./e2e.idx`);
+  await waitReady(page);
+  assert.equal(await page.textContent("#backend"), "CPU (WebAssembly SIMD)");
+
+  const hits = await search(page, "What is ownership?");
+  assert.ok(hits.length > 0);
+  assert.match(hits[0].href, /^\/book\/ch04-01-what-is-ownership\.html#/);
+  assert.ok(hits.some((h) => h.marks.length > 0), "matched words are marked");
+
+  // Document text with markup characters is shown as text, never parsed as HTML.
+  const generic = await search(page, "Vec<i32> vector of integers");
+  const withAngle = generic.find((h) => h.snippet.includes("<"));
+  assert.ok(withAngle, "some snippet shows a literal '<'");
+  assert.ok(withAngle.children.every((t) => t === "MARK"), `only <mark> inside snippets: ${withAngle.children}`);
+
+  const first = await ask(page, "What are the ownership rules in Rust?");
+  assert.equal(first.status, "Answered", first.answer);
+  assert.ok(first.answer.length > 20, first.answer);
+  assert.ok(first.lengths.size >= 4, `the answer streamed (${first.lengths.size} distinct lengths seen)`);
+  assert.match(first.sources[0], /^\/book\/ch04-01-what-is-ownership\.html#/);
+  assert.match(first.speed, /tok\/s$/);
+  console.log(`answer: ${JSON.stringify(first.answer)}\ncitations in text: ${first.cites.length}; first token ${first.ttft}; ${first.speed}`);
+
+  const screenshot = join(outDir, "demo.png");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  const size = statSync(screenshot).size;
+  assert.ok(size > 20_000, `screenshot ${screenshot} is ${size} bytes`);
+  console.log(`screenshot: ${screenshot} (${size} bytes)`);
+  assert.deepEqual(errors, [], "no console errors while online");
+
+  // Off the network: the page, the wasm, the index and both models come from the caches.
+  await context.setOffline(true);
+  await page.reload();
+  await waitReady(page);
+  const offlineHits = await search(page, "How do I store keys with values?");
+  assert.match(offlineHits[0].href, /^\/book\/ch08-03-hash-maps\.html#/);
+  const offline = await ask(page, "What is a Box?");
+  assert.equal(offline.status, "Answered", offline.answer);
+  assert.ok(offline.answer.length > 10);
+  await page.screenshot({ path: join(outDir, "demo-offline.png"), fullPage: true });
+  const unexpected = errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch/.test(e));
+  assert.deepEqual(unexpected, [], "no console errors offline other than refused network requests");
+  await context.setOffline(false);
+});
+
+test("an off-topic question is declined without generating", { timeout: 300_000 }, async () => {
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}?index=./e2e.idx`);
+  await waitReady(page);
+  const result = await ask(page, "What is the best recipe for chocolate cake?");
+  assert.equal(result.status, "The documents do not contain an answer");
+  assert.equal(result.answer, "The documents do not contain an answer to this question.");
+});

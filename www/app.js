@@ -1,0 +1,170 @@
+// The demo page: search the Rust Book and stream answers with citations. Every piece of
+// document or model text is inserted with textContent / text nodes, never as HTML.
+import { createRag } from "./pkg/index.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const indexUrl = params.get("index") ?? "./rust-book.idx";
+let rag = null;
+let controller = null;
+
+const mb = (n) => (n / 1e6).toFixed(1);
+const ms = (n) => (n == null ? "—" : `${Math.round(n)} ms`);
+
+function status(text, isError = false) {
+  $("status-text").textContent = text;
+  $("status-text").className = isError ? "error" : "";
+}
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  node.append(...children);
+  return node;
+}
+
+/** The snippet as text nodes with <mark> around the matched ranges (UTF-16 indices). */
+function highlighted(snippet) {
+  const parts = [];
+  let at = 0;
+  for (const [start, end] of snippet.highlights) {
+    if (start < at) continue;
+    parts.push(snippet.text.slice(at, start), el("mark", { textContent: snippet.text.slice(start, end) }));
+    at = end;
+  }
+  parts.push(snippet.text.slice(at));
+  return parts;
+}
+
+function pathOf(hit) {
+  const title = hit.title.replace(/ - The Rust Programming Language$/, "");
+  const rest = hit.headings.filter((h) => h !== title);
+  return [title, ...rest].join(" › ");
+}
+
+function showResults(hits) {
+  $("results-section").hidden = false;
+  $("results").replaceChildren(
+    ...hits.map((hit) =>
+      el("li", {}, [
+        el("a", { href: `/book/${hit.url}`, textContent: pathOf(hit), className: "result-link" }),
+        el("div", { className: "path", textContent: hit.url }),
+        el("p", { className: "snippet" }, highlighted(hit.snippet)),
+      ]),
+    ),
+  );
+}
+
+/** The answer text with each valid [n] turned into a link to source n. */
+function renderAnswer(text, sources) {
+  const nodes = [];
+  let at = 0;
+  for (const match of text.matchAll(/\[(\d+)\]/g)) {
+    const n = Number(match[1]);
+    if (!sources.some((s) => s.n === n)) continue;
+    nodes.push(text.slice(at, match.index), el("a", { href: `#source-${n}`, className: "cite", textContent: match[0] }));
+    at = match.index + match[0].length;
+  }
+  nodes.push(text.slice(at));
+  $("answer").replaceChildren(...nodes);
+}
+
+function showSources(sources) {
+  $("sources").replaceChildren(
+    ...sources.map((s) =>
+      el("li", { id: `source-${s.n}`, value: s.n }, [
+        el("a", { href: `/book/${s.url}`, textContent: pathOf(s), className: "source-link" }),
+        el("span", { className: "path", textContent: ` ${s.url}${s.cited ? " · cited" : ""}` }),
+      ]),
+    ),
+  );
+}
+
+function busy(on) {
+  for (const id of ["query", "search-button", "ask-button"]) $(id).disabled = on;
+  $("stop-button").hidden = !on;
+}
+
+async function search(event) {
+  event.preventDefault();
+  const query = $("query").value.trim();
+  if (!query) return;
+  const t0 = performance.now();
+  try {
+    const hits = await rag.search(query, { k: 8 });
+    $("retrieval-ms").textContent = ms(performance.now() - t0);
+    showResults(hits);
+    status(`${hits.length} results`);
+  } catch (err) {
+    status(err.message, true);
+  }
+}
+
+async function ask() {
+  const question = $("query").value.trim();
+  if (!question) return;
+  busy(true);
+  controller = new AbortController();
+  $("answer-section").hidden = false;
+  $("answer").replaceChildren();
+  $("sources").replaceChildren();
+  $("answer-section").dataset.state = "streaming";
+  let text = "";
+  try {
+    if (!rag.generatorReady) status("Loading the answer model…");
+    for await (const event of rag.ask(question, { signal: controller.signal })) {
+      if (event.done) {
+        renderAnswer(event.answer, event.sources);
+        showSources(event.sources);
+        $("ttft").textContent = ms(event.stats.timeToFirstTokenMs);
+        $("speed").textContent = event.stats.tokensPerSecond == null ? "—" : `${event.stats.tokensPerSecond.toFixed(1)} tok/s`;
+        status(event.stats.cancelled ? "Stopped" : event.found ? "Answered" : "The documents do not contain an answer");
+      } else if (event.token !== undefined) {
+        text += event.token;
+        $("answer").textContent = text;
+      } else if (event.sources) {
+        rag.generatorReady = true;
+        status(event.found ? "Answering…" : "Nothing relevant found");
+        showSources(event.sources);
+        $("retrieval-ms").textContent = ms(event.retrievalMs);
+      }
+    }
+    $("answer-section").dataset.state = "done";
+  } catch (err) {
+    status(err.message, true);
+    $("answer-section").dataset.state = "error";
+  } finally {
+    busy(false);
+  }
+}
+
+function onProgress(p) {
+  const overall = p.overall ?? p;
+  if (overall.total) $("progress").value = overall.loaded / overall.total;
+  const source = p.fromCache ? " (from cache)" : "";
+  status(p.file === "indexing" ? `Indexing: ${p.stage} ${p.done}/${p.total}` : `Loading ${p.file}: ${mb(p.loaded)} / ${mb(p.total)} MB${source}`);
+}
+
+async function main() {
+  if ("serviceWorker" in navigator) {
+    await navigator.serviceWorker.register("./sw.js").catch((err) => console.warn("offline support unavailable:", err.message));
+  }
+  try {
+    rag = await createRag({ index: indexUrl, onProgress });
+  } catch (err) {
+    status(`Could not start: ${err.message}`, true);
+    return;
+  }
+  $("backend").textContent = rag.info.backend === "wasm-simd" ? "CPU (WebAssembly SIMD)" : rag.info.backend;
+  $("passages").textContent = rag.info.passages.toLocaleString("en");
+  $("progress").value = 1;
+  status(`Ready in ${ms(rag.info.loadMs)}: search, or ask a question`);
+  document.body.dataset.ready = "true";
+  busy(false);
+  $("query").focus();
+}
+
+$("query-form").addEventListener("submit", search);
+$("ask-button").addEventListener("click", ask);
+$("stop-button").addEventListener("click", () => controller?.abort());
+main();
