@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 setting() { sed -n "s/^$1 *= *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" wasm-pack.toml; }
 target=$(setting target); out_dir=$(setting out-dir); out_name=$(setting out-name); profile=$(setting profile)
+strip=()
+[ "$(setting name-section)" = false ] && strip=(--remove-name-section --remove-producers-section)
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
@@ -16,7 +18,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; th
 fi
 
 cargo build --lib --target wasm32-unknown-unknown --no-default-features --profile "$profile"
-wasm-bindgen --target "$target" --out-dir "$out_dir" --out-name "$out_name" \
+wasm-bindgen --target "$target" --out-dir "$out_dir" --out-name "$out_name" "${strip[@]}" \
   "target/wasm32-unknown-unknown/$profile/wasmrag.wasm"
 
 # Default models as package assets (hard links: no second copy on disk).

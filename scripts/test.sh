@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Every test: unit tests, integration tests on the real models and the Rust Book, CLI tests.
+# Every test: native unit and integration tests on the real models and Rust Book pages, the
+# wasm bindings in headless Chromium, and the demo end to end with playwright-core.
+# Installs what they need first (models, wasm32 target, wasm-bindgen-cli, Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 book="$(rustc --print sysroot)/share/doc/rust/html/book"
-if [ ! -f "$book/ch04-01-what-is-ownership.html" ]; then
-  rustup component add rust-docs
-fi
-bash scripts/models.sh
+[ -f "$book/ch04-01-what-is-ownership.html" ] || rustup component add rust-docs
+bash scripts/setup-browser.sh
+bash scripts/build-wasm.sh
+bash scripts/stage-www.sh
+echo "== native tests"
 cargo test --release
+echo "== wasm bindings in headless Chromium"
+bash scripts/test-wasm.sh
+echo "== demo end to end in headless Chromium"
+node --test tests/e2e/

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The wasm bindings' tests (tests/wasm.rs) in headless Chromium through Debian's chromedriver,
+# against fixtures made by the native CLI and served from 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+book="$(rustc --print sysroot)/share/doc/rust/html/book"
+fixture=target/wasm-fixture
+rm -rf "$fixture" && mkdir -p "$fixture/pages"
+cp "$book"/ch04-01-what-is-ownership.html "$book"/ch04-02-references-and-borrowing.html "$book"/ch08-03-hash-maps.html "$fixture/pages/"
+./target/release/wasmrag --models models index "$fixture/pages" --out "$fixture/fixture.idx"
+./target/release/wasmrag --models models search "$fixture/fixture.idx" "What is ownership?" -k 5 --json > "$fixture/expected.json"
+
+log=$(mktemp)
+node scripts/serve.mjs --port 0 > "$log" &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+for _ in $(seq 50); do grep -q serving "$log" && break; sleep 0.1; done
+base=$(sed -n 's|serving \(http://127.0.0.1:[0-9]*\)/www/|\1|p' "$log")
+
+export WASMRAG_FIXTURES="$base"
+export CHROMEDRIVER=/usr/bin/chromedriver
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+export WASM_BINDGEN_TEST_TIMEOUT=600
+cargo test --release --target wasm32-unknown-unknown --no-default-features --test wasm

@@ -1,0 +1,150 @@
+//! The wasm bindings in headless Chromium (wasm-bindgen-test with Debian's chromedriver),
+//! on the real models served from 127.0.0.1 by scripts/test-wasm.sh: the same index and
+//! query give the native CLI's result, bad bytes give JS Errors, answers stream.
+#![cfg(target_arch = "wasm32")]
+
+use serde::Deserialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use wasmrag::wasm::WasmRag;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Base URL of the fixture server, fixed at build time by scripts/test-wasm.sh.
+fn base() -> &'static str {
+    option_env!("WASMRAG_FIXTURES").expect("WASMRAG_FIXTURES is unset: run scripts/test-wasm.sh")
+}
+
+async fn fetch(path: &str) -> Vec<u8> {
+    let window = web_sys::window().expect("window");
+    let url = format!("{}/{path}", base());
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url)).await.expect("fetch").dyn_into().expect("response");
+    assert!(response.ok(), "{url}: HTTP {}", response.status());
+    let buffer = JsFuture::from(response.array_buffer().expect("body")).await.expect("bytes");
+    js_sys::Uint8Array::new(&buffer).to_vec()
+}
+
+struct Models {
+    weights: Vec<u8>,
+    config: Vec<u8>,
+    tokenizer: Vec<u8>,
+}
+
+async fn models() -> Models {
+    Models {
+        weights: fetch("models/all-MiniLM-L6-v2/model.safetensors").await,
+        config: fetch("models/all-MiniLM-L6-v2/config.json").await,
+        tokenizer: fetch("models/all-MiniLM-L6-v2/tokenizer.json").await,
+    }
+}
+
+async fn rag(m: &Models) -> WasmRag {
+    let index = fetch("target/wasm-fixture/fixture.idx").await;
+    WasmRag::new(&index, &m.weights, &m.config, &m.tokenizer).map_err(JsValue::from).expect("load")
+}
+
+/// A JS value as page code writes it: plain objects, not `Map`s.
+fn js(value: serde_json::Value) -> JsValue {
+    use serde::Serialize;
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("to js")
+}
+
+fn message<T>(result: Result<T, wasm_bindgen::JsError>) -> String {
+    let error: js_sys::Error = JsValue::from(result.err().expect("must fail")).dyn_into().expect("a JS Error");
+    String::from(error.message())
+}
+
+#[derive(Deserialize, Debug)]
+struct Hit {
+    url: String,
+    score: f32,
+    cosine: f32,
+}
+
+#[wasm_bindgen_test]
+async fn search_matches_the_native_cli() {
+    let m = models().await;
+    let rag = rag(&m).await;
+    let expected: Vec<Hit> = serde_json::from_slice(&fetch("target/wasm-fixture/expected.json").await).expect("expected json");
+    let hits: Vec<Hit> = serde_wasm_bindgen::from_value(rag.search("What is ownership?", 5).map_err(JsValue::from).expect("search")).expect("hits");
+    assert_eq!(hits.len(), expected.len());
+    for (ours, native) in hits.iter().zip(&expected) {
+        assert_eq!(ours.url, native.url);
+        assert!((ours.score - native.score).abs() < 1e-5, "{ours:?} vs {native:?}");
+        assert!((ours.cosine - native.cosine).abs() < 1e-3, "{ours:?} vs {native:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn bad_bytes_give_js_errors() {
+    let m = models().await;
+    assert!(message(WasmRag::new(b"garbage", &m.weights, &m.config, &m.tokenizer)).contains("not a wasmrag index"));
+    let index = fetch("target/wasm-fixture/fixture.idx").await;
+    let mut truncated = index.clone();
+    truncated.truncate(index.len() - 100);
+    assert!(message(WasmRag::new(&truncated, &m.weights, &m.config, &m.tokenizer)).contains("truncated"));
+    assert!(message(WasmRag::new(&index, b"nope", &m.config, &m.tokenizer)).contains("embedder weights"));
+    let mut rag = rag(&m).await;
+    assert!(message(rag.load_generator(b"not a model")).contains("not a GGUF"));
+    assert!(message(rag.load_generator(&m.weights)).contains("not a GGUF"));
+    assert!(message(rag.search("  ", 3)).contains("query is empty"));
+    assert!(message(rag.begin_ask("What is ownership?", JsValue::UNDEFINED)).contains("no generator"));
+    assert!(message(rag.next_token()).contains("no answer in progress"));
+    assert!(message(rag.add_documents(JsValue::from_str("nope"))).contains("invalid documents"));
+    // The instance still works after every error.
+    assert!(rag.search("ownership", 1).is_ok());
+}
+
+#[wasm_bindgen_test]
+async fn documents_added_in_the_page_survive_export() {
+    let m = models().await;
+    let mut rag = rag(&m).await;
+    let before = rag.passage_count();
+    let docs = js(serde_json::json!([
+        {"url": "faq.md", "text": "# FAQ\n\n## Mascot {#mascot}\n\nThe mascot is a striped zebra named Ferrisa."}
+    ]));
+    rag.add_documents(docs).map_err(JsValue::from).expect("add");
+    assert_eq!(rag.passage_count(), before + 1);
+    let exported = rag.export_index();
+    let reloaded = WasmRag::new(&exported, &m.weights, &m.config, &m.tokenizer).map_err(JsValue::from).expect("reload");
+    let hits: Vec<Hit> = serde_wasm_bindgen::from_value(reloaded.search("what animal is the mascot?", 1).map_err(JsValue::from).expect("search")).expect("hits");
+    assert_eq!(hits[0].url, "faq.md#mascot");
+}
+
+#[wasm_bindgen_test]
+async fn ask_streams_through_a_callback_and_cancels() {
+    let m = models().await;
+    let mut rag = rag(&m).await;
+    rag.load_generator(&fetch("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf").await)
+        .map_err(JsValue::from)
+        .expect("generator");
+    let pieces = js_sys::Array::new();
+    let sink = pieces.clone();
+    let on_token = wasm_bindgen::closure::Closure::<dyn FnMut(String) -> bool>::new(move |piece: String| {
+        sink.push(&JsValue::from_str(&piece));
+        sink.length() < 5
+    });
+    let options = js(serde_json::json!({"maxTokens": 40, "sources": 2}));
+    let answer = rag.ask("What are the ownership rules?", options, on_token.as_ref().unchecked_ref()).map_err(JsValue::from).expect("ask");
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        answer: String,
+        found: bool,
+        generated_tokens: usize,
+        sources: Vec<Source>,
+    }
+    #[derive(Deserialize)]
+    struct Source {
+        url: String,
+    }
+    let answer: Answer = serde_wasm_bindgen::from_value(answer).expect("answer");
+    assert!(answer.found);
+    assert_eq!(pieces.length(), 5, "returning false from the callback cancels after that token");
+    assert!(answer.generated_tokens <= 6, "{}", answer.generated_tokens);
+    let streamed: String = pieces.iter().filter_map(|p| p.as_string()).collect();
+    assert_eq!(streamed.trim(), answer.answer);
+    assert!(answer.sources[0].url.starts_with("ch04-01-what-is-ownership.html#"));
+    assert!(answer.sources.len() <= 2);
+}
