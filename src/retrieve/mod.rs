@@ -11,13 +11,12 @@ use serde::{Deserialize, Serialize};
 /// How the dense and BM25 rankings are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Fusion {
-    /// Reciprocal-rank fusion: `w/(k + rank)` summed over both lists. Needs no score
-    /// calibration, which makes it a safe default across corpora.
+    /// Reciprocal-rank fusion: `w/(k + rank)` summed over both lists; needs no score calibration.
     Rrf {
         /// Rank offset; 60 is the value from Cormack et al. (2009).
         k: f32,
     },
-    /// Convex blend of min-max-normalised scores.
+    /// Convex blend of min-max-normalised scores (the default).
     Blend,
 }
 
@@ -35,8 +34,11 @@ pub struct RetrieveOptions {
 }
 
 impl Default for RetrieveOptions {
+    /// Blend with dense weight 0.4: the best of 18 fusion settings on SciFact's train split
+    /// (`wasmrag eval --split train --sweep`: nDCG@10 0.738, against 0.713 for RRF k=60 at
+    /// 0.5, 0.660 dense only and 0.704 BM25 only).
     fn default() -> Self {
-        RetrieveOptions { k: 10, fusion: Fusion::Rrf { k: 60.0 }, dense_weight: 0.5, candidates: 100 }
+        RetrieveOptions { k: 10, fusion: Fusion::Blend, dense_weight: 0.4, candidates: 100 }
     }
 }
 
