@@ -8,6 +8,9 @@ use wasmrag::{Document, Embedder, Format, Generator};
 
 const RUNS: usize = 5;
 
+/// A k-nearest search over the index, timed against another.
+type SearchFn<'a> = &'a dyn Fn(&[f32]) -> Vec<(u32, f32)>;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -111,7 +114,7 @@ fn main() {
                 "How do macros work?", "What does unsafe allow?",
             ];
             let queries = embedder.embed(&questions).expect("embed");
-            let time_queries = |f: &dyn Fn(&[f32]) -> Vec<(u32, f32)>| {
+            let time_queries = |f: SearchFn| {
                 median((0..RUNS).map(|_| {
                     let t = Instant::now();
                     for q in &queries {

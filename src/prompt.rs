@@ -30,6 +30,8 @@ pub struct Prompt {
 pub fn build(question: &str, sources: &[&Chunk], budget: usize, count: &dyn Fn(&str) -> usize) -> Prompt {
     let render = |parts: &[String]| chatml(SYSTEM, &user_message(question, parts));
     let mut parts: Vec<String> = sources.iter().enumerate().map(|(i, c)| source_block(i + 1, c, &c.text)).collect();
+    let words: Vec<&str> = sources.first().map_or_else(Vec::new, |c| c.text.split_whitespace().collect());
+    let mut kept = words.len();
     loop {
         let text = render(&parts);
         let tokens = count(&text);
@@ -40,16 +42,17 @@ pub fn build(question: &str, sources: &[&Chunk], budget: usize, count: &dyn Fn(&
             parts.pop();
             continue;
         }
-        // One source left and still too long: keep a proportional share of its words.
+        // One source left and still too long: keep a proportional share of its words. The
+        // share strictly shrinks each round, so this ends.
         let over = tokens - budget;
-        let words: Vec<&str> = sources[0].text.split_whitespace().collect();
         let source_tokens = count(&parts[0]).max(1);
-        if over >= source_tokens || words.len() < 2 {
+        let next = kept * source_tokens.saturating_sub(over) / source_tokens * 9 / 10;
+        if next == 0 || next >= kept {
             parts.clear();
             continue;
         }
-        let keep = words.len() * (source_tokens - over) / source_tokens * 9 / 10;
-        parts[0] = source_block(1, sources[0], &format!("{} …", words[..keep].join(" ")));
+        kept = next;
+        parts[0] = source_block(1, sources[0], &format!("{} …", words[..kept].join(" ")));
     }
 }
 
@@ -127,6 +130,12 @@ mod tests {
         assert!(p.tokens <= 200, "{}", p.tokens);
         let p = build("q", &[&a], 5, &words);
         assert_eq!(p.sources, 0);
+        // A counter that charges far more for the source than for anything else still ends.
+        let lopsided = |s: &str| if s.contains("word") { 10 * words(s) } else { words(s) };
+        for budget in [30, 60, 120, 400, 900] {
+            let p = build("q", &[&a], budget, &lopsided);
+            assert!(p.tokens <= budget || p.sources == 0, "{budget}: {}", p.tokens);
+        }
     }
 
     #[test]

@@ -167,6 +167,13 @@ pub struct Built {
     pub skipped: Vec<ChunkError>,
 }
 
+/// Passages made from documents, their vectors, and the documents that were skipped.
+struct Embedded {
+    chunks: Vec<crate::chunk::Chunk>,
+    vectors: Vec<Vec<f32>>,
+    skipped: Vec<ChunkError>,
+}
+
 /// Splits and embeds documents into passages with their vectors; unreadable documents are
 /// reported, not fatal.
 fn embed_documents(
@@ -174,7 +181,7 @@ fn embed_documents(
     embedder: &Embedder,
     options: &ChunkOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Vec<crate::chunk::Chunk>, Vec<Vec<f32>>, Vec<ChunkError>), RagError> {
+) -> Result<Embedded, RagError> {
     let count = |t: &str| embedder.count_tokens(t);
     let mut chunks = Vec::new();
     let mut skipped = Vec::new();
@@ -189,7 +196,7 @@ fn embed_documents(
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let total = refs.len();
     let vectors = embedder.embed_with_progress(&refs, &mut |done| progress(Progress::Embedded { done, total }))?;
-    Ok((chunks, vectors, skipped))
+    Ok(Embedded { chunks, vectors, skipped })
 }
 
 /// Builds an index over `docs`; fails only when no document yields any passage.
@@ -199,7 +206,7 @@ pub fn build_index(
     options: &ChunkOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Built, RagError> {
-    let (chunks, vectors, skipped) = embed_documents(docs, embedder, options, progress)?;
+    let Embedded { chunks, vectors, skipped } = embed_documents(docs, embedder, options, progress)?;
     if chunks.is_empty() {
         return Err(RagError::NothingIndexed(docs.len(), skipped.len()));
     }
@@ -252,7 +259,7 @@ impl Rag {
     /// skipped; on error the index is unchanged.
     pub fn add_documents(&mut self, docs: &[Document]) -> Result<Vec<ChunkError>, RagError> {
         let options = self.index.info().chunking.clone();
-        let (chunks, vectors, skipped) = embed_documents(docs, &self.embedder, &options, &mut |_| {})?;
+        let Embedded { chunks, vectors, skipped } = embed_documents(docs, &self.embedder, &options, &mut |_| {})?;
         let urls: Vec<&str> = docs.iter().map(|d| d.url.as_str()).collect();
         self.index = self.index.with_changes(&urls, chunks, &vectors)?;
         Ok(skipped)

@@ -177,7 +177,7 @@ fn validate(c: &Config) -> Result<(), EmbedError> {
     if c.hidden_size == 0 || c.num_attention_heads == 0 || c.num_hidden_layers == 0 {
         return bad("hidden_size, num_attention_heads and num_hidden_layers must be positive");
     }
-    if c.hidden_size % c.num_attention_heads != 0 {
+    if !c.hidden_size.is_multiple_of(c.num_attention_heads) {
         return bad("hidden_size must be a multiple of num_attention_heads");
     }
     if c.vocab_size == 0 || c.max_position_embeddings < 2 || c.type_vocab_size == 0 {

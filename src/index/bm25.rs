@@ -64,11 +64,6 @@ impl Bm25 {
         Bm25 { postings, lengths }
     }
 
-    /// Number of passages indexed.
-    pub fn len(&self) -> usize {
-        self.lengths.len()
-    }
-
     /// The `k` best passages for `query` as (passage, score), best first; passages that share
     /// no term with the query are not returned.
     pub fn search(&self, query: &str, k: usize) -> Vec<(u32, f32)> {

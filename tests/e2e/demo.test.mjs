@@ -141,6 +141,21 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   await context.setOffline(false);
 });
 
+test("the Stop button cancels a streaming answer", { timeout: 300_000 }, async () => {
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}?index=./e2e.idx`);
+  await waitReady(page);
+  await page.fill("#query", "Explain ownership, borrowing and the rules for references in detail.");
+  await page.click("#ask-button");
+  await page.waitForFunction(() => document.querySelector("#answer").textContent.length > 10, null, { timeout: 240_000 });
+  await page.click("#stop-button");
+  await page.waitForFunction(() => document.querySelector("#answer-section").dataset.state === "done", null, { timeout: 60_000 });
+  assert.equal(await page.textContent("#status-text"), "Stopped");
+  const words = (await page.textContent("#answer")).split(/\s+/).length;
+  assert.ok(words < 150, `generation stopped early (${words} words)`);
+  assert.equal(await page.isEnabled("#ask-button"), true, "the page is usable again");
+});
+
 test("an off-topic question is declined without generating", { timeout: 300_000 }, async () => {
   const page = await context.newPage();
   await page.goto(`${baseUrl}?index=./e2e.idx`);
