@@ -98,11 +98,23 @@ export interface AnswerStats {
   cancelled: boolean;
 }
 
+/** A sentence of the answer linked to the source passage it most resembles (attributed after generation). */
+export interface Citation {
+  /** `[start, end)` of the sentence in `answer`, in UTF-16 code units (string indices). */
+  start: number;
+  end: number;
+  /** The source's number `n`. */
+  source: number;
+  /** Cosine between the sentence and the source passage. */
+  cosine: number;
+}
+
 export interface Answer {
   answer: string;
   /** False when retrieval was too weak and no answer was generated. */
   found: boolean;
   sources: Source[];
+  citations: Citation[];
   promptTokens: number;
   generatedTokens: number;
   stats: AnswerStats;

@@ -19,6 +19,9 @@ pub const NOT_FOUND: &str = "The documents do not contain an answer to this ques
 /// 0.35–0.68 on their top passage, 10 off-topic questions (recipes, geography, sport) 0.04–0.27.
 pub const DEFAULT_MIN_COSINE: f32 = 0.30;
 
+/// Cosine (answer sentence vs source passage) from which a sentence is attributed to a source.
+pub const ATTRIBUTION_MIN_COSINE: f32 = 0.5;
+
 /// Characters in a search result's snippet.
 const SNIPPET_CHARS: usize = 240;
 
@@ -107,9 +110,26 @@ pub struct Answer {
     pub prompt_tokens: usize,
     /// Tokens generated.
     pub generated_tokens: usize,
+    /// Sentences of the answer linked to the source each most resembles.
+    pub citations: Vec<Citation>,
     /// Why generation ended, if it ran.
     #[serde(skip)]
     pub stop: Option<StopReason>,
+}
+
+/// A sentence of the answer linked to the source passage it most resembles. Small models
+/// rarely write `[n]` themselves, so citations are attributed after generation by comparing
+/// each sentence's embedding with the sources' (cosine at least [`ATTRIBUTION_MIN_COSINE`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    /// Start of the sentence in the answer (byte offset).
+    pub start: usize,
+    /// End of the sentence in the answer (byte offset, exclusive).
+    pub end: usize,
+    /// The number of the source.
+    pub source: usize,
+    /// Cosine between the sentence and the source passage.
+    pub cosine: f32,
 }
 
 /// Settings for [`Rag::ask`].
@@ -344,14 +364,15 @@ impl Rag {
             .collect();
         let best = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
         if hits.is_empty() || best < options.min_cosine {
-            return Ok(PendingAnswer { sources, generation: None, notice_sent: false });
+            return Ok(PendingAnswer { sources, chunks: vec![], generation: None, notice_sent: false });
         }
         let budget = options.prompt_tokens.min(generator.context_length().saturating_sub(options.generate.max_tokens));
         let prompt = prompt::build(question, &chunks, budget, &|t| generator.count_tokens(t));
         let generation = generator.start(&prompt.text, &options.generate)?;
         let mut sources = sources;
         sources.truncate(prompt.sources);
-        Ok(PendingAnswer { sources, generation: Some(generation), notice_sent: false })
+        let chunks = hits.iter().take(prompt.sources).map(|h| h.chunk).collect();
+        Ok(PendingAnswer { sources, chunks, generation: Some(generation), notice_sent: false })
     }
 
     /// Produces the next piece of the answer, or `None` when it is complete.
@@ -371,15 +392,24 @@ impl Rag {
 
     /// The finished answer with its sources, those the answer cites marked.
     pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
-        let PendingAnswer { mut sources, generation, .. } = pending;
+        let PendingAnswer { mut sources, chunks, generation, .. } = pending;
         let Some(generation) = generation else {
-            return Ok(Answer { answer: NOT_FOUND.to_string(), sources, found: false, prompt_tokens: 0, generated_tokens: 0, stop: None });
+            return Ok(Answer {
+                answer: NOT_FOUND.to_string(),
+                sources,
+                found: false,
+                prompt_tokens: 0,
+                generated_tokens: 0,
+                citations: vec![],
+                stop: None,
+            });
         };
         let generator = self.generator.as_ref().ok_or(RagError::NoGenerator)?;
         let answer = generator.text(&generation)?.trim().to_string();
-        let cited = prompt::citations(&answer, sources.len());
+        let written = prompt::citations(&answer, sources.len());
+        let citations = self.attribute(&answer, &chunks)?;
         for s in &mut sources {
-            s.cited = cited.contains(&s.n);
+            s.cited = written.contains(&s.n) || citations.iter().any(|c| c.source == s.n);
         }
         Ok(Answer {
             answer,
@@ -387,14 +417,40 @@ impl Rag {
             found: true,
             prompt_tokens: generation.prompt_tokens(),
             generated_tokens: generation.generated_tokens().len(),
+            citations,
             stop: generation.stop_reason(),
         })
+    }
+
+    /// Links each sentence of `answer` to the source passage (`chunks[n - 1]`) it most
+    /// resembles, when the resemblance reaches [`ATTRIBUTION_MIN_COSINE`].
+    fn attribute(&self, answer: &str, chunks: &[u32]) -> Result<Vec<Citation>, RagError> {
+        let spans = sentences(answer);
+        if spans.is_empty() || chunks.is_empty() {
+            return Ok(vec![]);
+        }
+        let texts: Vec<&str> = spans.iter().map(|&(a, b)| &answer[a..b]).collect();
+        let vectors = self.embedder.embed(&texts)?;
+        Ok(spans
+            .iter()
+            .zip(&vectors)
+            .filter_map(|(&(start, end), v)| {
+                let (i, cosine) = chunks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| (i, self.index.cosine(c, v)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1))?;
+                (cosine >= ATTRIBUTION_MIN_COSINE).then_some(Citation { start, end, source: i + 1, cosine })
+            })
+            .collect())
     }
 }
 
 /// An answer being generated: its sources are known, its text arrives through [`Rag::step`].
 pub struct PendingAnswer {
     sources: Vec<Source>,
+    /// Index positions of the sources' passages, in source order.
+    chunks: Vec<u32>,
     /// `None` when retrieval was too weak and the answer is [`NOT_FOUND`].
     generation: Option<Generation>,
     notice_sent: bool,
@@ -409,5 +465,48 @@ impl PendingAnswer {
     /// Whether retrieval found relevant passages, so an answer is being generated.
     pub fn found(&self) -> bool {
         self.generation.is_some()
+    }
+}
+
+/// Byte ranges of the sentences in `text` with at least four words: a sentence ends at `.`, `!`
+/// or `?` followed by white space, or at a line break.
+fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_space = chars.peek().is_none_or(|(_, n)| n.is_whitespace());
+        let end = match c {
+            '.' | '!' | '?' if next_is_space => i + c.len_utf8(),
+            '\n' => i,
+            _ => continue,
+        };
+        push_sentence(text, start, end, &mut out);
+        start = end;
+    }
+    push_sentence(text, start, text.len(), &mut out);
+    out
+}
+
+fn push_sentence(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
+    let piece = &text[start..end];
+    let trimmed = piece.trim();
+    if trimmed.split_whitespace().count() >= 4 {
+        let lead = piece.len() - piece.trim_start().len();
+        out.push((start + lead, start + lead + trimmed.len()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentences;
+
+    /// List markers and short exclamations are fragments, not sentences to attribute.
+    #[test]
+    fn splits_sentences_and_skips_fragments() {
+        let text = "Ownership is a set of rules. Yes!\n1. Each value has an owner.\nThe value 3.5 is dropped at scope end";
+        let got: Vec<&str> = sentences(text).iter().map(|&(a, b)| &text[a..b]).collect();
+        assert_eq!(got, vec!["Ownership is a set of rules.", "Each value has an owner.", "The value 3.5 is dropped at scope end"]);
+        assert!(sentences("").is_empty());
     }
 }

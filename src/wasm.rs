@@ -87,6 +87,11 @@ fn documents(value: JsValue) -> Result<Vec<Document>, JsError> {
         .collect()
 }
 
+/// A byte offset into `text` as a UTF-16 offset, the unit JavaScript strings index by.
+fn utf16(text: &str, byte: usize) -> usize {
+    text.get(..byte).map_or(0, |s| s.encode_utf16().count())
+}
+
 fn skipped(errors: &[ChunkError]) -> Vec<String> {
     errors.iter().map(|e| e.to_string()).collect()
 }
@@ -170,8 +175,7 @@ impl WasmRag {
         let mut hits = self.rag.search(query, k).map_err(js_error)?;
         for hit in &mut hits {
             let text = &hit.snippet.text;
-            let utf16 = |byte: usize| text.get(..byte).map_or(0, |s| s.encode_utf16().count());
-            hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(a), utf16(b))).collect();
+            hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(text, a), utf16(text, b))).collect();
         }
         to_js(&hits)
     }
@@ -207,11 +211,17 @@ impl WasmRag {
         self.cancel.cancel();
     }
 
-    /// The finished answer: `{answer, found, sources: [{n, url, title, score, text, cited}], promptTokens, generatedTokens}`.
+    /// The finished answer: `{answer, found, sources: [{n, url, title, headings, score, text, cited}],
+    /// citations: [{start, end, source, cosine}], promptTokens, generatedTokens}`; citation
+    /// ranges are in UTF-16 code units.
     #[wasm_bindgen(js_name = finishAsk)]
     pub fn finish_ask(&mut self) -> Result<JsValue, JsError> {
         let pending = self.pending.take().ok_or_else(|| JsError::new("no answer in progress; call beginAsk first"))?;
-        to_js(&self.rag.finish(pending).map_err(js_error)?)
+        let mut answer = self.rag.finish(pending).map_err(js_error)?;
+        for c in &mut answer.citations {
+            (c.start, c.end) = (utf16(&answer.answer, c.start), utf16(&answer.answer, c.end));
+        }
+        to_js(&answer)
     }
 
     /// The whole answer in one call, calling `onToken(piece)` for each piece; returning

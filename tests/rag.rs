@@ -68,6 +68,14 @@ fn ask_answers_from_the_sources_and_streams() {
     assert!(answer.sources[0].url.starts_with("ch04-01-what-is-ownership.html#"), "{:?}", answer.sources[0].url);
     assert!((1..=3).contains(&answer.sources.len()));
     assert!(answer.prompt_tokens > 100 && answer.generated_tokens > 0);
+    // Sentences are attributed to the sources they resemble, and those sources marked cited.
+    assert!(!answer.citations.is_empty(), "{answer:?}");
+    for c in &answer.citations {
+        let sentence = answer.answer.get(c.start..c.end).expect("citation ranges are char boundaries");
+        assert!(sentence.split_whitespace().count() >= 4, "{sentence:?}");
+        assert!(c.cosine >= wasmrag::rag::ATTRIBUTION_MIN_COSINE);
+        assert!(answer.sources.iter().any(|s| s.n == c.source && s.cited));
+    }
 }
 
 #[test]

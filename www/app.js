@@ -55,8 +55,8 @@ function showResults(hits) {
   );
 }
 
-/** The answer text with each valid [n] turned into a link to source n. */
-function renderAnswer(text, sources) {
+/** Text with each valid written [n] turned into a link to source n. */
+function linkWritten(text, sources) {
   const nodes = [];
   let at = 0;
   for (const match of text.matchAll(/\[(\d+)\]/g)) {
@@ -66,6 +66,25 @@ function renderAnswer(text, sources) {
     at = match.index + match[0].length;
   }
   nodes.push(text.slice(at));
+  return nodes;
+}
+
+/** The answer with written [n] linked and an attributed [n] after each sentence that resembles source n. */
+function renderAnswer(text, sources, citations) {
+  const nodes = [];
+  let at = 0;
+  for (const c of [...citations].sort((a, b) => a.end - b.end)) {
+    if (c.end < at) continue;
+    nodes.push(...linkWritten(text.slice(at, c.end), sources));
+    nodes.push(el("a", {
+      href: `#source-${c.source}`,
+      className: "cite attributed",
+      textContent: `[${c.source}]`,
+      title: `This sentence resembles source ${c.source} (cosine ${c.cosine.toFixed(2)})`,
+    }));
+    at = c.end;
+  }
+  nodes.push(...linkWritten(text.slice(at), sources));
   $("answer").replaceChildren(...nodes);
 }
 
@@ -93,6 +112,7 @@ async function search(event) {
   try {
     const hits = await rag.search(query, { k: 8 });
     $("retrieval-ms").textContent = ms(performance.now() - t0);
+    $("answer-section").hidden = true;
     showResults(hits);
     status(`${hits.length} results`);
   } catch (err) {
@@ -106,6 +126,7 @@ async function ask() {
   busy(true);
   controller = new AbortController();
   $("answer-section").hidden = false;
+  $("results-section").hidden = true;
   $("answer").replaceChildren();
   $("sources").replaceChildren();
   $("answer-section").dataset.state = "streaming";
@@ -114,7 +135,7 @@ async function ask() {
     if (!rag.generatorReady) status("Loading the answer model…");
     for await (const event of rag.ask(question, { signal: controller.signal })) {
       if (event.done) {
-        renderAnswer(event.answer, event.sources);
+        renderAnswer(event.answer, event.sources, event.citations);
         showSources(event.sources);
         $("ttft").textContent = ms(event.stats.timeToFirstTokenMs);
         $("speed").textContent = event.stats.tokensPerSecond == null ? "—" : `${event.stats.tokensPerSecond.toFixed(1)} tok/s`;

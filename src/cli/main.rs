@@ -275,6 +275,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
                     "sources": answer.sources.iter().map(|s| serde_json::json!({
                         "n": s.n, "url": s.url, "title": s.title, "score": s.score, "text": s.text, "cited": s.cited,
                     })).collect::<Vec<_>>(),
+                    "citations": answer.citations,
                 });
                 println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
             } else {

@@ -48,6 +48,9 @@ pub enum GenerateError {
 
 /// Tokens fed to the model per forward pass during prefill, bounding attention memory.
 const PREFILL_CHUNK: usize = 256;
+/// A run of this many generated tokens that already occurred earlier in the answer means the
+/// model is looping (small models do); generation stops and the repeat is dropped.
+const LOOP_WINDOW: usize = 20;
 
 /// Sampling and stopping settings for one generation.
 #[derive(Debug, Clone)]
@@ -113,6 +116,8 @@ pub enum StopReason {
     ContextFull,
     /// The cancel flag was set.
     Cancelled,
+    /// The model started repeating itself; the repeated tokens were dropped.
+    Repetition,
 }
 
 /// A loaded generator model with its tokenizer.
@@ -249,6 +254,10 @@ impl Generator {
             return self.finish(g, StopReason::EndOfTurn);
         }
         g.tokens.push(next);
+        if let Some(keep) = repeated_tail(g.generated_tokens(), LOOP_WINDOW) {
+            g.tokens.truncate(g.prompt_len + keep);
+            return self.finish(g, StopReason::Repetition);
+        }
         let text = self.text(g)?;
         if text.ends_with('\u{FFFD}') || !text.is_char_boundary(g.emitted) {
             return Ok(Some(String::new()));
@@ -327,6 +336,17 @@ impl Generation {
     }
 }
 
+/// If the last `window` tokens already occur earlier in `tokens`, the length to keep (without
+/// that repeat).
+fn repeated_tail(tokens: &[u32], window: usize) -> Option<usize> {
+    if window == 0 || tokens.len() < 2 * window {
+        return None;
+    }
+    let keep = tokens.len() - window;
+    let tail = &tokens[keep..];
+    tokens[..keep].windows(window).any(|w| w == tail).then_some(keep)
+}
+
 /// Parses the GGUF header and tensor table.
 pub(crate) fn read_content(bytes: &[u8]) -> Result<Content, GenerateError> {
     if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
@@ -383,4 +403,18 @@ fn validate(content: &Content, file_len: usize) -> Result<(), GenerateError> {
         return Err(GenerateError::Corrupt(format!("missing tensor {missing}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repeated_tail;
+
+    #[test]
+    fn detects_a_repeated_run_only() {
+        let looping: Vec<u32> = [1, 2, 3, 4, 9, 1, 2, 3, 4].to_vec();
+        assert_eq!(repeated_tail(&looping, 4), Some(5));
+        assert_eq!(repeated_tail(&looping, 5), None);
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 7, 8], 4), None);
+        assert_eq!(repeated_tail(&[7, 7, 7], 2), None, "too short to hold a run twice");
+    }
 }

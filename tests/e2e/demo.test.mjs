@@ -117,6 +117,7 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   assert.ok(first.lengths.size >= 4, `the answer streamed (${first.lengths.size} distinct lengths seen)`);
   assert.match(first.sources[0], /^\/book\/ch04-01-what-is-ownership\.html#/);
   assert.match(first.speed, /tok\/s$/);
+  assert.ok(first.cites.length > 0, "sentences are linked to the sources they come from");
   console.log(`answer: ${JSON.stringify(first.answer)}\ncitations in text: ${first.cites.length}; first token ${first.ttft}; ${first.speed}`);
 
   const screenshot = join(outDir, "demo.png");
