@@ -1,5 +1,5 @@
 # Every target is a script in scripts/ that also runs on its own.
-.PHONY: demo demo-cli test models wasm bench-native
+.PHONY: demo demo-cli test models wasm bench bench-native
 
 ## Build the wasm package, index the Rust Book and serve the demo on 127.0.0.1.
 demo:
@@ -20,6 +20,10 @@ test:
 ## Download, verify and convert the default models into models/.
 models:
 	bash scripts/models.sh
+
+## Print browser speed beside the peers (wllama) in headless Chromium.
+bench:
+	bash scripts/bench.sh
 
 ## Print native speed of each stage beside its baseline.
 bench-native:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the browser tests need: Debian's Chromium and ChromeDriver (never a downloaded browser)
-# and playwright-core from the lockfile. Idempotent.
+# and the npm packages of the browser tests and benchmarks, from their lockfiles. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
@@ -9,6 +9,8 @@ if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
 fi
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-  (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
-fi
+for dir in tests/e2e bench; do
+  if [ ! -d "$dir/node_modules/playwright-core" ]; then
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts)
+  fi
+done

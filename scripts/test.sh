@@ -13,5 +13,7 @@ echo "== native tests"
 cargo test --release
 echo "== wasm bindings in headless Chromium"
 bash scripts/test-wasm.sh
+echo "== benchmark smoke run (tiny inputs, so the bench cannot rot)"
+node bench/run.mjs --smoke
 echo "== demo end to end in headless Chromium"
 node --test tests/e2e/

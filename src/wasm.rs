@@ -261,3 +261,41 @@ impl WasmRag {
         self.rag.index().to_bytes()
     }
 }
+
+/// A generator on its own, for plain text generation (and benchmarks) without retrieval.
+#[wasm_bindgen]
+pub struct WasmGenerator {
+    generator: Generator,
+    generation: Option<crate::generate::Generation>,
+}
+
+#[wasm_bindgen]
+impl WasmGenerator {
+    /// Loads a llama-family GGUF model from its bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(gguf: &[u8]) -> Result<WasmGenerator, JsError> {
+        Ok(WasmGenerator { generator: Generator::from_gguf(gguf).map_err(js_error)?, generation: None })
+    }
+
+    /// Starts generating after `prompt` (greedy); returns the prompt's length in tokens.
+    /// `ignoreEndOfTurn` keeps going to `maxTokens`, for benchmarks.
+    pub fn start(&mut self, prompt: &str, max_tokens: usize, ignore_end_of_turn: bool) -> Result<usize, JsError> {
+        let options = GenerateOptions { max_tokens, ignore_end_of_turn, ..GenerateOptions::default() };
+        let generation = self.generator.start(prompt, &options).map_err(js_error)?;
+        let tokens = generation.prompt_tokens();
+        self.generation = Some(generation);
+        Ok(tokens)
+    }
+
+    /// The next piece of text (the first call also reads the prompt), or `undefined` at the end.
+    pub fn step(&mut self) -> Result<Option<String>, JsError> {
+        let generation = self.generation.as_mut().ok_or_else(|| JsError::new("call start first"))?;
+        self.generator.step(generation).map_err(js_error)
+    }
+
+    /// Tokens generated so far by the current generation.
+    #[wasm_bindgen(getter, js_name = generatedTokens)]
+    pub fn generated_tokens(&self) -> usize {
+        self.generation.as_ref().map_or(0, |g| g.generated_tokens().len())
+    }
+}
