@@ -96,7 +96,7 @@ fn main() {
 
     // Vector search on the Rust Book index from `make demo` (real MiniLM vectors of real text):
     // HNSW against exact brute force over the same int8 vectors.
-    let book_index = std::env::var("WASMRAG_BENCH_INDEX").unwrap_or_else(|_| "target/demo/rust-book.idx".into());
+    let book_index = std::env::var("WASMRAG_BENCH_INDEX").unwrap_or_else(|_| "www/rust-book.idx".into());
     println!();
     match std::fs::read(&book_index) {
         Err(_) => println!("vector search: skipped ({book_index} missing: run `make demo` first)"),
