@@ -3,7 +3,7 @@
 # against fixtures made by the native CLI and served from 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-book="$(rustc --print sysroot)/share/doc/rust/html/book"
+book="$(bash scripts/rust-book.sh)"
 fixture=target/wasm-fixture
 rm -rf "$fixture" && mkdir -p "$fixture/pages"
 cp "$book"/ch04-01-what-is-ownership.html "$book"/ch04-02-references-and-borrowing.html "$book"/ch08-03-hash-maps.html "$fixture/pages/"

@@ -4,8 +4,7 @@
 # Installs what they need first (models, wasm32 target, wasm-bindgen-cli, Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-book="$(rustc --print sysroot)/share/doc/rust/html/book"
-[ -f "$book/ch04-01-what-is-ownership.html" ] || rustup component add rust-docs
+bash scripts/rust-book.sh >/dev/null
 bash scripts/setup-browser.sh
 bash scripts/build-wasm.sh
 bash scripts/stage-www.sh

@@ -292,7 +292,7 @@ impl Rag {
         Ok(())
     }
 
-    /// Retrieves with the given options and returns hits plus the query embedding.
+    /// Embeds `query` and retrieves with the given options; an empty query is an error.
     fn retrieve(&self, query: &str, options: &RetrieveOptions) -> Result<Vec<crate::retrieve::Hit>, RagError> {
         if query.trim().is_empty() {
             return Err(RagError::EmptyQuery);
@@ -340,13 +340,11 @@ impl Rag {
     /// then call [`Rag::step`] until it returns `None` and [`Rag::finish`]. Split up this way
     /// so a browser can stream tokens and react to a cancel between them.
     pub fn begin_ask(&mut self, question: &str, options: &AskOptions) -> Result<PendingAnswer, RagError> {
-        let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
-        if question.trim().is_empty() {
-            return Err(RagError::EmptyQuery);
+        if self.generator.is_none() {
+            return Err(RagError::NoGenerator);
         }
-        let vector = self.embedder.embed_one(question)?;
-        let retrieve_options = RetrieveOptions { k: options.sources.max(1), ..options.retrieve.clone() };
-        let hits = retrieve(&self.index, question, &vector, &retrieve_options)?;
+        let hits = self.retrieve(question, &RetrieveOptions { k: options.sources.max(1), ..options.retrieve.clone() })?;
+        let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
         let chunks: Vec<&crate::chunk::Chunk> = hits.iter().map(|h| &self.index.chunks()[h.chunk as usize]).collect();
         let sources: Vec<Source> = chunks
             .iter()
