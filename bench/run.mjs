@@ -1,55 +1,163 @@
 // Runs the browser benchmarks in Debian's headless Chromium and prints wasmrag beside its peers.
-// Usage: node bench/run.mjs [--runs 3] [--decode 128] [--isolate] [--smoke]   (after `make wasm`)
-//   --isolate serves with COOP/COEP so wllama can also run on 2 threads;
-//   --smoke is a tiny run (short prompt, 8 tokens, 1 run) that the test suite uses so this cannot rot.
+// Usage: node bench/run.mjs [--only generation,embedding,search,startup] [--runs 3] [--decode 128]
+//                           [--isolate] [--smoke]        (after `make wasm`)
+//   --isolate serves with COOP/COEP so peers that can use threads (wllama, onnxruntime-web) do;
+//   --smoke is a tiny run of every row (short prompt, few passages and vectors, one run) that
+//   the test suite uses so the benchmarks cannot rot.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM, chromiumArgs } from "../scripts/chromium.mjs";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const smoke = args.includes("--smoke");
-const runs = smoke ? "1" : option("--runs", "3");
-const decode = smoke ? "8" : option("--decode", "128");
+const runs = smoke ? 1 : Number(option("--runs", "3"));
+const decode = smoke ? 8 : Number(option("--decode", "128"));
 const isolate = args.includes("--isolate");
+const only = option("--only", "generation,embedding,search,startup").split(",");
+const sentences = smoke ? 1000 : 20000;
 const out = join(repo, "target/bench");
+const scifact = join(repo, "../shared/eval/scifact");
 mkdirSync(out, { recursive: true });
 
-// A RAG-sized prompt (~600 tokens): the start of the Rust Book's ownership chapter as sources.
-const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
-const html = readFileSync(join(sysroot, "share/doc/rust/html/book/ch04-01-what-is-ownership.html"), "utf8");
-const main = html.slice(html.indexOf("<main>"), html.indexOf("</main>"));
-const words = main.replace(/<[^>]+>/g, " ").replace(/&[a-z#0-9]+;/g, " ").split(/\s+/).filter(Boolean).slice(0, smoke ? 40 : 430);
-const prompt = `<|im_start|>system\nYou are a helpful assistant. Answer the question using only the numbered sources.<|im_end|>\n<|im_start|>user\nSources:\n\n[1] What is Ownership?\n${words.join(" ")}\n\nQuestion: What is ownership?<|im_end|>\n<|im_start|>assistant\n`;
-writeFileSync(join(out, "prompt.txt"), prompt);
+const line = (cells, widths) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" ");
+const ms = (x) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
+
+/** A RAG-sized prompt (~600 tokens): the start of the Rust Book's ownership chapter as sources. */
+function writePrompt() {
+  const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
+  const html = readFileSync(join(sysroot, "share/doc/rust/html/book/ch04-01-what-is-ownership.html"), "utf8");
+  const main = html.slice(html.indexOf("<main>"), html.indexOf("</main>"));
+  const words = main.replace(/<[^>]+>/g, " ").replace(/&[a-z#0-9]+;/g, " ").split(/\s+/).filter(Boolean).slice(0, smoke ? 40 : 430);
+  const prompt = `<|im_start|>system\nYou are a helpful assistant. Answer the question using only the numbered sources.<|im_end|>\n<|im_start|>user\nSources:\n\n[1] What is Ownership?\n${words.join(" ")}\n\nQuestion: What is ownership?<|im_end|>\n<|im_start|>assistant\n`;
+  writeFileSync(join(out, "prompt.txt"), prompt);
+}
+
+/** 100 passages of ~128 tokens: SciFact abstracts cut to their first 96 words. */
+function writePassages() {
+  const docs = readFileSync(join(scifact, "corpus.jsonl"), "utf8").split("\n").filter(Boolean).slice(0, smoke ? 8 : 100);
+  const passages = docs.map((l) => JSON.parse(l).text.split(/\s+/).slice(0, 96).join(" "));
+  writeFileSync(join(out, "passages.json"), JSON.stringify(passages));
+}
+
+async function runPage(page, url) {
+  await page.goto(url);
+  await page.waitForFunction(() => window.benchResult, null, { timeout: 1_800_000 });
+  const result = await page.evaluate(() => window.benchResult);
+  if (!result.ok) throw new Error(`${url}: ${result.error}`);
+  return result;
+}
+
+const rows = {
+  async generation(page, base) {
+    writePrompt();
+    const model = "/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
+    const result = await runPage(page, `${base}/bench/generation.html?model=${model}&prompt=/target/bench/prompt.txt&runs=${runs}&decode=${decode}`);
+    console.log(`\ngeneration: SmolLM2-135M-Instruct Q8_0, greedy, ${decode} tokens, median of ${runs} runs`);
+    const w = [18, 6, 14, 12, 13, 8];
+    console.log(line(["engine", "prompt", "prefill tok/s", "first token", "decode tok/s", "load"], w));
+    for (const r of result.results) console.log(line([r.name, r.promptTokens, r.prefill.toFixed(1), ms(r.ttftMs), r.decode.toFixed(1), ms(r.loadMs)], w));
+    const [ours, peer] = result.results;
+    console.log(`wasmrag / wllama (1 thread): prefill ${(ours.prefill / peer.prefill).toFixed(2)}x, decode ${(ours.decode / peer.decode).toFixed(2)}x`);
+    return result;
+  },
+
+  async embedding(page, base) {
+    writePassages();
+    const results = [];
+    for (const threads of isolate && !smoke ? [1, 2] : [1]) {
+      const r = await runPage(page, `${base}/bench/embedding.html?passages=/target/bench/passages.json&runs=${runs}&threads=${threads}`);
+      results.push(...r.results.filter((x) => threads === 1 || !x.name.startsWith("wasmrag")));
+    }
+    console.log(`\nembedding: all-MiniLM-L6-v2 (same safetensors), ${smoke ? 8 : 100} passages of ~128 tokens, median of ${runs} runs`);
+    const w = [22, 12, 14, 16, 17, 12, 8];
+    console.log(line(["engine", "min cosine", "cos >256 tok", "batch 1 pass/s", "batch 16 pass/s", "query", "load"], w));
+    for (const r of results) console.log(line([r.name, r.minCosine.toFixed(6), r.overLongCosine.toFixed(6), r.batch1.toFixed(1), r.batch16.toFixed(1), ms(r.queryMs), ms(r.loadMs)], w));
+    const [ours, peer] = results;
+    console.log(`wasmrag / transformers.js (1 thread): batch 1 ${(ours.batch1 / peer.batch1).toFixed(2)}x, batch 16 ${(ours.batch16 / peer.batch16).toFixed(2)}x, query latency ${(peer.queryMs / ours.queryMs).toFixed(2)}x faster`);
+    return { results };
+  },
+
+  async search(page, base) {
+    execFileSync("bash", [join(repo, "bench/prepare.sh"), String(sentences)], { stdio: "inherit" });
+    const result = await runPage(page, `${base}/bench/search.html?vectors=/target/bench/scifact-${sentences}.f32&queryVectors=/target/bench/scifact-queries.f32&queries=${smoke ? 20 : 300}`);
+    console.log(`\nvector search: ${result.vectors} SciFact sentences (MiniLM, 384 dims), ${result.queries} SciFact test queries, k = 10`);
+    const w = [34, 10, 12, 10, 10, 10];
+    console.log(line(["engine", "build", "size", "p50", "p99", "recall@10"], w));
+    for (const r of result.results) console.log(line([r.name, r.buildMs ? ms(r.buildMs) : "—", `${(r.bytes / 1e6).toFixed(2)} MB`, ms(r.p50), ms(r.p99), r.recall.toFixed(4)], w));
+    const [ours, exact, , voy, hnsw] = result.results;
+    console.log(`wasmrag HNSW p50: ${(exact.p50 / ours.p50).toFixed(1)}x faster than its exact scan, ${(voy.p50 / ours.p50).toFixed(1)}x voy-search, ${(hnsw.p50 / ours.p50).toFixed(2)}x hnswlib-wasm; size ${(ours.bytes / hnsw.bytes).toFixed(2)}x hnswlib's`);
+    return result;
+  },
+
+  /** Demo page: time from navigation to the first search result, models cached, and memory. */
+  async startup(page, base) {
+    const index = smoke ? "e2e.idx" : "rust-book.idx";
+    if (!existsSync(join(repo, "www", index))) {
+      console.log(`\nstartup: skipped, www/${index} missing (make demo builds it)`);
+      return null;
+    }
+    const url = `${base}/www/?index=./${index}`;
+    const firstResult = async () => {
+      const t0 = Date.now();
+      await page.goto(url);
+      await page.waitForSelector("body[data-ready=true]", { timeout: 300_000 });
+      const ready = Date.now() - t0;
+      await page.fill("#query", "How do I borrow a value mutably?");
+      await page.click("#search-button");
+      await page.waitForFunction(() => document.querySelector("#status-text").textContent.endsWith("results"));
+      return { ready, firstResult: Date.now() - t0 };
+    };
+    const cold = await firstResult();
+    const warm = [];
+    for (let r = 0; r < runs; r++) warm.push(await firstResult());
+    const median = (k) => [...warm].map((x) => x[k]).sort((a, b) => a - b)[Math.floor(warm.length / 2)];
+    const memory = async () => {
+      await page.waitForSelector("body[data-wasm-memory]");
+      const wasmBytes = Number(await page.$eval("body", (b) => b.dataset.wasmMemory));
+      const js = await page.evaluate(() => (crossOriginIsolated ? performance.measureUserAgentSpecificMemory() : null));
+      return { wasmBytes, jsBytes: js?.bytes ?? NaN };
+    };
+    const afterSearch = await memory();
+    await page.fill("#query", "What is ownership?");
+    await page.click("#ask-button");
+    await page.waitForFunction(() => ["done", "error"].includes(document.querySelector("#answer-section").dataset.state), null, { timeout: 600_000 });
+    const afterAnswer = await memory();
+    const wasm = readFileSync(join(repo, "pkg/wasm/wasmrag_bg.wasm"));
+    const gzip = execFileSync("gzip", ["-9c"], { input: wasm, maxBuffer: 64 << 20 }).length;
+    const glue = ["pkg/wasm/wasmrag.js", "pkg/index.js", "pkg/worker.js", "pkg/assets.js"].map((f) => readFileSync(join(repo, f)));
+    const glueGzip = execFileSync("gzip", ["-9c"], { input: Buffer.concat(glue) }).length;
+    const result = { cold, warmReadyMs: median("ready"), warmFirstResultMs: median("firstResult"), afterSearch, afterAnswer, wasm: wasm.length, gzip, glue: glue.reduce((s, b) => s + b.length, 0), glueGzip };
+    console.log(`\nstartup and size: demo on www/${index}, headless Chromium`);
+    console.log(`.wasm ${wasm.length.toLocaleString()} B raw, ${gzip.toLocaleString()} B gzip; JS glue + wrapper ${result.glue.toLocaleString()} B raw, ${glueGzip.toLocaleString()} B gzip`);
+    console.log(`page load to first search result: ${cold.firstResult} ms first visit (models downloaded), ${result.warmFirstResultMs} ms with models cached (ready after ${result.warmReadyMs} ms), median of ${runs}`);
+    const mem = (m) => `wasm ${(m.wasmBytes / 1e6).toFixed(0)} MB + JS ${(m.jsBytes / 1e6).toFixed(0)} MB`;
+    console.log(`peak memory (worker's wasm memory, which only grows; JS heaps by measureUserAgentSpecificMemory): ${mem(afterSearch)} after a search, ${mem(afterAnswer)} after an answer`);
+    return result;
+  },
+};
 
 const server = spawn(process.execPath, [join(repo, "scripts/serve.mjs"), "--port", "0", ...(isolate ? ["--isolate"] : [])], { stdio: ["ignore", "pipe", "inherit"] });
 const base = await new Promise((resolve) => server.stdout.once("data", (d) => resolve(String(d).match(/http:\/\/[^/]+/)[0])));
 const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-bench-")), {
-  executablePath: "/usr/bin/chromium",
+  executablePath: CHROMIUM,
   headless: true,
-  args: ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"],
+  args: chromiumArgs(["--enable-blink-features=ForceEagerMeasureMemory"]),
 });
 try {
   const page = await context.newPage();
-  const model = "/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
-  await page.goto(`${base}/bench/generation.html?model=${model}&prompt=/target/bench/prompt.txt&runs=${runs}&decode=${decode}`);
-  await page.waitForFunction(() => window.benchResult, null, { timeout: 1_200_000 });
-  const result = await page.evaluate(() => window.benchResult);
-  if (!result.ok) throw new Error(result.error);
-  writeFileSync(join(out, "generation.json"), JSON.stringify(result, null, 2));
-  const chromiumVersion = context.browser()?.version() ?? "";
-  console.log(`generation: SmolLM2-135M-Instruct Q8_0, greedy, ${decode} tokens, median of ${runs} runs, headless Chromium ${chromiumVersion}`);
-  console.log(`${"engine".padEnd(18)} ${"prompt".padStart(6)} ${"prefill tok/s".padStart(14)} ${"first token".padStart(12)} ${"decode tok/s".padStart(13)} ${"load".padStart(8)}`);
-  for (const r of result.results) {
-    console.log(`${r.name.padEnd(18)} ${String(r.promptTokens).padStart(6)} ${r.prefill.toFixed(1).padStart(14)} ${(r.ttftMs.toFixed(0) + " ms").padStart(12)} ${r.decode.toFixed(1).padStart(13)} ${(r.loadMs.toFixed(0) + " ms").padStart(8)}`);
+  console.log(`headless Chromium ${context.browser()?.version() ?? ""}${isolate ? ", COOP/COEP" : ""}${smoke ? ", smoke run" : ""}`);
+  const results = {};
+  for (const name of only) {
+    if (!rows[name]) throw new Error(`unknown row ${name} (generation, embedding, search, startup)`);
+    results[name] = await rows[name](page, base);
   }
-  const [ours, peer] = result.results;
-  console.log(`wasmrag / wllama (1 thread): prefill ${(ours.prefill / peer.prefill).toFixed(2)}x, decode ${(ours.decode / peer.decode).toFixed(2)}x`);
+  writeFileSync(join(out, smoke ? "smoke.json" : "results.json"), JSON.stringify(results, null, 2));
 } finally {
   await context.close();
   server.kill();

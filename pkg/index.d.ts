@@ -42,6 +42,23 @@ export interface CreateRagOptions {
   cacheName?: string;
   /** A worker to use instead of the package's own (e.g. one built by your bundler). */
   worker?: Worker;
+  /**
+   * Where the generator runs: "auto" (default: WebGPU on a real GPU, else the CPU),
+   * "webgpu" (any WebGPU adapter, software ones included) or "cpu". Any WebGPU failure
+   * falls back to the CPU. Embedding always runs on the CPU (WebAssembly SIMD).
+   */
+  backend?: "auto" | "webgpu" | "cpu";
+}
+
+/** Where the generator ended up running. */
+export interface GeneratorBackend {
+  backend: "webgpu" | "cpu";
+  /** The WebGPU adapter's name, when on WebGPU. */
+  adapter: string | null;
+  /** GPU kernel launches per generated token, when on WebGPU. */
+  dispatchesPerToken: number | null;
+  /** Why WebGPU was not used, when it was asked for or allowed but could not run. */
+  fallbackReason: string | null;
 }
 
 /** Excerpt of a passage with the byte ranges of matched query words. */
@@ -96,6 +113,14 @@ export interface AnswerStats {
   timeToFirstTokenMs: number | null;
   tokensPerSecond: number | null;
   cancelled: boolean;
+  /** Where this answer was generated. */
+  backend: "webgpu" | "cpu";
+  /** The WebGPU adapter's name, when generated on WebGPU. */
+  adapter: string | null;
+  /** Why WebGPU was not used when the generator loaded, if it was allowed but could not run. */
+  fallbackReason: string | null;
+  /** Why WebGPU was dropped during generation, if it was (the answer finished on the CPU). */
+  gpuError: string | null;
 }
 
 /** A sentence of the answer linked to the source passage it most resembles (attributed after generation). */
@@ -130,10 +155,12 @@ export declare class Rag {
   info: { passages: number; backend: string; loadMs: number } | null;
   search(query: string, options?: { k?: number }): Promise<SearchHit[]>;
   ask(question: string, options?: AskOptions): AsyncGenerator<AskEvent>;
-  loadGenerator(): Promise<true>;
+  loadGenerator(): Promise<GeneratorBackend>;
   addDocuments(documents: DocumentInput[]): Promise<string[]>;
   removeDocuments(urls: string[]): Promise<void>;
   exportIndex(): Promise<Uint8Array>;
+  /** The worker's WebAssembly memory in bytes (it only grows, so also the peak so far). */
+  memory(): Promise<{ wasmBytes: number }>;
   terminate(): void;
 }
 

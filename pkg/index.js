@@ -107,7 +107,10 @@ export class Rag {
     }
   }
 
-  /** Downloads and loads the generator now instead of on the first `ask`. */
+  /**
+   * Downloads and loads the generator now instead of on the first `ask`; resolves to
+   * `{backend: "webgpu" | "cpu", adapter, dispatchesPerToken, fallbackReason}`.
+   */
   loadGenerator() {
     return this.#call("loadGenerator").promise;
   }
@@ -127,6 +130,14 @@ export class Rag {
     return this.#call("exportIndex").promise;
   }
 
+  /**
+   * The worker's WebAssembly memory in bytes, `{wasmBytes}`. It only grows, so this is also
+   * the peak so far: index, embedder, and generator once loaded.
+   */
+  memory() {
+    return this.#call("memory").promise;
+  }
+
   /** Stops the worker; the instance cannot be used afterwards. */
   terminate() {
     this.#worker.terminate();
@@ -137,10 +148,13 @@ export class Rag {
  * Starts wasmrag in a Web Worker.
  * `index` is the URL (or bytes) of an index built with `wasmrag index`; or pass `documents`
  * (`[{url, text, format?}]`) to index in the page. `embedder` and `generator` default to the
- * models shipped in this package; `onProgress` receives download events.
+ * models shipped in this package; `onProgress` receives download events. `backend` picks where
+ * the generator runs: "auto" (WebGPU on a real GPU, else the CPU), "webgpu" (any WebGPU
+ * adapter, software ones included) or "cpu"; WebGPU failures fall back to the CPU.
  */
 export async function createRag(options = {}) {
-  const { index, documents, onProgress, embedder, generator, cacheName = "wasmrag-v1", worker } = options;
+  const { index, documents, onProgress, embedder, generator, backend = "auto", cacheName = "wasmrag-v1", worker } = options;
+  if (!["auto", "webgpu", "cpu"].includes(backend)) throw new Error(`backend must be "auto", "webgpu" or "cpu", not ${JSON.stringify(backend)}`);
   if (!index && !documents) throw new Error("createRag needs an `index` URL or `documents`");
   const w = worker ?? new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   const e = embedder ?? defaultModels.embedder;
@@ -150,6 +164,7 @@ export async function createRag(options = {}) {
     documents,
     embedder: { weights: absolute(e.weights), config: absolute(e.config), tokenizer: absolute(e.tokenizer) },
     generator: absolute(generator ?? defaultModels.generator),
+    backend,
     cacheName,
   });
 }

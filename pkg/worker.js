@@ -39,10 +39,14 @@ async function fetchAll(id, entries) {
   );
 }
 
+let wasmExports = null;
+/** `{backend, adapter, dispatchesPerToken, fallbackReason}` once the generator is loaded. */
+let generatorBackend = null;
+
 async function initialise(id, message) {
   config = message;
   const t0 = performance.now();
-  await init({ module_or_path: message.wasmUrl });
+  wasmExports = await init({ module_or_path: message.wasmUrl });
   const e = message.embedder;
   const [weights, modelConfig, tokenizer] = await fetchAll(id, [
     ["embedder weights", e.weights, "cache-first"],
@@ -60,7 +64,11 @@ async function initialise(id, message) {
 
 async function ensureGenerator(id) {
   if (rag.hasGenerator) return;
-  generatorLoading ??= fetchAll(id, [["generator", config.generator, "cache-first"]]).then(([gguf]) => rag.loadGenerator(gguf));
+  generatorLoading ??= fetchAll(id, [["generator", config.generator, "cache-first"]])
+    .then(([gguf]) => rag.loadGeneratorWith(gguf, config.backend ?? "auto"))
+    .then((choice) => {
+      generatorBackend = choice;
+    });
   try {
     await generatorLoading;
   } finally {
@@ -78,7 +86,7 @@ async function ask(id, { question, options }) {
   let pieces = 0;
   for (;;) {
     if (cancelled.has(id)) rag.cancelAsk();
-    const piece = rag.nextToken();
+    const piece = await rag.nextTokenAsync();
     if (piece === undefined) break;
     if (piece) {
       first ??= performance.now();
@@ -95,6 +103,10 @@ async function ask(id, { question, options }) {
     timeToFirstTokenMs: first === null ? null : first - t0,
     tokensPerSecond: decodeSeconds > 0 ? Math.max(answer.generatedTokens - 1, 0) / decodeSeconds : null,
     cancelled: cancelled.has(id),
+    backend: rag.generatorBackend,
+    adapter: rag.generatorBackend === "webgpu" ? generatorBackend?.adapter ?? null : null,
+    fallbackReason: generatorBackend?.fallbackReason ?? null,
+    gpuError: rag.gpuError ?? null,
   };
   cancelled.delete(id);
   return answer;
@@ -112,10 +124,11 @@ const handlers = {
     askQueue = run.catch(() => {});
     return run;
   },
-  loadGenerator: (id) => ensureGenerator(id).then(() => true),
+  loadGenerator: (id) => ensureGenerator(id).then(() => generatorBackend),
   addDocuments: (id, { documents }) => rag.addDocuments(documents),
   removeDocuments: (id, { urls }) => rag.removeDocuments(urls),
   exportIndex: () => rag.exportIndex(),
+  memory: () => ({ wasmBytes: wasmExports.memory.buffer.byteLength }),
 };
 
 self.onmessage = async ({ data }) => {

@@ -9,6 +9,7 @@
 pub mod chunk;
 pub mod embed;
 pub mod generate;
+pub mod gpu;
 pub mod index;
 pub mod prompt;
 pub mod rag;

@@ -388,6 +388,27 @@ impl Rag {
         }
     }
 
+    /// Like [`Rag::step`], but the generator's GPU engine runs the step if one is attached.
+    pub async fn step_async(&mut self, pending: &mut PendingAnswer) -> Result<Option<String>, RagError> {
+        pending.step_with(self.generator.as_mut()).await
+    }
+
+    /// Takes the generator out (put it back with [`Rag::set_generator`]), so a caller can run
+    /// [`PendingAnswer::step_with`] while the index stays free for searches.
+    pub fn take_generator(&mut self) -> Option<Generator> {
+        self.generator.take()
+    }
+
+    /// The loaded generator.
+    pub fn generator(&self) -> Option<&Generator> {
+        self.generator.as_ref()
+    }
+
+    /// The loaded generator, e.g. to attach a GPU engine to it.
+    pub fn generator_mut(&mut self) -> Option<&mut Generator> {
+        self.generator.as_mut()
+    }
+
     /// The finished answer with its sources, those the answer cites marked.
     pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
         let PendingAnswer { mut sources, chunks, generation, .. } = pending;
@@ -463,6 +484,19 @@ impl PendingAnswer {
     /// Whether retrieval found relevant passages, so an answer is being generated.
     pub fn found(&self) -> bool {
         self.generation.is_some()
+    }
+
+    /// One step of the answer on `generator` (GPU engine first, if attached): the same as
+    /// [`Rag::step`] and [`Rag::step_async`], with the generator passed in.
+    pub async fn step_with(&mut self, generator: Option<&mut Generator>) -> Result<Option<String>, RagError> {
+        match &mut self.generation {
+            None if self.notice_sent => Ok(None),
+            None => {
+                self.notice_sent = true;
+                Ok(Some(NOT_FOUND.to_string()))
+            }
+            Some(generation) => Ok(generator.ok_or(RagError::NoGenerator)?.step_async(generation).await?),
+        }
     }
 }
 

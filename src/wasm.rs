@@ -5,7 +5,9 @@
 use crate::chunk::{ChunkError, ChunkOptions, Document, Format};
 use crate::generate::{CancelFlag, GenerateOptions};
 use crate::rag::{AskOptions, PendingAnswer, Progress, Rag, DEFAULT_MIN_COSINE};
+use crate::gpu::{Gpu, GpuDecoder};
 use crate::{Embedder, Generator, Index};
+use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -103,8 +105,8 @@ fn embedder(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<Embedder,
 /// The pipeline for JavaScript: an index with its embedder, and a generator once loaded.
 #[wasm_bindgen]
 pub struct WasmRag {
-    rag: Rag,
-    pending: Option<PendingAnswer>,
+    rag: RefCell<Rag>,
+    pending: RefCell<Option<PendingAnswer>>,
     cancel: CancelFlag,
 }
 
@@ -116,7 +118,7 @@ impl WasmRag {
     pub fn new(index: &[u8], weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, JsError> {
         let index = Index::from_bytes(index).map_err(js_error)?;
         let rag = Rag::new(index, embedder(weights, config, tokenizer)?).map_err(js_error)?;
-        Ok(WasmRag { rag, pending: None, cancel: CancelFlag::default() })
+        Ok(WasmRag::from_rag(rag))
     }
 
     /// Builds an index in the page from `[{url, text, format?}]`; `progress` (optional) is
@@ -146,33 +148,45 @@ impl WasmRag {
         };
         let built = crate::build_index(&docs, &embedder, &ChunkOptions::default(), &mut report).map_err(js_error)?;
         let rag = Rag::new(built.index, embedder).map_err(js_error)?;
-        Ok(WasmRag { rag, pending: None, cancel: CancelFlag::default() })
+        Ok(WasmRag::from_rag(rag))
     }
 
-    /// Loads the generator from GGUF bytes; only `ask` needs it.
+    /// Loads the generator from GGUF bytes on the CPU; only `ask` needs it.
     #[wasm_bindgen(js_name = loadGenerator)]
     pub fn load_generator(&mut self, gguf: &[u8]) -> Result<(), JsError> {
-        self.pending = None;
-        self.rag.set_generator(Generator::from_gguf(gguf).map_err(js_error)?);
+        *self.pending.get_mut() = None;
+        self.rag.get_mut().set_generator(Generator::from_gguf(gguf).map_err(js_error)?);
         Ok(())
+    }
+
+    /// Loads the generator and picks its backend: `"cpu"`, `"webgpu"` (any adapter, software
+    /// ones included) or `"auto"` (WebGPU only on a real GPU). Resolves to `{backend, adapter,
+    /// fallbackReason}`; if WebGPU cannot run the model the CPU is used and the call succeeds.
+    #[wasm_bindgen(js_name = loadGeneratorWith)]
+    pub async fn load_generator_with(&self, gguf: Vec<u8>, backend: String) -> Result<JsValue, JsError> {
+        let mut generator = Generator::from_gguf(&gguf).map_err(js_error)?;
+        let choice = choose_backend(&mut generator, &gguf, &backend).await?;
+        *self.pending.borrow_mut() = None;
+        self.rag.borrow_mut().set_generator(generator);
+        to_js(&choice)
     }
 
     /// Whether a generator is loaded.
     #[wasm_bindgen(getter, js_name = hasGenerator)]
     pub fn has_generator(&self) -> bool {
-        self.rag.has_generator()
+        self.rag.borrow().has_generator()
     }
 
     /// Number of passages in the index.
     #[wasm_bindgen(getter, js_name = passageCount)]
     pub fn passage_count(&self) -> usize {
-        self.rag.index().len()
+        self.rag.borrow().index().len()
     }
 
     /// The `k` best passages: `[{url, title, headings, text, snippet: {text, highlights}, score, cosine, chunk}]`;
     /// highlight ranges are in UTF-16 code units, as JavaScript strings index.
     pub fn search(&self, query: &str, k: usize) -> Result<JsValue, JsError> {
-        let mut hits = self.rag.search(query, k).map_err(js_error)?;
+        let mut hits = self.rag.borrow().search(query, k).map_err(js_error)?;
         for hit in &mut hits {
             let text = &hit.snippet.text;
             hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(text, a), utf16(text, b))).collect();
@@ -185,24 +199,54 @@ impl WasmRag {
     #[wasm_bindgen(js_name = beginAsk)]
     pub fn begin_ask(&mut self, question: &str, options: JsValue) -> Result<JsValue, JsError> {
         let options: AskOptionsJs = if options.is_undefined() || options.is_null() { AskOptionsJs::default() } else { from_js(options, "ask options")? };
-        self.pending = None;
+        *self.pending.get_mut() = None;
         self.cancel = CancelFlag::default();
-        let pending = self.rag.begin_ask(question, &options.into_options(self.cancel.clone())).map_err(js_error)?;
+        let pending = self.rag.get_mut().begin_ask(question, &options.into_options(self.cancel.clone())).map_err(js_error)?;
         #[derive(Serialize)]
         struct Begun<'a> {
             found: bool,
             sources: &'a [crate::Source],
         }
         let begun = to_js(&Begun { found: pending.found(), sources: pending.sources() })?;
-        self.pending = Some(pending);
+        *self.pending.get_mut() = Some(pending);
         Ok(begun)
     }
 
     /// The next piece of the answer (possibly empty), or `undefined` when it is complete.
+    /// Always on the CPU; `nextTokenAsync` uses WebGPU when it was chosen.
     #[wasm_bindgen(js_name = nextToken)]
     pub fn next_token(&mut self) -> Result<Option<String>, JsError> {
-        let pending = self.pending.as_mut().ok_or_else(|| JsError::new("no answer in progress; call beginAsk first"))?;
-        self.rag.step(pending).map_err(js_error)
+        let pending = self.pending.get_mut().as_mut().ok_or_else(no_answer)?;
+        self.rag.get_mut().step(pending).map_err(js_error)
+    }
+
+    /// Resolves to the next piece of the answer, or `undefined` when it is complete; runs on
+    /// the backend `loadGeneratorWith` chose. Searches may run while it waits for the GPU.
+    #[wasm_bindgen(js_name = nextTokenAsync)]
+    pub async fn next_token_async(&self) -> Result<Option<String>, JsError> {
+        let mut pending = self.pending.borrow_mut().take().ok_or_else(no_answer)?;
+        let mut generator = self.rag.borrow_mut().take_generator();
+        let result = pending.step_with(generator.as_mut()).await;
+        if let Some(generator) = generator {
+            self.rag.borrow_mut().set_generator(generator);
+        }
+        *self.pending.borrow_mut() = Some(pending);
+        result.map_err(js_error)
+    }
+
+    /// `"webgpu"` while the generator runs on WebGPU, else `"cpu"` (also after a GPU failure,
+    /// whose reason is then in `gpuError`).
+    #[wasm_bindgen(getter, js_name = generatorBackend)]
+    pub fn generator_backend(&self) -> String {
+        let rag = self.rag.borrow();
+        let gpu = rag.generator().is_some_and(Generator::has_gpu);
+        if gpu { "webgpu" } else { "cpu" }.to_string()
+    }
+
+    /// Why the WebGPU engine was dropped during generation, if it was.
+    #[wasm_bindgen(getter, js_name = gpuError)]
+    pub fn gpu_error(&self) -> Option<String> {
+        self.rag.borrow().generator().and_then(Generator::gpu_error).map(|e| e.to_string())
     }
 
     /// Stops the answer in progress after the current token.
@@ -216,8 +260,8 @@ impl WasmRag {
     /// ranges are in UTF-16 code units.
     #[wasm_bindgen(js_name = finishAsk)]
     pub fn finish_ask(&mut self) -> Result<JsValue, JsError> {
-        let pending = self.pending.take().ok_or_else(|| JsError::new("no answer in progress; call beginAsk first"))?;
-        let mut answer = self.rag.finish(pending).map_err(js_error)?;
+        let pending = self.pending.get_mut().take().ok_or_else(no_answer)?;
+        let mut answer = self.rag.get_mut().finish(pending).map_err(js_error)?;
         for c in &mut answer.citations {
             (c.start, c.end) = (utf16(&answer.answer, c.start), utf16(&answer.answer, c.end));
         }
@@ -244,7 +288,7 @@ impl WasmRag {
     #[wasm_bindgen(js_name = addDocuments)]
     pub fn add_documents(&mut self, docs: JsValue) -> Result<JsValue, JsError> {
         let docs = documents(docs)?;
-        let skipped_docs = self.rag.add_documents(&docs).map_err(js_error)?;
+        let skipped_docs = self.rag.get_mut().add_documents(&docs).map_err(js_error)?;
         to_js(&skipped(&skipped_docs))
     }
 
@@ -252,50 +296,209 @@ impl WasmRag {
     #[wasm_bindgen(js_name = removeDocuments)]
     pub fn remove_documents(&mut self, urls: Vec<String>) -> Result<(), JsError> {
         let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
-        self.rag.remove_documents(&urls).map_err(js_error)
+        self.rag.get_mut().remove_documents(&urls).map_err(js_error)
     }
 
     /// The current index as file bytes, e.g. to store after client-side changes.
     #[wasm_bindgen(js_name = exportIndex)]
     pub fn export_index(&self) -> Vec<u8> {
-        self.rag.index().to_bytes()
+        self.rag.borrow().index().to_bytes()
     }
+}
+
+impl WasmRag {
+    fn from_rag(rag: Rag) -> WasmRag {
+        WasmRag { rag: RefCell::new(rag), pending: RefCell::new(None), cancel: CancelFlag::default() }
+    }
+}
+
+fn busy() -> JsError {
+    JsError::new("a generation step is still running; await it first")
+}
+
+fn no_answer() -> JsError {
+    JsError::new("no answer in progress; call beginAsk first")
+}
+
+/// The backend a generator ended up on, as `loadGeneratorWith` reports it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BackendChoice {
+    backend: &'static str,
+    adapter: Option<String>,
+    dispatches_per_token: Option<usize>,
+    fallback_reason: Option<String>,
+}
+
+/// Attaches a WebGPU engine to `generator` when `backend` asks for one and it can run; any
+/// GPU failure leaves the generator on the CPU with the reason reported.
+async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -> Result<BackendChoice, JsError> {
+    let allow_software = match backend {
+        "cpu" => return Ok(BackendChoice { backend: "cpu", adapter: None, dispatches_per_token: None, fallback_reason: None }),
+        "webgpu" => true,
+        "auto" => false,
+        other => return Err(JsError::new(&format!("unknown backend {other:?} (use \"auto\", \"webgpu\" or \"cpu\")"))),
+    };
+    let attempt = async {
+        let gpu = Gpu::new(allow_software).await?;
+        let decoder = GpuDecoder::from_gguf(&gpu, gguf, generator.context_length()).await?;
+        Ok::<_, crate::gpu::GpuError>((gpu.adapter().name.clone(), decoder))
+    };
+    Ok(match attempt.await {
+        Ok((adapter, decoder)) => {
+            let dispatches = decoder.dispatches_per_token();
+            generator.attach_gpu(decoder);
+            BackendChoice { backend: "webgpu", adapter: Some(adapter), dispatches_per_token: Some(dispatches), fallback_reason: None }
+        }
+        Err(e) => BackendChoice { backend: "cpu", adapter: None, dispatches_per_token: None, fallback_reason: Some(e.to_string()) },
+    })
 }
 
 /// A generator on its own, for plain text generation (and benchmarks) without retrieval.
 #[wasm_bindgen]
 pub struct WasmGenerator {
-    generator: Generator,
-    generation: Option<crate::generate::Generation>,
+    generator: RefCell<Generator>,
+    generation: RefCell<Option<crate::generate::Generation>>,
+    choice: Option<JsValue>,
 }
 
 #[wasm_bindgen]
 impl WasmGenerator {
-    /// Loads a llama-family GGUF model from its bytes.
+    /// Loads a llama-family GGUF model from its bytes, on the CPU.
     #[wasm_bindgen(constructor)]
     pub fn new(gguf: &[u8]) -> Result<WasmGenerator, JsError> {
-        Ok(WasmGenerator { generator: Generator::from_gguf(gguf).map_err(js_error)?, generation: None })
+        let generator = Generator::from_gguf(gguf).map_err(js_error)?;
+        Ok(WasmGenerator { generator: RefCell::new(generator), generation: RefCell::new(None), choice: None })
+    }
+
+    /// Loads a model on the given backend (`"cpu"`, `"webgpu"` or `"auto"`, as
+    /// `WasmRag.loadGeneratorWith`); `backendInfo` then tells which one it got.
+    pub async fn load(gguf: Vec<u8>, backend: String) -> Result<WasmGenerator, JsError> {
+        let mut generator = Generator::from_gguf(&gguf).map_err(js_error)?;
+        let choice = to_js(&choose_backend(&mut generator, &gguf, &backend).await?)?;
+        Ok(WasmGenerator { generator: RefCell::new(generator), generation: RefCell::new(None), choice: Some(choice) })
+    }
+
+    /// `{backend, adapter, dispatchesPerToken, fallbackReason}` for a generator made by `load`.
+    #[wasm_bindgen(getter, js_name = backendInfo)]
+    pub fn backend_info(&self) -> JsValue {
+        self.choice.clone().unwrap_or(JsValue::UNDEFINED)
     }
 
     /// Starts generating after `prompt` (greedy); returns the prompt's length in tokens.
     /// `ignoreEndOfTurn` keeps going to `maxTokens`, for benchmarks.
-    pub fn start(&mut self, prompt: &str, max_tokens: usize, ignore_end_of_turn: bool) -> Result<usize, JsError> {
+    pub fn start(&self, prompt: &str, max_tokens: usize, ignore_end_of_turn: bool) -> Result<usize, JsError> {
         let options = GenerateOptions { max_tokens, ignore_end_of_turn, ..GenerateOptions::default() };
-        let generation = self.generator.start(prompt, &options).map_err(js_error)?;
+        let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
+        let generation = self.generator.try_borrow_mut().map_err(|_| busy())?.start(prompt, &options).map_err(js_error)?;
         let tokens = generation.prompt_tokens();
-        self.generation = Some(generation);
+        *slot = Some(generation);
         Ok(tokens)
     }
 
-    /// The next piece of text (the first call also reads the prompt), or `undefined` at the end.
-    pub fn step(&mut self) -> Result<Option<String>, JsError> {
-        let generation = self.generation.as_mut().ok_or_else(|| JsError::new("call start first"))?;
-        self.generator.step(generation).map_err(js_error)
+    /// The next piece of text (the first call also reads the prompt), or `undefined` at the
+    /// end; on the CPU.
+    pub fn step(&self) -> Result<Option<String>, JsError> {
+        let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
+        let generation = generation.as_mut().ok_or_else(|| JsError::new("call start first"))?;
+        self.generator.try_borrow_mut().map_err(|_| busy())?.step(generation).map_err(js_error)
+    }
+
+    /// Like `step`, on the backend `load` chose.
+    #[wasm_bindgen(js_name = stepAsync)]
+    pub async fn step_async(&self) -> Result<Option<String>, JsError> {
+        let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
+        let generation = generation.as_mut().ok_or_else(|| JsError::new("call start first"))?;
+        let mut generator = self.generator.try_borrow_mut().map_err(|_| busy())?;
+        generator.step_async(generation).await.map_err(js_error)
+    }
+
+    /// Token ids generated so far by the current generation.
+    #[wasm_bindgen(getter)]
+    pub fn tokens(&self) -> Result<Vec<u32>, JsError> {
+        let generation = self.generation.try_borrow().map_err(|_| busy())?;
+        Ok(generation.as_ref().map_or_else(Vec::new, |g| g.generated_tokens().to_vec()))
     }
 
     /// Tokens generated so far by the current generation.
     #[wasm_bindgen(getter, js_name = generatedTokens)]
-    pub fn generated_tokens(&self) -> usize {
-        self.generation.as_ref().map_or(0, |g| g.generated_tokens().len())
+    pub fn generated_tokens(&self) -> Result<usize, JsError> {
+        let generation = self.generation.try_borrow().map_err(|_| busy())?;
+        Ok(generation.as_ref().map_or(0, |g| g.generated_tokens().len()))
+    }
+}
+
+/// The embedder on its own: texts in, unit vectors out (flattened, `dim` floats per text).
+#[wasm_bindgen]
+pub struct WasmEmbedder {
+    embedder: Embedder,
+}
+
+#[wasm_bindgen]
+impl WasmEmbedder {
+    /// Loads a BERT-family embedder from its safetensors, config.json and tokenizer.json bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmEmbedder, JsError> {
+        Ok(WasmEmbedder { embedder: embedder(weights, config, tokenizer)? })
+    }
+
+    /// Length of each vector.
+    #[wasm_bindgen(getter)]
+    pub fn dim(&self) -> usize {
+        self.embedder.dim()
+    }
+
+    /// Embeds `texts` in batches of similar length; returns `texts.length * dim` floats.
+    pub fn embed(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(self.embedder.embed(&refs).map_err(js_error)?.concat())
+    }
+
+    /// Embeds one text on its own (one forward pass, no batching), e.g. a query.
+    #[wasm_bindgen(js_name = embedOne)]
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, JsError> {
+        self.embedder.embed_one(text).map_err(js_error)
+    }
+}
+
+/// A vector-only index (int8 vectors + HNSW graph) over the caller's own unit vectors.
+#[wasm_bindgen]
+pub struct WasmVectorIndex {
+    index: Index,
+}
+
+#[wasm_bindgen]
+impl WasmVectorIndex {
+    /// Builds the index from `vectors`, `dim` floats per vector one after another.
+    #[wasm_bindgen(constructor)]
+    pub fn new(vectors: &[f32], dim: usize) -> Result<WasmVectorIndex, JsError> {
+        if dim == 0 || vectors.len() % dim != 0 {
+            return Err(JsError::new(&format!("{} floats are not a whole number of {dim}-long vectors", vectors.len())));
+        }
+        let rows: Vec<Vec<f32>> = vectors.chunks(dim).map(<[f32]>::to_vec).collect();
+        Ok(WasmVectorIndex { index: Index::from_vectors(dim, &rows).map_err(js_error)? })
+    }
+
+    /// Loads an index written by `toBytes`.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<WasmVectorIndex, JsError> {
+        Ok(WasmVectorIndex { index: Index::from_bytes(bytes).map_err(js_error)? })
+    }
+
+    /// Numbers of the `k` nearest vectors by the HNSW graph, nearest first.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, JsError> {
+        Ok(self.index.dense_search(query, k).map_err(js_error)?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Numbers of the `k` nearest vectors by brute force over every vector, nearest first.
+    #[wasm_bindgen(js_name = exactSearch)]
+    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, JsError> {
+        Ok(self.index.exact_search(query, k).map_err(js_error)?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// The serialized index (magic, version, checksum included).
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.index.to_bytes()
     }
 }

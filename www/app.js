@@ -5,6 +5,8 @@ import { createRag } from "./pkg/index.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const indexUrl = params.get("index") ?? "./rust-book.idx";
+/** Where answers are generated: "auto" (default), "webgpu" or "cpu" (`?backend=`). */
+const backend = params.get("backend") ?? "auto";
 let rag = null;
 let controller = null;
 
@@ -104,6 +106,21 @@ function busy(on) {
   $("stop-button").hidden = !on;
 }
 
+/** Shows where search and answers run; the reason when WebGPU was wanted but not used. */
+function showBackend(stats) {
+  const answers = stats.backend === "webgpu" ? `WebGPU (${stats.adapter})` : "CPU (WebAssembly SIMD)";
+  $("backend").textContent = `search: CPU (WebAssembly SIMD) · answers: ${answers}`;
+  $("backend").title = stats.gpuError ?? stats.fallbackReason ?? "";
+  document.body.dataset.generatorBackend = stats.backend;
+}
+
+/** Shows the worker's WebAssembly memory (its peak: wasm memory never shrinks). */
+async function showMemory() {
+  const { wasmBytes } = await rag.memory();
+  $("memory").textContent = `${mb(wasmBytes)} MB`;
+  document.body.dataset.wasmMemory = String(wasmBytes);
+}
+
 async function search(event) {
   event.preventDefault();
   const query = $("query").value.trim();
@@ -115,6 +132,7 @@ async function search(event) {
     $("answer-section").hidden = true;
     showResults(hits);
     status(`${hits.length} results`);
+    await showMemory();
   } catch (err) {
     status(err.message, true);
   }
@@ -138,6 +156,7 @@ async function ask() {
         renderAnswer(event.answer, event.sources, event.citations);
         showSources(event.sources);
         $("ttft").textContent = ms(event.stats.timeToFirstTokenMs);
+        showBackend(event.stats);
         $("speed").textContent = event.stats.tokensPerSecond == null ? "—" : `${event.stats.tokensPerSecond.toFixed(1)} tok/s`;
         status(event.stats.cancelled ? "Stopped" : event.found ? "Answered" : "The documents do not contain an answer");
       } else if (event.token !== undefined) {
@@ -150,6 +169,7 @@ async function ask() {
         $("retrieval-ms").textContent = ms(event.retrievalMs);
       }
     }
+    await showMemory();
     $("answer-section").dataset.state = "done";
   } catch (err) {
     status(err.message, true);
@@ -171,7 +191,7 @@ async function main() {
     await navigator.serviceWorker.register("./sw.js").catch((err) => console.warn("offline support unavailable:", err.message));
   }
   try {
-    rag = await createRag({ index: indexUrl, onProgress });
+    rag = await createRag({ index: indexUrl, onProgress, backend });
   } catch (err) {
     status(`Could not start: ${err.message}`, true);
     return;

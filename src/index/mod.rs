@@ -141,6 +141,16 @@ impl Index {
         Self::from_parts(info, chunks, vectors)
     }
 
+    /// An index over bare unit vectors with no text (passage `i` is named `"i"`), for callers
+    /// who bring their own embeddings and only need nearest-neighbour search.
+    pub fn from_vectors(dim: usize, vectors: &[Vec<f32>]) -> Result<Index, IndexError> {
+        let info = IndexInfo { embedder: "external".into(), dim, chunking: ChunkOptions::default() };
+        let chunks = (0..vectors.len())
+            .map(|i| Chunk { url: i.to_string(), title: String::new(), headings: Vec::new(), anchor: None, text: String::new() })
+            .collect();
+        Self::build(info, chunks, vectors)
+    }
+
     fn from_parts(info: IndexInfo, chunks: Vec<Chunk>, vectors: Vec<QVec>) -> Result<Index, IndexError> {
         if chunks.is_empty() {
             return Err(IndexError::Empty);

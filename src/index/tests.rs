@@ -154,3 +154,19 @@ fn changes_make_a_new_index_and_keep_the_old() {
     let all: Vec<&str> = index.chunks().iter().map(|c| c.url.as_str()).collect();
     assert_eq!(index.with_changes(&all, vec![], &[]).unwrap_err(), IndexError::Empty);
 }
+
+#[test]
+fn vector_only_index_finds_each_vector_and_round_trips() {
+    let v = vectors(200, 32, 21);
+    let index = Index::from_vectors(32, &v).unwrap();
+    assert_eq!(index.len(), 200);
+    assert_eq!(index.info().embedder, "external");
+    for i in [0, 57, 199] {
+        assert_eq!(index.dense_search(&v[i], 1).unwrap()[0].0, i as u32);
+        assert_eq!(index.chunks()[i].url, i.to_string());
+    }
+    let back = Index::from_bytes(&index.to_bytes()).unwrap();
+    assert_eq!(back.exact_search(&v[9], 3).unwrap(), index.exact_search(&v[9], 3).unwrap());
+    assert!(matches!(Index::from_vectors(32, &[]), Err(IndexError::Empty)));
+    assert!(matches!(Index::from_vectors(16, &v), Err(IndexError::Dimension { expected: 16, found: 32 })));
+}

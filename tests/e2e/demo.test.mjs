@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM, chromiumArgs } from "../../scripts/chromium.mjs";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
@@ -36,12 +37,9 @@ before(async () => {
     server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
   });
   context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-chromium-")), {
-    executablePath: "/usr/bin/chromium",
+    executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-      "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    ],
+    args: chromiumArgs(),
   });
 });
 

@@ -1,0 +1,100 @@
+// Embedding side by side: wasmrag (candle, wasm SIMD) and transformers.js (onnxruntime-web wasm)
+// running all-MiniLM-L6-v2 from the same safetensors (transformers.js through the ONNX graph
+// bench/make_onnx.py builds). Both are first checked against sentence-transformers' vectors
+// (tests/data/minilm_reference.json); then passages/s at batch 1 and 16 and one-query latency.
+// Results go to window.benchResult for bench/run.mjs.
+import init, { WasmEmbedder } from "../pkg/wasm/wasmrag.js";
+import { env, pipeline } from "@huggingface/transformers";
+
+const params = new URLSearchParams(location.search);
+const runs = Number(params.get("runs") ?? 3);
+const threads = Number(params.get("threads") ?? 1);
+const passages = await (await fetch(params.get("passages"))).json();
+const reference = await (await fetch("/tests/data/minilm_reference.json")).json();
+const QUERY = "How does the immune system respond to viral infection?";
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
+
+/** Cosines between an engine's vectors and sentence-transformers' on the reference texts. */
+async function check(embedOne) {
+  const cosines = [];
+  for (const [i, text] of reference.sentences.entries()) cosines.push(dot(await embedOne(text), reference.vectors[i]));
+  return cosines;
+}
+
+/** The reference texts longer than the model's 256-token window (truncated by each engine). */
+const overLong = reference.sentences.map((s) => s.split(/\s+/).length > 200);
+
+/** Median passages/s over `runs`, embedding every passage in batches of `batch`. */
+async function throughput(embedBatch, batch) {
+  const rates = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < passages.length; i += batch) await embedBatch(passages.slice(i, i + batch));
+    rates.push(passages.length / ((performance.now() - t0) / 1000));
+  }
+  return median(rates);
+}
+
+async function queryLatency(embedOne) {
+  const times = [];
+  for (let r = 0; r < 10 * runs; r++) {
+    const t0 = performance.now();
+    await embedOne(QUERY);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+async function measure(name, loadMs, embedOne, embedBatch) {
+  // The model must match on texts that fit; truncating longer ones is tokenizer policy and is
+  // reported apart (transformers.js cuts the final [SEP] off such texts).
+  const cosines = await check(embedOne);
+  const minCosine = Math.min(...cosines.filter((_, i) => !overLong[i]));
+  const overLongCosine = Math.min(...cosines.filter((_, i) => overLong[i]));
+  if (minCosine < 0.9999) throw new Error(`${name}: cosines ${cosines.map((c) => c.toFixed(6))} against sentence-transformers, not the same model`);
+  await embedBatch(passages.slice(0, 4));
+  return {
+    name,
+    loadMs,
+    minCosine,
+    overLongCosine,
+    batch1: await throughput(embedBatch, 1),
+    batch16: await throughput(embedBatch, 16),
+    queryMs: await queryLatency(embedOne),
+  };
+}
+
+async function wasmrag() {
+  await init();
+  const file = async (name) => new Uint8Array(await (await fetch(`/models/all-MiniLM-L6-v2/${name}`)).arrayBuffer());
+  const [weights, config, tokenizer] = await Promise.all(["model.safetensors", "config.json", "tokenizer.json"].map(file));
+  const t0 = performance.now();
+  const embedder = new WasmEmbedder(weights, config, tokenizer);
+  const loadMs = performance.now() - t0;
+  const embedBatch = async (texts) => (texts.length === 1 ? embedder.embedOne(texts[0]) : embedder.embed(texts));
+  return measure("wasmrag", loadMs, async (text) => Array.from(embedder.embedOne(text)), embedBatch);
+}
+
+async function transformers() {
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = "/target/bench/models/";
+  env.backends.onnx.wasm.wasmPaths = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).href;
+  env.backends.onnx.wasm.numThreads = threads;
+  const t0 = performance.now();
+  const extract = await pipeline("feature-extraction", "all-MiniLM-L6-v2", { dtype: "fp32", device: "wasm" });
+  const loadMs = performance.now() - t0;
+  const embedBatch = (texts) => extract(texts, { pooling: "mean", normalize: true });
+  const embedOne = async (text) => Array.from((await embedBatch([text])).data);
+  return measure(`transformers.js ${threads} thread${threads > 1 ? "s" : ""}`, loadMs, embedOne, embedBatch);
+}
+
+try {
+  const results = [await wasmrag(), await transformers()];
+  const tokens = passages.map((p) => p.split(/\s+/).length);
+  window.benchResult = { ok: true, passages: passages.length, meanWords: tokens.reduce((a, b) => a + b, 0) / tokens.length, results };
+} catch (err) {
+  window.benchResult = { ok: false, error: String(err?.stack ?? err) };
+}
+document.getElementById("out").textContent = JSON.stringify(window.benchResult, null, 2);

@@ -1,0 +1,491 @@
+//! The llama-family decoder on the GPU: Q8_0 weights repacked at load into aligned int8 and
+//! scale streams, a per-token graph of pipelines and bind groups built once, one submit per
+//! token, and greedy sampling (with the repetition penalty) on the GPU so only the 4-byte
+//! token id is read back. It reproduces candle's quantised llama step for step (activations
+//! quantised to Q8_0 before each matmul, interleaved RoPE, the same softmax), so greedy
+//! decoding gives the same tokens as the CPU path.
+
+use super::{Gpu, GpuError};
+use candle_core::quantized::gguf_file::{Content, TensorInfo};
+use candle_core::quantized::GgmlDType;
+use std::collections::HashSet;
+use std::io::Cursor;
+use wgpu::util::DeviceExt;
+
+/// Bytes of one Q8_0 block: an f16 scale and 32 int8 values.
+const Q8_0_BLOCK: usize = 34;
+/// Most distinct recent tokens the repetition penalty can cover.
+const MAX_RECENT: usize = 1024;
+
+/// The model's shape, read from GGUF metadata.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    ffn: usize,
+    vocab: usize,
+    context: usize,
+    eps: f32,
+    rope_base: f32,
+}
+
+/// One kernel launch of the per-token graph.
+pub(crate) struct Dispatch {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) bind_group: wgpu::BindGroup,
+    pub(crate) workgroups: (u32, u32),
+}
+
+/// A Q8_0 weight matrix on the GPU.
+pub(crate) struct Weight {
+    pub(crate) quants: wgpu::Buffer,
+    pub(crate) scales: wgpu::Buffer,
+    rows: usize,
+    blocks: usize,
+}
+
+/// A llama-family GGUF model loaded onto the GPU, with its KV cache.
+pub struct GpuDecoder {
+    gpu: Gpu,
+    shape: Shape,
+    step: wgpu::Buffer,
+    recent: wgpu::Buffer,
+    out: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    body: Vec<Dispatch>,
+    /// Final norm and output projection: body + this gives the logits.
+    head: Vec<Dispatch>,
+    /// Repetition penalty and argmax over the logits.
+    pick: Vec<Dispatch>,
+    logits: wgpu::Buffer,
+    logits_staging: wgpu::Buffer,
+    position: usize,
+}
+
+impl std::fmt::Debug for GpuDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuDecoder").field("shape", &self.shape).field("position", &self.position).finish()
+    }
+}
+
+fn unsupported(what: impl Into<String>) -> GpuError {
+    GpuError::Unsupported(what.into())
+}
+
+fn metadata(content: &Content, key: &str) -> Result<usize, GpuError> {
+    content
+        .metadata
+        .get(key)
+        .and_then(|v| v.to_u32().ok())
+        .map(|v| v as usize)
+        .ok_or_else(|| unsupported(format!("missing {key}")))
+}
+
+fn metadata_f32(content: &Content, key: &str, default: f32) -> f32 {
+    content.metadata.get(key).and_then(|v| v.to_f32().ok()).unwrap_or(default)
+}
+
+/// The raw bytes of a tensor inside the GGUF file, bounds-checked.
+fn tensor_bytes<'a>(content: &'a Content, bytes: &'a [u8], name: &str) -> Result<(&'a [u8], &'a TensorInfo), GpuError> {
+    let info = content.tensor_infos.get(name).ok_or_else(|| unsupported(format!("no tensor {name}")))?;
+    let elements = info.shape.elem_count();
+    let size = match info.ggml_dtype {
+        GgmlDType::Q8_0 => elements / 32 * Q8_0_BLOCK,
+        GgmlDType::F32 => elements * 4,
+        other => return Err(unsupported(format!("{name} is {other:?}; the GPU kernels take Q8_0 matrices and F32 norms"))),
+    };
+    let start = usize::try_from(content.tensor_data_offset + info.offset).map_err(|_| unsupported("tensor offset"))?;
+    let data = start
+        .checked_add(size)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or_else(|| unsupported(format!("{name} lies outside the file")))?;
+    Ok((data, info))
+}
+
+impl GpuDecoder {
+    /// Loads a llama-family GGUF (Q8_0 matrices, F32 norms, as wasmrag ships SmolLM2) onto
+    /// `gpu` with a KV cache for `context` tokens.
+    pub async fn from_gguf(gpu: &Gpu, bytes: &[u8], context: usize) -> Result<GpuDecoder, GpuError> {
+        let content = Content::read(&mut Cursor::new(bytes)).map_err(|e| unsupported(format!("unreadable GGUF: {e}")))?;
+        let hidden = metadata(&content, "llama.embedding_length")?;
+        let heads = metadata(&content, "llama.attention.head_count")?;
+        let kv_heads = metadata(&content, "llama.attention.head_count_kv").unwrap_or(heads);
+        let (_, embedding) = tensor_bytes(&content, bytes, "token_embd.weight")?;
+        let shape = Shape {
+            hidden,
+            layers: metadata(&content, "llama.block_count")?,
+            heads,
+            kv_heads,
+            head_dim: hidden / heads.max(1),
+            ffn: metadata(&content, "llama.feed_forward_length")?,
+            vocab: embedding.shape.dims()[0],
+            context: context.max(1),
+            eps: metadata_f32(&content, "llama.attention.layer_norm_rms_epsilon", 1e-5),
+            rope_base: metadata_f32(&content, "llama.rope.freq_base", 10000.0),
+        };
+        let rope_dim = metadata(&content, "llama.rope.dimension_count").unwrap_or(shape.head_dim);
+        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || shape.head_dim * heads != hidden || shape.head_dim % 2 != 0 {
+            return Err(unsupported(format!("{heads} heads / {kv_heads} key-value heads for width {hidden}")));
+        }
+        if hidden % 32 != 0 || shape.ffn % 32 != 0 || rope_dim != shape.head_dim {
+            return Err(unsupported("sizes that are not multiples of 32, or partial RoPE"));
+        }
+        let gpu = gpu.clone();
+        let built = gpu.checked(|| Builder { gpu: &gpu, content: &content, bytes, shape }.build()).await??;
+        Ok(built)
+    }
+
+    /// Tokens in the KV cache.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Tokens the KV cache holds.
+    pub fn context_length(&self) -> usize {
+        self.shape.context
+    }
+
+    /// Kernel launches per generated token (each prompt token runs all but the last few).
+    pub fn dispatches_per_token(&self) -> usize {
+        self.body.len() + self.head.len() + self.pick.len()
+    }
+
+    /// Forgets the cached tokens, to start a new sequence.
+    pub fn reset(&mut self) {
+        self.position = 0;
+    }
+
+    /// Feeds `tokens` at the next positions and returns the greedy next token, after the
+    /// repetition `penalty` over the distinct tokens of `recent` (1.0 for none). Reads back
+    /// four bytes; every earlier token costs one submit and no read-back.
+    pub async fn next_token(&mut self, tokens: &[u32], recent: &[u32], penalty: f32) -> Result<u32, GpuError> {
+        let bytes = self.run(tokens, recent, penalty, true).await?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// Feeds `tokens` and returns the next-token logits, for sampling on the CPU (reads back
+    /// the whole vocabulary, `4 × vocab` bytes).
+    pub async fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuError> {
+        let bytes = self.run(tokens, &[], 1.0, false).await?;
+        Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+
+    /// Runs the graph over `tokens`; reads back the picked token, or all logits.
+    async fn run(&mut self, tokens: &[u32], recent: &[u32], penalty: f32, pick: bool) -> Result<Vec<u8>, GpuError> {
+        if tokens.is_empty() {
+            return Err(GpuError::Internal("no tokens to feed".into()));
+        }
+        if self.gpu.is_lost() {
+            return Err(GpuError::Lost("before the step".into()));
+        }
+        if self.position + tokens.len() > self.shape.context {
+            return Err(GpuError::Internal(format!("{} tokens exceed the {}-token cache", self.position + tokens.len(), self.shape.context)));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.shape.vocab) {
+            return Err(GpuError::Internal(format!("token {bad} is outside the vocabulary")));
+        }
+        let distinct: Vec<u32> = if penalty == 1.0 {
+            Vec::new()
+        } else {
+            let set: HashSet<u32> = recent.iter().copied().filter(|&t| (t as usize) < self.shape.vocab).collect();
+            set.into_iter().collect()
+        };
+        if distinct.len() > MAX_RECENT {
+            return Err(GpuError::Internal(format!("{} distinct recent tokens (at most {MAX_RECENT})", distinct.len())));
+        }
+        if !distinct.is_empty() {
+            self.gpu.queue.write_buffer(&self.recent, 0, &u32_bytes(&distinct));
+        }
+        for (i, &token) in tokens.iter().enumerate() {
+            let last = i + 1 == tokens.len();
+            let step = [self.position as u32, token, distinct.len() as u32, penalty.to_bits()];
+            self.gpu.queue.write_buffer(&self.step, 0, &u32_bytes(&step));
+            let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                let tail: &[Dispatch] = if last { &self.head } else { &[] };
+                let picked: &[Dispatch] = if last && pick { &self.pick } else { &[] };
+                for d in self.body.iter().chain(tail).chain(picked) {
+                    pass.set_pipeline(&d.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, 1);
+                }
+            }
+            self.position += 1;
+            if last && pick {
+                encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, 4);
+                return self.gpu.read_back(encoder, &self.staging).await;
+            }
+            if last {
+                encoder.copy_buffer_to_buffer(&self.logits, 0, &self.logits_staging, 0, self.logits.size());
+                return self.gpu.read_back(encoder, &self.logits_staging).await;
+            }
+            self.gpu.queue.submit([encoder.finish()]);
+        }
+        Err(GpuError::Internal("no token was produced".into()))
+    }
+}
+
+fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Splits Q8_0 blocks into a stream of packed int8 (4 per u32) and a stream of f32 scales.
+pub(crate) fn repack_q8_0(blocks: &[u8]) -> (Vec<u8>, Vec<f32>) {
+    let count = blocks.len() / Q8_0_BLOCK;
+    let mut quants = Vec::with_capacity(count * 32);
+    let mut scales = Vec::with_capacity(count);
+    for block in blocks.chunks_exact(Q8_0_BLOCK) {
+        scales.push(half::f16::from_le_bytes([block[0], block[1]]).to_f32());
+        quants.extend_from_slice(&block[2..]);
+    }
+    (quants, scales)
+}
+
+/// The compute kernels, compiled once.
+pub(crate) struct Kernels {
+    pub(crate) embed: wgpu::ComputePipeline,
+    pub(crate) rmsnorm: wgpu::ComputePipeline,
+    pub(crate) quantize: wgpu::ComputePipeline,
+    pub(crate) matvec: wgpu::ComputePipeline,
+    pub(crate) rope: wgpu::ComputePipeline,
+    pub(crate) attention: wgpu::ComputePipeline,
+    pub(crate) silu_mul: wgpu::ComputePipeline,
+    pub(crate) penalty: wgpu::ComputePipeline,
+    pub(crate) argmax: wgpu::ComputePipeline,
+}
+
+impl Kernels {
+    pub(crate) fn new(device: &wgpu::Device) -> Kernels {
+        let common = include_str!("shaders/common.wgsl");
+        let make = |name: &str, source: &str| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(format!("{common}\n{source}").into()),
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        Kernels {
+            embed: make("embed", include_str!("shaders/embed.wgsl")),
+            rmsnorm: make("rmsnorm", include_str!("shaders/rmsnorm.wgsl")),
+            quantize: make("quantize", include_str!("shaders/quantize.wgsl")),
+            matvec: make("matvec", include_str!("shaders/matvec.wgsl")),
+            rope: make("rope", include_str!("shaders/rope.wgsl")),
+            attention: make("attention", include_str!("shaders/attention.wgsl")),
+            silu_mul: make("silu_mul", include_str!("shaders/silu_mul.wgsl")),
+            penalty: make("penalty", include_str!("shaders/penalty.wgsl")),
+            argmax: make("argmax", include_str!("shaders/argmax.wgsl")),
+        }
+    }
+}
+
+/// Buffer and bind-group helpers shared by the decoder and the kernel tests.
+pub(crate) struct Alloc<'a> {
+    pub(crate) device: &'a wgpu::Device,
+}
+
+impl Alloc<'_> {
+    pub(crate) fn storage(&self, bytes: &[u8]) -> wgpu::Buffer {
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let mut contents = bytes.to_vec();
+        contents.resize(bytes.len().max(4).next_multiple_of(4), 0);
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &contents, usage })
+    }
+
+    pub(crate) fn zeroed(&self, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub(crate) fn dims(&self, a: usize, b: usize, c: usize, d: usize, eps: f32) -> wgpu::Buffer {
+        let mut bytes = u32_bytes(&[a as u32, b as u32, c as u32, d as u32]);
+        bytes.extend(f32_bytes(&[eps, 0.0, 0.0, 0.0]));
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: &bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    pub(crate) fn dispatch(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer], workgroups: (u32, u32)) -> Dispatch {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch { pipeline: pipeline.clone(), bind_group, workgroups }
+    }
+
+    pub(crate) fn weight(&self, blocks: &[u8], rows: usize) -> Weight {
+        let (quants, scales) = repack_q8_0(blocks);
+        let blocks = scales.len() / rows.max(1);
+        Weight { quants: self.storage(&quants), scales: self.storage(&f32_bytes(&scales)), rows, blocks }
+    }
+}
+
+/// Workgroups for a kernel with one workgroup per row (rows beyond 65535 wrap into y).
+pub(crate) fn per_row(rows: usize) -> (u32, u32) {
+    let rows = rows as u32;
+    (rows.min(65535), rows.div_ceil(65535))
+}
+
+/// Workgroups for `n` threads in workgroups of 64.
+pub(crate) fn per_64(n: usize) -> (u32, u32) {
+    ((n as u32).div_ceil(64), 1)
+}
+
+/// Builds the buffers and the per-token graph.
+struct Builder<'a> {
+    gpu: &'a Gpu,
+    content: &'a Content,
+    bytes: &'a [u8],
+    shape: Shape,
+}
+
+impl Builder<'_> {
+    fn q8(&self, alloc: &Alloc, name: &str, rows: usize, cols: usize) -> Result<Weight, GpuError> {
+        let (data, info) = tensor_bytes(self.content, self.bytes, name)?;
+        if info.ggml_dtype != GgmlDType::Q8_0 || info.shape.dims() != [rows, cols] {
+            return Err(unsupported(format!("{name} is {:?} {:?}, expected Q8_0 [{rows}, {cols}]", info.ggml_dtype, info.shape.dims())));
+        }
+        Ok(alloc.weight(data, rows))
+    }
+
+    fn norm(&self, alloc: &Alloc, name: &str) -> Result<wgpu::Buffer, GpuError> {
+        let (data, info) = tensor_bytes(self.content, self.bytes, name)?;
+        if info.ggml_dtype != GgmlDType::F32 || info.shape.elem_count() != self.shape.hidden {
+            return Err(unsupported(format!("{name} is {:?} {:?}, expected F32 [{}]", info.ggml_dtype, info.shape.dims(), self.shape.hidden)));
+        }
+        Ok(alloc.storage(data))
+    }
+
+    fn build(self) -> Result<GpuDecoder, GpuError> {
+        let s = self.shape;
+        let device = &self.gpu.device;
+        let alloc = Alloc { device };
+        let k = Kernels::new(device);
+        let kv_dim = s.kv_heads * s.head_dim;
+        let widest = s.hidden.max(s.ffn);
+
+        let embedding = self.q8(&alloc, "token_embd.weight", s.vocab, s.hidden)?;
+        let output = if self.content.tensor_infos.contains_key("output.weight") {
+            self.q8(&alloc, "output.weight", s.vocab, s.hidden)?
+        } else {
+            self.q8(&alloc, "token_embd.weight", s.vocab, s.hidden)?
+        };
+        let output_norm = self.norm(&alloc, "output_norm.weight")?;
+
+        let half = s.head_dim / 2;
+        let theta: Vec<f32> = (0..s.head_dim).step_by(2).map(|i| 1f32 / s.rope_base.powf(i as f32 / s.head_dim as f32)).collect();
+        let mut cos = Vec::with_capacity(s.context * half);
+        let mut sin = Vec::with_capacity(s.context * half);
+        for pos in 0..s.context {
+            for t in &theta {
+                let angle = pos as f32 * t;
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+        let cos = alloc.storage(&f32_bytes(&cos));
+        let sin = alloc.storage(&f32_bytes(&sin));
+
+        let step = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let x = alloc.zeroed(s.hidden);
+        let xn = alloc.zeroed(s.hidden);
+        let xq = alloc.zeroed(widest / 4);
+        let xd = alloc.zeroed(widest / 32);
+        let q = alloc.zeroed(s.hidden);
+        let kk = alloc.zeroed(kv_dim);
+        let v = alloc.zeroed(kv_dim);
+        let att = alloc.zeroed(s.hidden);
+        let gate = alloc.zeroed(s.ffn);
+        let up = alloc.zeroed(s.ffn);
+        let h = alloc.zeroed(s.ffn);
+        let logits = alloc.zeroed(s.vocab);
+        let scores = alloc.zeroed(s.heads * s.context);
+        let recent = alloc.zeroed(MAX_RECENT);
+        let out = alloc.zeroed(1);
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("token read-back"),
+            size: 4,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        let norm_dims = alloc.dims(s.hidden, 0, 0, 0, s.eps);
+        let quantize = |input: &wgpu::Buffer, n: usize| alloc.dispatch(&k.quantize, &[input, &xq, &xd], ((n / 32) as u32, 1));
+        let matvec = |w: &Weight, y: &wgpu::Buffer, accumulate: bool| {
+            let dims = alloc.dims(w.rows, w.blocks, accumulate as usize, 0, 0.0);
+            alloc.dispatch(&k.matvec, &[&dims, &w.quants, &w.scales, &xq, &xd, y], per_row(w.rows))
+        };
+
+        let mut body = vec![alloc.dispatch(&k.embed, &[&alloc.dims(s.hidden, 0, 0, 0, 0.0), &step, &embedding.quants, &embedding.scales, &x], per_64(s.hidden))];
+        let head_dims = alloc.dims(s.heads, s.kv_heads, s.head_dim, s.context, 0.0);
+        let ffn_dims = alloc.dims(s.ffn, 0, 0, 0, 0.0);
+        for layer in 0..s.layers {
+            let name = |t: &str| format!("blk.{layer}.{t}.weight");
+            let k_cache = alloc.zeroed(s.context * kv_dim);
+            let v_cache = alloc.zeroed(s.context * kv_dim);
+            body.push(alloc.dispatch(&k.rmsnorm, &[&norm_dims, &x, &self.norm(&alloc, &name("attn_norm"))?, &xn], (1, 1)));
+            body.push(quantize(&xn, s.hidden));
+            body.push(matvec(&self.q8(&alloc, &name("attn_q"), s.hidden, s.hidden)?, &q, false));
+            body.push(matvec(&self.q8(&alloc, &name("attn_k"), kv_dim, s.hidden)?, &kk, false));
+            body.push(matvec(&self.q8(&alloc, &name("attn_v"), kv_dim, s.hidden)?, &v, false));
+            body.push(alloc.dispatch(&k.rope, &[&head_dims, &step, &q, &kk, &v, &k_cache, &v_cache, &cos, &sin], per_64((s.heads + s.kv_heads) * half)));
+            body.push(alloc.dispatch(&k.attention, &[&head_dims, &step, &q, &k_cache, &v_cache, &scores, &att], (s.heads as u32, 1)));
+            body.push(quantize(&att, s.hidden));
+            body.push(matvec(&self.q8(&alloc, &name("attn_output"), s.hidden, s.hidden)?, &x, true));
+            body.push(alloc.dispatch(&k.rmsnorm, &[&norm_dims, &x, &self.norm(&alloc, &name("ffn_norm"))?, &xn], (1, 1)));
+            body.push(quantize(&xn, s.hidden));
+            body.push(matvec(&self.q8(&alloc, &name("ffn_gate"), s.ffn, s.hidden)?, &gate, false));
+            body.push(matvec(&self.q8(&alloc, &name("ffn_up"), s.ffn, s.hidden)?, &up, false));
+            body.push(alloc.dispatch(&k.silu_mul, &[&ffn_dims, &gate, &up, &h], per_64(s.ffn)));
+            body.push(quantize(&h, s.ffn));
+            body.push(matvec(&self.q8(&alloc, &name("ffn_down"), s.hidden, s.ffn)?, &x, true));
+        }
+        let head = vec![
+            alloc.dispatch(&k.rmsnorm, &[&norm_dims, &x, &output_norm, &xn], (1, 1)),
+            quantize(&xn, s.hidden),
+            matvec(&output, &logits, false),
+        ];
+        let pick = vec![
+            alloc.dispatch(&k.penalty, &[&step, &recent, &logits], per_64(MAX_RECENT)),
+            alloc.dispatch(&k.argmax, &[&alloc.dims(s.vocab, 0, 0, 0, 0.0), &logits, &out], (1, 1)),
+        ];
+        let logits_staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("logits read-back"),
+            size: logits.size(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, out, staging, body, head, pick, logits, logits_staging, position: 0 })
+    }
+}

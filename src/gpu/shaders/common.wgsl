@@ -1,0 +1,19 @@
+// Per-kernel sizes, fixed when the bind group is built at load.
+struct Dims {
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+    eps: f32,
+    pad0: f32,
+    pad1: f32,
+    pad2: f32,
+}
+
+// Per-token values, written once before each token's submit.
+struct Step {
+    pos: u32,
+    token: u32,
+    n_penalty: u32,
+    penalty: f32,
+}

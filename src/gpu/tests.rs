@@ -1,0 +1,149 @@
+//! Each kernel against candle on random inputs. Needs a GPU adapter (lavapipe will do): without
+//! one these tests say so and pass, unless WASMRAG_REQUIRE_GPU=1 (the test script sets it).
+
+use super::decoder::{per_64, per_row, Alloc, Kernels};
+use super::Gpu;
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+
+fn gpu() -> Option<Gpu> {
+    match pollster::block_on(Gpu::new(true)) {
+        Ok(gpu) => Some(gpu),
+        Err(e) if std::env::var_os("WASMRAG_REQUIRE_GPU").is_none() => {
+            eprintln!("skipping GPU kernel test: {e}");
+            None
+        }
+        Err(e) => panic!("WASMRAG_REQUIRE_GPU is set but: {e}"),
+    }
+}
+
+/// Deterministic values in [-scale, scale).
+fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+fn bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Runs one kernel launch and reads `len` floats of `result` back.
+fn run(gpu: &Gpu, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer], workgroups: (u32, u32), result: &wgpu::Buffer, len: usize) -> Vec<f32> {
+    let alloc = Alloc { device: &gpu.device };
+    let dispatch = alloc.dispatch(pipeline, buffers, workgroups);
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (len * 4) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&dispatch.pipeline);
+        pass.set_bind_group(0, &dispatch.bind_group, &[]);
+        pass.dispatch_workgroups(dispatch.workgroups.0, dispatch.workgroups.1, 1);
+    }
+    encoder.copy_buffer_to_buffer(result, 0, &staging, 0, (len * 4) as u64);
+    let out = pollster::block_on(gpu.read_back(encoder, &staging)).unwrap();
+    out.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn assert_close(gpu: &[f32], cpu: &[f32], tolerance: f32, what: &str) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: length");
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        assert!((g - c).abs() <= tolerance * (1.0 + c.abs()), "{what}[{i}]: gpu {g} vs candle {c}");
+    }
+}
+
+#[test]
+fn q8_0_matvec_matches_candle_quantized_matmul() {
+    let Some(gpu) = gpu() else { return };
+    let (rows, cols) = (300, 576);
+    let weights = random(rows * cols, 1, 0.5);
+    let x = random(cols, 2, 2.0);
+    let qt = QTensor::quantize(&Tensor::from_vec(weights, (rows, cols), &Device::Cpu).unwrap(), GgmlDType::Q8_0).unwrap();
+    let blocks = qt.data().unwrap().to_vec();
+    let expected: Vec<f32> = QMatMul::from_qtensor(qt)
+        .unwrap()
+        .forward(&Tensor::from_vec(x.clone(), (1, cols), &Device::Cpu).unwrap())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+
+    let kernels = Kernels::new(&gpu.device);
+    let alloc = Alloc { device: &gpu.device };
+    let weight = alloc.weight(&blocks, rows);
+    let input = alloc.storage(&bytes(&x));
+    let (xq, xd, y) = (alloc.zeroed(cols / 4), alloc.zeroed(cols / 32), alloc.zeroed(rows));
+    run(&gpu, &kernels.quantize, &[&input, &xq, &xd], ((cols / 32) as u32, 1), &xd, cols / 32);
+    let dims = alloc.dims(rows, cols / 32, 0, 0, 0.0);
+    let got = run(&gpu, &kernels.matvec, &[&dims, &weight.quants, &weight.scales, &xq, &xd, &y], per_row(rows), &y, rows);
+    assert_close(&got, &expected, 1e-5, "matvec");
+}
+
+#[test]
+fn rmsnorm_matches_candle() {
+    let Some(gpu) = gpu() else { return };
+    let n = 576;
+    let (x, w) = (random(n, 3, 3.0), random(n, 4, 1.0));
+    let t = |v: &[f32]| Tensor::from_vec(v.to_vec(), n, &Device::Cpu).unwrap();
+    let expected: Vec<f32> = candle_nn::ops::rms_norm(&t(&x).unsqueeze(0).unwrap(), &t(&w), 1e-5).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let kernels = Kernels::new(&gpu.device);
+    let alloc = Alloc { device: &gpu.device };
+    let y = alloc.zeroed(n);
+    let got = run(&gpu, &kernels.rmsnorm, &[&alloc.dims(n, 0, 0, 0, 1e-5), &alloc.storage(&bytes(&x)), &alloc.storage(&bytes(&w)), &y], (1, 1), &y, n);
+    assert_close(&got, &expected, 1e-5, "rmsnorm");
+}
+
+#[test]
+fn rope_matches_candle_interleaved_rope() {
+    let Some(gpu) = gpu() else { return };
+    let (heads, kv_heads, hd, context, pos) = (9, 3, 64, 16, 11);
+    let q = random(heads * hd, 5, 1.0);
+    let k = random(kv_heads * hd, 6, 1.0);
+    let v = random(kv_heads * hd, 7, 1.0);
+    let theta: Vec<f32> = (0..hd).step_by(2).map(|i| 1f32 / 10000f32.powf(i as f32 / hd as f32)).collect();
+    let angles: Vec<f32> = (0..context).flat_map(|p| theta.iter().map(move |t| p as f32 * t)).collect();
+    let cos: Vec<f32> = angles.iter().map(|a| a.cos()).collect();
+    let sin: Vec<f32> = angles.iter().map(|a| a.sin()).collect();
+    let cpu = |x: &[f32], h: usize| -> Vec<f32> {
+        let t = Tensor::from_vec(x.to_vec(), (1, h, 1, hd), &Device::Cpu).unwrap();
+        let c = Tensor::from_vec(cos[pos * hd / 2..(pos + 1) * hd / 2].to_vec(), (1, hd / 2), &Device::Cpu).unwrap();
+        let s = Tensor::from_vec(sin[pos * hd / 2..(pos + 1) * hd / 2].to_vec(), (1, hd / 2), &Device::Cpu).unwrap();
+        candle_nn::rotary_emb::rope_i(&t, &c, &s).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    };
+
+    let kernels = Kernels::new(&gpu.device);
+    let alloc = Alloc { device: &gpu.device };
+    let step = alloc.storage(&[pos as u32, 0, 0, 0].iter().flat_map(|v: &u32| v.to_le_bytes()).collect::<Vec<u8>>());
+    let step_uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 16,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(&step, 0, &step_uniform, 0, 16);
+    gpu.queue.submit([encoder.finish()]);
+    let (qb, kb, vb) = (alloc.storage(&bytes(&q)), alloc.storage(&bytes(&k)), alloc.storage(&bytes(&v)));
+    let (k_cache, v_cache) = (alloc.zeroed(context * kv_heads * hd), alloc.zeroed(context * kv_heads * hd));
+    let dims = alloc.dims(heads, kv_heads, hd, context, 0.0);
+    let buffers = [&dims, &step_uniform, &qb, &kb, &vb, &k_cache, &v_cache, &alloc.storage(&bytes(&cos)), &alloc.storage(&bytes(&sin))];
+    let got_q = run(&gpu, &kernels.rope, &buffers, per_64((heads + kv_heads) * hd / 2), &qb, heads * hd);
+    assert_close(&got_q, &cpu(&q, heads), 1e-6, "rope q");
+    let cache = run(&gpu, &kernels.rope, &[&dims, &step_uniform, &alloc.storage(&bytes(&q)), &kb, &vb, &k_cache, &v_cache, buffers[7], buffers[8]], per_64((heads + kv_heads) * hd / 2), &k_cache, context * kv_heads * hd);
+    let row = pos * kv_heads * hd;
+    assert_close(&cache[row..row + kv_heads * hd], &cpu(&k, kv_heads), 1e-6, "rope k in cache");
+    let values = run(&gpu, &kernels.rope, &buffers, per_64((heads + kv_heads) * hd / 2), &v_cache, context * kv_heads * hd);
+    assert_eq!(&values[row..row + kv_heads * hd], &v[..], "v copied into the cache");
+}

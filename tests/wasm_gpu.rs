@@ -1,0 +1,79 @@
+//! The WebGPU engine in headless Chromium (wasm-bindgen-test with Debian's chromedriver and
+//! `--enable-unsafe-webgpu`, so SwiftShader's adapter): greedy decoding of the real SmolLM2 on
+//! WebGPU gives the same token ids as the CPU path in the same page, and `auto` routing
+//! declines the software adapter. Run by scripts/test-wasm.sh.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use wasmrag::gpu::{Gpu, GpuDecoder, GpuError};
+use wasmrag::prompt::chatml;
+use wasmrag::wasm::WasmGenerator;
+use wasmrag::{GenerateOptions, Generator};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn base() -> &'static str {
+    option_env!("WASMRAG_FIXTURES").expect("WASMRAG_FIXTURES is unset: run scripts/test-wasm.sh")
+}
+
+async fn fetch(path: &str) -> Vec<u8> {
+    let window = web_sys::window().expect("window");
+    let url = format!("{}/{path}", base());
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url)).await.expect("fetch").dyn_into().expect("response");
+    assert!(response.ok(), "{url}: HTTP {}", response.status());
+    let buffer = JsFuture::from(response.array_buffer().expect("body")).await.expect("bytes");
+    js_sys::Uint8Array::new(&buffer).to_vec()
+}
+
+const MODEL: &str = "models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
+
+#[wasm_bindgen_test]
+async fn greedy_tokens_on_webgpu_equal_the_cpu_path() {
+    let gpu = Gpu::new(true).await.expect("Chromium runs with --enable-unsafe-webgpu, so an adapter exists");
+    assert!(gpu.adapter().software, "expected SwiftShader here: {:?}", gpu.adapter());
+    let gguf = fetch(MODEL).await;
+    let mut cpu = Generator::from_gguf(&gguf).expect("model");
+    let prompt = chatml("You are a helpful assistant.", "Name one planet.");
+    let options = GenerateOptions { max_tokens: 32, ignore_end_of_turn: true, ..Default::default() };
+    let mut generation = cpu.start(&prompt, &options).expect("start");
+    while cpu.step(&mut generation).expect("step").is_some() {}
+    let expected = generation.generated_tokens().to_vec();
+    assert_eq!(expected.len(), 32, "the CPU run stopped early: {expected:?}");
+
+    let mut decoder = GpuDecoder::from_gguf(&gpu, &gguf, 512).await.expect("the model loads onto WebGPU");
+    let mut tokens = cpu.encode(&prompt).expect("encode");
+    let mut feed = tokens.clone();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let recent = &tokens[tokens.len().saturating_sub(options.repeat_last_n)..];
+        let next = decoder.next_token(&feed, recent, options.repeat_penalty).await.expect("GPU step");
+        got.push(next);
+        tokens.push(next);
+        feed = vec![next];
+    }
+    assert_eq!(got, expected, "WebGPU {:?} vs CPU {:?}", cpu.decode(&got), cpu.decode(&expected));
+}
+
+#[wasm_bindgen_test]
+async fn auto_declines_a_software_adapter_and_webgpu_forces_it() {
+    let refused = Gpu::new(false).await.expect_err("SwiftShader is a fallback adapter");
+    assert!(matches!(refused, GpuError::FallbackOnly(_)), "{refused}");
+
+    let gguf = fetch(MODEL).await;
+    let info = |g: &WasmGenerator, key: &str| js_sys::Reflect::get(&g.backend_info(), &JsValue::from_str(key)).expect("field");
+    let auto = WasmGenerator::load(gguf.clone(), "auto".into()).await.map_err(JsValue::from).expect("auto loads");
+    assert_eq!(info(&auto, "backend").as_string().as_deref(), Some("cpu"));
+    assert!(info(&auto, "fallbackReason").as_string().expect("a reason").contains("software fallback"));
+
+    let forced = WasmGenerator::load(gguf, "webgpu".into()).await.map_err(JsValue::from).expect("webgpu loads");
+    assert_eq!(info(&forced, "backend").as_string().as_deref(), Some("webgpu"));
+    assert!(info(&forced, "dispatchesPerToken").as_f64().expect("count") > 100.0);
+    forced.start(&chatml("You are a helpful assistant.", "Say hi."), 3, true).map_err(JsValue::from).expect("start");
+    let mut text = String::new();
+    while let Some(piece) = forced.step_async().await.map_err(JsValue::from).expect("step") {
+        text.push_str(&piece);
+    }
+    assert_eq!(forced.generated_tokens().map_err(JsValue::from).expect("count"), 3, "{text:?}");
+}
