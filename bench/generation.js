@@ -1,6 +1,7 @@
 // Generation side by side in one page: wasmrag (candle, wasm SIMD, one thread) and wllama
-// (llama.cpp in wasm) on the same GGUF file and prompt, greedy, a fixed number of tokens.
-// Results go to window.benchResult for bench/run.mjs.
+// (llama.cpp in wasm) on the same GGUF file and prompt, greedy, a fixed number of tokens; then,
+// where the page has WebGPU, wasmrag's WebGPU engine against its CPU path on a short prompt
+// (software adapters are far too slow for the long one). Results go to window.benchResult.
 import init, { WasmGenerator } from "../pkg/wasm/wasmrag.js";
 import { Wllama } from "./node_modules/@wllama/wllama/esm/index.js";
 
@@ -57,10 +58,46 @@ async function wllama(threads) {
   return summary(`wllama ${threads} thread${threads > 1 ? "s" : ""}`, loadMs, rows);
 }
 
+/** One greedy run of `WasmGenerator.load(bytes, backend)` on `text`, stepping asynchronously. */
+async function wasmragOn(backend, text, tokens) {
+  const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+  const t0 = performance.now();
+  const g = await WasmGenerator.load(bytes, backend);
+  const loadMs = performance.now() - t0;
+  const info = g.backendInfo;
+  if (info.backend !== backend) return { name: `wasmrag ${backend}`, skipped: info.fallbackReason };
+  const start = performance.now();
+  const promptTokens = g.start(text, tokens + 1, true);
+  await g.stepAsync();
+  const first = performance.now();
+  while ((await g.stepAsync()) !== undefined);
+  const end = performance.now();
+  const decoded = g.generatedTokens - 1;
+  return {
+    name: `wasmrag ${backend}`,
+    adapter: info.adapter ?? "WebAssembly SIMD",
+    dispatchesPerToken: info.dispatchesPerToken ?? 0,
+    readBackBytesPerToken: backend === "webgpu" ? 4 : 0,
+    loadMs,
+    promptTokens,
+    prefill: promptTokens / ((first - start) / 1000),
+    ttftMs: first - start,
+    decode: decoded / ((end - first) / 1000),
+    decodedTokens: decoded,
+    tokens: Array.from(g.tokens),
+  };
+}
+
 try {
   const results = [await wasmrag(), await wllama(1)];
   if (crossOriginIsolated) results.push(await wllama(2));
-  window.benchResult = { ok: true, results, crossOriginIsolated };
+  const gpu = [];
+  if (navigator.gpu) {
+    const short = "<|im_start|>user\nWhat is ownership in Rust?<|im_end|>\n<|im_start|>assistant\n";
+    const gpuDecode = Number(params.get("gpuDecode") ?? 8);
+    gpu.push(await wasmragOn("cpu", short, gpuDecode), await wasmragOn("webgpu", short, gpuDecode));
+  }
+  window.benchResult = { ok: true, results, gpu, crossOriginIsolated };
 } catch (err) {
   window.benchResult = { ok: false, error: String(err?.stack ?? err) };
 }

@@ -57,13 +57,24 @@ const rows = {
   async generation(page, base) {
     writePrompt();
     const model = "/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
-    const result = await runPage(page, `${base}/bench/generation.html?model=${model}&prompt=/target/bench/prompt.txt&runs=${runs}&decode=${decode}`);
+    const result = await runPage(page, `${base}/bench/generation.html?model=${model}&prompt=/target/bench/prompt.txt&runs=${runs}&decode=${decode}&gpuDecode=${smoke ? 2 : 8}`);
     console.log(`\ngeneration: SmolLM2-135M-Instruct Q8_0, greedy, ${decode} tokens, median of ${runs} runs`);
     const w = [18, 6, 14, 12, 13, 8];
     console.log(line(["engine", "prompt", "prefill tok/s", "first token", "decode tok/s", "load"], w));
     for (const r of result.results) console.log(line([r.name, r.promptTokens, r.prefill.toFixed(1), ms(r.ttftMs), r.decode.toFixed(1), ms(r.loadMs)], w));
     const [ours, peer] = result.results;
     console.log(`wasmrag / wllama (1 thread): prefill ${(ours.prefill / peer.prefill).toFixed(2)}x, decode ${(ours.decode / peer.decode).toFixed(2)}x`);
+    if (result.gpu.length) {
+      console.log(`\ngeneration on WebGPU vs CPU: short prompt, greedy, one run (a software adapter here proves the path, not the speed)`);
+      const g = [16, 26, 6, 14, 13, 11, 16];
+      console.log(line(["engine", "adapter", "prompt", "prefill tok/s", "decode tok/s", "dispatches", "read-back B/tok"], g));
+      for (const r of result.gpu) {
+        if (r.skipped) console.log(`${r.name}: skipped (${r.skipped})`);
+        else console.log(line([r.name, r.adapter.slice(0, 26), r.promptTokens, r.prefill.toFixed(2), r.decode.toFixed(2), r.dispatchesPerToken, r.readBackBytesPerToken], g));
+      }
+      const [cpu, webgpu] = result.gpu;
+      if (!webgpu.skipped) console.log(`same tokens on both: ${JSON.stringify(cpu.tokens) === JSON.stringify(webgpu.tokens)}`);
+    }
     return result;
   },
 
@@ -147,7 +158,7 @@ const base = await new Promise((resolve) => server.stdout.once("data", (d) => re
 const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-bench-")), {
   executablePath: CHROMIUM,
   headless: true,
-  args: chromiumArgs(["--enable-blink-features=ForceEagerMeasureMemory"]),
+  args: chromiumArgs(["--enable-blink-features=ForceEagerMeasureMemory", "--enable-unsafe-webgpu"]),
 });
 try {
   const page = await context.newPage();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The wasm bindings' tests (tests/wasm.rs) in headless Chromium through Debian's chromedriver,
-# against fixtures made by the native CLI and served from 127.0.0.1.
+# The wasm bindings' tests (tests/wasm.rs) and the WebGPU engine's (tests/wasm_gpu.rs, on
+# SwiftShader via --enable-unsafe-webgpu in webdriver.json) in headless Chromium through
+# Debian's chromedriver, against fixtures made by the native CLI and served from 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 book="$(bash scripts/rust-book.sh)"
@@ -21,4 +22,4 @@ export WASMRAG_FIXTURES="$base"
 export CHROMEDRIVER=/usr/bin/chromedriver
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=600
-cargo test --release --target wasm32-unknown-unknown --no-default-features --test wasm
+cargo test --release --target wasm32-unknown-unknown --no-default-features --test wasm --test wasm_gpu

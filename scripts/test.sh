@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Every test: native unit and integration tests on the real models and Rust Book pages, the
 # wasm bindings in headless Chromium, and the demo end to end with playwright-core.
-# Installs what they need first (models, wasm32 target, wasm-bindgen-cli, Chromium).
+# Installs what they need first (models, wasm32 target, wasm-bindgen-cli, Chromium, lavapipe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/rust-book.sh >/dev/null
 bash scripts/setup-browser.sh
+bash scripts/setup-gpu.sh
 bash scripts/build-wasm.sh
 bash scripts/stage-www.sh
-echo "== native tests"
-cargo test --release
+echo "== native tests (the WebGPU engine on lavapipe's Vulkan)"
+WASMRAG_REQUIRE_GPU=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}" cargo test --release
 echo "== wasm bindings in headless Chromium"
 bash scripts/test-wasm.sh
 echo "== benchmark smoke run (tiny inputs, so the bench cannot rot)"

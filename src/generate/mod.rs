@@ -42,6 +42,9 @@ pub enum GenerateError {
     /// The model failed while running.
     #[error("generation failed: {0}")]
     Compute(String),
+    /// The GPU engine failed; [`Generator::step_async`] then continues on the CPU.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
     /// A generation was stepped after a newer one started on the same model.
     #[error("this generation was superseded by a newer one on the same model")]
     Superseded,
@@ -237,34 +240,26 @@ impl Generator {
         self.accept(generation, next)
     }
 
-    /// Like [`Generator::step`], but greedy steps run on the attached GPU engine
-    /// ([`Generator::attach_gpu`]). If the GPU fails (device lost, out of memory) the engine is
-    /// dropped, the error kept in [`Generator::gpu_error`], and the step finishes on the CPU.
+    /// Like [`Generator::step`], but the forward pass runs on the attached GPU engine
+    /// ([`Generator::attach_gpu`]): greedy steps pick the token on the GPU and read back its
+    /// id; sampled steps read back the logits and sample on the CPU with the same sampler. If
+    /// the GPU fails (device lost, out of memory) the engine is dropped, the error kept in
+    /// [`Generator::gpu_error`], and the step finishes on the CPU.
     pub async fn step_async(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
         if let Some(done) = self.before_step(generation)? {
             return Ok(done);
         }
-        let greedy = generation.options.temperature <= 0.0;
-        let next = match self.gpu.as_mut().filter(|_| greedy) {
-            Some(gpu) => {
-                let g = &mut *generation;
-                if g.gpu_fed == 0 {
-                    gpu.reset();
+        let next = match self.gpu.as_mut() {
+            Some(gpu) => match gpu_next(gpu, generation).await {
+                Ok(next) => Some(next),
+                Err(GenerateError::Gpu(e)) => {
+                    self.gpu = None;
+                    self.gpu_error = Some(e);
+                    generation.fed = 0;
+                    None
                 }
-                let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
-                match gpu.next_token(&g.tokens[g.gpu_fed..], &g.tokens[start..], g.options.repeat_penalty).await {
-                    Ok(next) => {
-                        g.gpu_fed = g.tokens.len();
-                        Some(next)
-                    }
-                    Err(e) => {
-                        self.gpu = None;
-                        self.gpu_error = Some(e);
-                        g.fed = 0;
-                        None
-                    }
-                }
-            }
+                Err(e) => return Err(e),
+            },
             None => None,
         };
         let next = match next {
@@ -316,15 +311,7 @@ impl Generator {
     /// The next token on the CPU: candle's forward pass, repetition penalty and sampler.
     fn cpu_next(&mut self, g: &mut Generation) -> Result<u32, GenerateError> {
         let logits = self.forward(g)?;
-        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
-        let logits = if g.options.repeat_penalty == 1.0 {
-            logits
-        } else {
-            let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
-            candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..])
-                .map_err(compute)?
-        };
-        g.sampler.sample(&logits).map_err(compute)
+        sample(g, logits)
     }
 
     /// Records the sampled token: stops at end of turn or on a loop, else returns the new text.
@@ -415,6 +402,36 @@ impl Generation {
     pub fn stop_reason(&self) -> Option<StopReason> {
         self.stop
     }
+}
+
+/// Applies the repetition penalty to next-token `logits` and picks a token with `g`'s sampler.
+fn sample(g: &mut Generation, logits: Tensor) -> Result<u32, GenerateError> {
+    let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
+    let logits = if g.options.repeat_penalty == 1.0 {
+        logits
+    } else {
+        let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
+        candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..])
+            .map_err(compute)?
+    };
+    g.sampler.sample(&logits).map_err(compute)
+}
+
+/// The next token of `g` from the GPU engine, continuing from the tokens it has already seen.
+async fn gpu_next(gpu: &mut GpuDecoder, g: &mut Generation) -> Result<u32, GenerateError> {
+    if g.gpu_fed == 0 {
+        gpu.reset();
+    }
+    let feed = &g.tokens[g.gpu_fed..];
+    let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
+    let next = if g.options.temperature <= 0.0 {
+        gpu.next_token(feed, &g.tokens[start..], g.options.repeat_penalty).await?
+    } else {
+        let logits = gpu.next_logits(feed).await?;
+        sample(g, Tensor::new(logits, &Device::Cpu).map_err(|e| GenerateError::Compute(e.to_string()))?)?
+    };
+    g.gpu_fed = g.tokens.len();
+    Ok(next)
 }
 
 /// If the last `window` tokens already occur earlier in `tokens`, the length to keep (without

@@ -83,7 +83,13 @@ impl Gpu {
         let info = adapter.get_info();
         let software = info.device_type == wgpu::DeviceType::Cpu
             || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|s| info.name.to_lowercase().contains(s));
-        let summary = AdapterSummary { name: info.name.clone(), backend: format!("{:?}", info.backend), software };
+        // Browsers may hide the adapter's name; say at least what kind it is.
+        let name = match info.name.trim() {
+            "" if software => "software WebGPU adapter".to_string(),
+            "" => "WebGPU adapter".to_string(),
+            named => named.to_string(),
+        };
+        let summary = AdapterSummary { name, backend: format!("{:?}", info.backend), software };
         if software && !allow_software {
             return Err(GpuError::FallbackOnly(summary.name));
         }

@@ -116,6 +116,9 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   assert.match(first.sources[0], /^\/book\/ch04-01-what-is-ownership\.html#/);
   assert.match(first.speed, /tok\/s$/);
   assert.ok(first.cites.length > 0, "sentences are linked to the sources they come from");
+  // Auto routing without a usable WebGPU adapter (this Chromium has none) answers on the CPU.
+  assert.equal(await page.$eval("body", (b) => b.dataset.generatorBackend), "cpu");
+  assert.match(await page.$eval("#backend", (d) => d.textContent), /answers: CPU/);
   console.log(`answer: ${JSON.stringify(first.answer)}\ncitations in text: ${first.cites.length}; first token ${first.ttft}; ${first.speed}`);
 
   const screenshot = join(outDir, "demo.png");

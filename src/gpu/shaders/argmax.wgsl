@@ -9,7 +9,7 @@ var<workgroup> best_index: array<u32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32) {
-    var value = -3.4028235e38;
+    var value = bitcast<f32>(0xff7fffffu);
     var index = 0u;
     for (var i = t; i < dims.a; i += 256u) {
         if (logits[i] >= value) {

@@ -22,7 +22,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let base = h * dims.d;
     let scale = sqrt(f32(hd));
 
-    var local_max = -3.4028235e38;
+    var local_max = bitcast<f32>(0xff7fffffu);
     for (var p = t; p < n; p += 64u) {
         var s = 0.0;
         for (var d = 0u; d < hd; d++) {
