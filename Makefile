@@ -21,7 +21,7 @@ test:
 models:
 	bash scripts/models.sh
 
-## Print browser speed beside the peers (wllama) in headless Chromium.
+## Print browser speed beside the peers (wllama, transformers.js, voy-search, hnswlib-wasm) in headless Chromium.
 bench:
 	bash scripts/bench.sh
 

@@ -2,6 +2,7 @@
 // running all-MiniLM-L6-v2 from the same safetensors (transformers.js through the ONNX graph
 // bench/make_onnx.py builds). Both are first checked against sentence-transformers' vectors
 // (tests/data/minilm_reference.json); then passages/s at batch 1 and 16 and one-query latency.
+// Where the page has WebGPU, wasmrag's GPU encoder is also run against its CPU path.
 // Results go to window.benchResult for bench/run.mjs.
 import init, { WasmEmbedder } from "../pkg/wasm/wasmrag.js";
 import { env, pipeline } from "@huggingface/transformers";
@@ -90,10 +91,33 @@ async function transformers() {
   return measure(`transformers.js ${threads} thread${threads > 1 ? "s" : ""}`, loadMs, embedOne, embedBatch);
 }
 
+/** wasmrag's WebGPU encoder against its CPU path on the first `count` passages, one batch. */
+async function webgpu(count) {
+  const file = async (name) => new Uint8Array(await (await fetch(`/models/all-MiniLM-L6-v2/${name}`)).arrayBuffer());
+  const [weights, config, tokenizer] = await Promise.all(["model.safetensors", "config.json", "tokenizer.json"].map(file));
+  const texts = passages.slice(0, count);
+  const rows = [];
+  let cpuVectors = null;
+  for (const backend of ["cpu", "webgpu"]) {
+    const embedder = await WasmEmbedder.load(weights, config, tokenizer, backend);
+    const info = embedder.backendInfo;
+    if (info.backend !== backend) return [{ name: `wasmrag ${backend}`, skipped: info.fallbackReason }];
+    const t0 = performance.now();
+    const vectors = await embedder.embedAsync(texts);
+    const seconds = (performance.now() - t0) / 1000;
+    cpuVectors ??= vectors;
+    let minCosine = 1;
+    for (let i = 0; i < texts.length; i++) minCosine = Math.min(minCosine, dot(vectors.subarray(i * 384, (i + 1) * 384), cpuVectors.subarray(i * 384, (i + 1) * 384)));
+    rows.push({ name: `wasmrag ${backend}`, adapter: info.adapter ?? "WebAssembly SIMD", passagesPerSecond: texts.length / seconds, dispatches: info.dispatches ?? 0, minCosine });
+  }
+  return rows;
+}
+
 try {
   const results = [await wasmrag(), await transformers()];
+  const gpu = navigator.gpu && threads === 1 ? await webgpu(Number(params.get("gpuPassages") ?? 4)) : [];
   const tokens = passages.map((p) => p.split(/\s+/).length);
-  window.benchResult = { ok: true, passages: passages.length, meanWords: tokens.reduce((a, b) => a + b, 0) / tokens.length, results };
+  window.benchResult = { ok: true, passages: passages.length, meanWords: tokens.reduce((a, b) => a + b, 0) / tokens.length, results, gpu };
 } catch (err) {
   window.benchResult = { ok: false, error: String(err?.stack ?? err) };
 }

@@ -76,7 +76,7 @@ async function wasmragOn(backend, text, tokens) {
   return {
     name: `wasmrag ${backend}`,
     adapter: info.adapter ?? "WebAssembly SIMD",
-    dispatchesPerToken: info.dispatchesPerToken ?? 0,
+    dispatchesPerToken: info.dispatches ?? 0,
     readBackBytesPerToken: backend === "webgpu" ? 4 : 0,
     loadMs,
     promptTokens,

@@ -56,7 +56,7 @@ export interface GeneratorBackend {
   /** The WebGPU adapter's name, when on WebGPU. */
   adapter: string | null;
   /** GPU kernel launches per generated token, when on WebGPU. */
-  dispatchesPerToken: number | null;
+  dispatches: number | null;
   /** Why WebGPU was not used, when it was asked for or allowed but could not run. */
   fallbackReason: string | null;
 }

@@ -109,7 +109,7 @@ export class Rag {
 
   /**
    * Downloads and loads the generator now instead of on the first `ask`; resolves to
-   * `{backend: "webgpu" | "cpu", adapter, dispatchesPerToken, fallbackReason}`.
+   * `{backend: "webgpu" | "cpu", adapter, dispatches, fallbackReason}` (`dispatches`: GPU kernel launches per token).
    */
   loadGenerator() {
     return this.#call("loadGenerator").promise;

@@ -40,7 +40,7 @@ async function fetchAll(id, entries) {
 }
 
 let wasmExports = null;
-/** `{backend, adapter, dispatchesPerToken, fallbackReason}` once the generator is loaded. */
+/** `{backend, adapter, dispatches, fallbackReason}` once the generator is loaded. */
 let generatorBackend = null;
 
 async function initialise(id, message) {

@@ -5,7 +5,7 @@
 use crate::chunk::{ChunkError, ChunkOptions, Document, Format};
 use crate::generate::{CancelFlag, GenerateOptions};
 use crate::rag::{AskOptions, PendingAnswer, Progress, Rag, DEFAULT_MIN_COSINE};
-use crate::gpu::{Gpu, GpuDecoder};
+use crate::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
 use crate::{Embedder, Generator, Index};
 use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
@@ -320,37 +320,75 @@ fn no_answer() -> JsError {
     JsError::new("no answer in progress; call beginAsk first")
 }
 
-/// The backend a generator ended up on, as `loadGeneratorWith` reports it.
+/// The backend a model ended up on, as `loadGeneratorWith` and `WasmEmbedder.load` report it;
+/// `dispatches` counts kernel launches per token (generator) or per batch (embedder).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BackendChoice {
     backend: &'static str,
     adapter: Option<String>,
-    dispatches_per_token: Option<usize>,
+    dispatches: Option<usize>,
     fallback_reason: Option<String>,
+}
+
+impl BackendChoice {
+    fn cpu(why: Option<GpuError>) -> BackendChoice {
+        BackendChoice { backend: "cpu", adapter: None, dispatches: None, fallback_reason: why.map(|e| e.to_string()) }
+    }
+}
+
+/// The WebGPU device `backend` asks for: `None` for `"cpu"`; `Some(Err)` when WebGPU was
+/// allowed but cannot be used (the caller then stays on the CPU and reports why).
+async fn gpu_for(backend: &str) -> Result<Option<Result<Gpu, GpuError>>, JsError> {
+    let allow_software = match backend {
+        "cpu" => return Ok(None),
+        "webgpu" => true,
+        "auto" => false,
+        other => return Err(JsError::new(&format!("unknown backend {other:?} (use \"auto\", \"webgpu\" or \"cpu\")"))),
+    };
+    Ok(Some(Gpu::new(allow_software).await))
 }
 
 /// Attaches a WebGPU engine to `generator` when `backend` asks for one and it can run; any
 /// GPU failure leaves the generator on the CPU with the reason reported.
 async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -> Result<BackendChoice, JsError> {
-    let allow_software = match backend {
-        "cpu" => return Ok(BackendChoice { backend: "cpu", adapter: None, dispatches_per_token: None, fallback_reason: None }),
-        "webgpu" => true,
-        "auto" => false,
-        other => return Err(JsError::new(&format!("unknown backend {other:?} (use \"auto\", \"webgpu\" or \"cpu\")"))),
+    let attempt = match gpu_for(backend).await? {
+        None => return Ok(BackendChoice::cpu(None)),
+        Some(gpu) => async {
+            let gpu = gpu?;
+            let decoder = GpuDecoder::from_gguf(&gpu, gguf, generator.context_length()).await?;
+            Ok::<_, GpuError>((gpu.adapter().name.clone(), decoder))
+        }
+        .await,
     };
-    let attempt = async {
-        let gpu = Gpu::new(allow_software).await?;
-        let decoder = GpuDecoder::from_gguf(&gpu, gguf, generator.context_length()).await?;
-        Ok::<_, crate::gpu::GpuError>((gpu.adapter().name.clone(), decoder))
-    };
-    Ok(match attempt.await {
+    Ok(match attempt {
         Ok((adapter, decoder)) => {
             let dispatches = decoder.dispatches_per_token();
             generator.attach_gpu(decoder);
-            BackendChoice { backend: "webgpu", adapter: Some(adapter), dispatches_per_token: Some(dispatches), fallback_reason: None }
+            BackendChoice { backend: "webgpu", adapter: Some(adapter), dispatches: Some(dispatches), fallback_reason: None }
         }
-        Err(e) => BackendChoice { backend: "cpu", adapter: None, dispatches_per_token: None, fallback_reason: Some(e.to_string()) },
+        Err(e) => BackendChoice::cpu(Some(e)),
+    })
+}
+
+/// Attaches a WebGPU engine to `embedder` when `backend` asks for one and it can run.
+async fn choose_embedder_backend(embedder: &mut Embedder, weights: &[u8], backend: &str) -> Result<BackendChoice, JsError> {
+    let attempt = match gpu_for(backend).await? {
+        None => return Ok(BackendChoice::cpu(None)),
+        Some(gpu) => async {
+            let gpu = gpu?;
+            let engine = GpuEmbedder::from_safetensors(&gpu, weights, embedder.bert_shape(), crate::embed::BATCH_SIZE, crate::embed::MAX_TOKENS).await?;
+            Ok::<_, GpuError>((gpu.adapter().name.clone(), engine))
+        }
+        .await,
+    };
+    Ok(match attempt {
+        Ok((adapter, engine)) => {
+            let dispatches = engine.dispatches_per_batch();
+            embedder.attach_gpu(engine);
+            BackendChoice { backend: "webgpu", adapter: Some(adapter), dispatches: Some(dispatches), fallback_reason: None }
+        }
+        Err(e) => BackendChoice::cpu(Some(e)),
     })
 }
 
@@ -379,7 +417,7 @@ impl WasmGenerator {
         Ok(WasmGenerator { generator: RefCell::new(generator), generation: RefCell::new(None), choice: Some(choice) })
     }
 
-    /// `{backend, adapter, dispatchesPerToken, fallbackReason}` for a generator made by `load`.
+    /// `{backend, adapter, dispatches, fallbackReason}` for a generator made by `load` (`dispatches`: kernel launches per token).
     #[wasm_bindgen(getter, js_name = backendInfo)]
     pub fn backend_info(&self) -> JsValue {
         self.choice.clone().unwrap_or(JsValue::UNDEFINED)
@@ -431,33 +469,57 @@ impl WasmGenerator {
 /// The embedder on its own: texts in, unit vectors out (flattened, `dim` floats per text).
 #[wasm_bindgen]
 pub struct WasmEmbedder {
-    embedder: Embedder,
+    embedder: RefCell<Embedder>,
+    choice: Option<JsValue>,
 }
 
 #[wasm_bindgen]
 impl WasmEmbedder {
-    /// Loads a BERT-family embedder from its safetensors, config.json and tokenizer.json bytes.
+    /// Loads a BERT-family embedder from its safetensors, config.json and tokenizer.json bytes,
+    /// on the CPU.
     #[wasm_bindgen(constructor)]
     pub fn new(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmEmbedder, JsError> {
-        Ok(WasmEmbedder { embedder: embedder(weights, config, tokenizer)? })
+        Ok(WasmEmbedder { embedder: RefCell::new(embedder(weights, config, tokenizer)?), choice: None })
+    }
+
+    /// Loads an embedder on the given backend (`"cpu"`, `"webgpu"` or `"auto"`) for
+    /// `embedAsync`; `backendInfo` then tells which one it got.
+    pub async fn load(weights: Vec<u8>, config: Vec<u8>, tokenizer: Vec<u8>, backend: String) -> Result<WasmEmbedder, JsError> {
+        let mut model = embedder(&weights, &config, &tokenizer)?;
+        let choice = to_js(&choose_embedder_backend(&mut model, &weights, &backend).await?)?;
+        Ok(WasmEmbedder { embedder: RefCell::new(model), choice: Some(choice) })
+    }
+
+    /// `{backend, adapter, dispatches, fallbackReason}` for an embedder made by `load`.
+    #[wasm_bindgen(getter, js_name = backendInfo)]
+    pub fn backend_info(&self) -> JsValue {
+        self.choice.clone().unwrap_or(JsValue::UNDEFINED)
     }
 
     /// Length of each vector.
     #[wasm_bindgen(getter)]
-    pub fn dim(&self) -> usize {
-        self.embedder.dim()
+    pub fn dim(&self) -> Result<usize, JsError> {
+        Ok(self.embedder.try_borrow().map_err(|_| busy())?.dim())
     }
 
-    /// Embeds `texts` in batches of similar length; returns `texts.length * dim` floats.
+    /// Embeds `texts` in batches of similar length on the CPU; returns `texts.length * dim` floats.
     pub fn embed(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(self.embedder.embed(&refs).map_err(js_error)?.concat())
+        Ok(self.embedder.try_borrow().map_err(|_| busy())?.embed(&refs).map_err(js_error)?.concat())
     }
 
-    /// Embeds one text on its own (one forward pass, no batching), e.g. a query.
+    /// Like `embed`, on the backend `load` chose (one GPU submit per batch on WebGPU).
+    #[wasm_bindgen(js_name = embedAsync)]
+    pub async fn embed_async(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut embedder = self.embedder.try_borrow_mut().map_err(|_| busy())?;
+        Ok(embedder.embed_async(&refs).await.map_err(js_error)?.concat())
+    }
+
+    /// Embeds one text on its own (one forward pass on the CPU, no batching), e.g. a query.
     #[wasm_bindgen(js_name = embedOne)]
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, JsError> {
-        self.embedder.embed_one(text).map_err(js_error)
+        self.embedder.try_borrow().map_err(|_| busy())?.embed_one(text).map_err(js_error)
     }
 }
 

@@ -5,25 +5,14 @@
 
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use wasmrag::wasm::WasmRag;
 
+mod browser;
+
+use browser::fetch;
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// Base URL of the fixture server, fixed at build time by scripts/test-wasm.sh.
-fn base() -> &'static str {
-    option_env!("WASMRAG_FIXTURES").expect("WASMRAG_FIXTURES is unset: run scripts/test-wasm.sh")
-}
-
-async fn fetch(path: &str) -> Vec<u8> {
-    let window = web_sys::window().expect("window");
-    let url = format!("{}/{path}", base());
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url)).await.expect("fetch").dyn_into().expect("response");
-    assert!(response.ok(), "{url}: HTTP {}", response.status());
-    let buffer = JsFuture::from(response.array_buffer().expect("body")).await.expect("bytes");
-    js_sys::Uint8Array::new(&buffer).to_vec()
-}
 
 struct Models {
     weights: Vec<u8>,

@@ -2,31 +2,22 @@
 //! `--enable-unsafe-webgpu`, so SwiftShader's adapter): the WGSL compiles in Chromium, greedy
 //! decoding of the real SmolLM2 on WebGPU starts the same answer as the CPU path in the same
 //! page (longer runs part at near-ties, see tests/gpu.rs), and `auto` routing declines the
-//! software adapter. Run by scripts/test-wasm.sh. SwiftShader takes ~3.5 s per token here.
+//! software adapter; the BERT encoder on WebGPU gives the CPU's vectors. Run by
+//! scripts/test-wasm.sh. SwiftShader takes ~3.5 s per generated token here.
 #![cfg(target_arch = "wasm32")]
 
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 use wasmrag::gpu::{Gpu, GpuDecoder, GpuError};
 use wasmrag::prompt::chatml;
-use wasmrag::wasm::WasmGenerator;
+use wasmrag::wasm::{WasmEmbedder, WasmGenerator};
 use wasmrag::{GenerateOptions, Generator};
 
+mod browser;
+
+use browser::fetch;
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn base() -> &'static str {
-    option_env!("WASMRAG_FIXTURES").expect("WASMRAG_FIXTURES is unset: run scripts/test-wasm.sh")
-}
-
-async fn fetch(path: &str) -> Vec<u8> {
-    let window = web_sys::window().expect("window");
-    let url = format!("{}/{path}", base());
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url)).await.expect("fetch").dyn_into().expect("response");
-    assert!(response.ok(), "{url}: HTTP {}", response.status());
-    let buffer = JsFuture::from(response.array_buffer().expect("body")).await.expect("bytes");
-    js_sys::Uint8Array::new(&buffer).to_vec()
-}
 
 const MODEL: &str = "models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
 
@@ -70,11 +61,31 @@ async fn auto_declines_a_software_adapter_and_webgpu_forces_it() {
 
     let forced = WasmGenerator::load(gguf, "webgpu".into()).await.map_err(JsValue::from).expect("webgpu loads");
     assert_eq!(info(&forced, "backend").as_string().as_deref(), Some("webgpu"));
-    assert!(info(&forced, "dispatchesPerToken").as_f64().expect("count") > 100.0);
+    assert!(info(&forced, "dispatches").as_f64().expect("count") > 100.0);
     forced.start(&chatml("You are a helpful assistant.", "Say hi."), 3, true).map_err(JsValue::from).expect("start");
     let mut text = String::new();
     while let Some(piece) = forced.step_async().await.map_err(JsValue::from).expect("step") {
         text.push_str(&piece);
     }
     assert_eq!(forced.generated_tokens().map_err(JsValue::from).expect("count"), 3, "{text:?}");
+}
+
+#[wasm_bindgen_test]
+async fn embeddings_on_webgpu_equal_the_cpu_path() {
+    let weights = fetch("models/all-MiniLM-L6-v2/model.safetensors").await;
+    let config = fetch("models/all-MiniLM-L6-v2/config.json").await;
+    let tokenizer = fetch("models/all-MiniLM-L6-v2/tokenizer.json").await;
+    let cpu = WasmEmbedder::new(&weights, &config, &tokenizer).map_err(JsValue::from).expect("cpu");
+    let gpu = WasmEmbedder::load(weights, config, tokenizer, "webgpu".into()).await.map_err(JsValue::from).expect("webgpu");
+    let backend = js_sys::Reflect::get(&gpu.backend_info(), &JsValue::from_str("backend")).expect("field");
+    assert_eq!(backend.as_string().as_deref(), Some("webgpu"));
+    let texts = vec!["What is ownership?".to_string(), "Each value in Rust has an owner, and there can only be one owner at a time.".to_string(), "a".to_string()];
+    let expected = cpu.embed(texts.clone()).map_err(JsValue::from).expect("cpu vectors");
+    let got = gpu.embed_async(texts).await.map_err(JsValue::from).expect("gpu vectors");
+    let dim = 384;
+    assert_eq!(got.len(), 3 * dim);
+    for i in 0..3 {
+        let cosine: f32 = got[i * dim..(i + 1) * dim].iter().zip(&expected[i * dim..(i + 1) * dim]).map(|(a, b)| a * b).sum();
+        assert!(cosine >= 0.9999, "text {i}: cosine {cosine}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Embedding: a BERT-family sentence encoder (default all-MiniLM-L6-v2) on candle, pooled and
 //! normalised exactly as sentence-transformers does, so vectors match the published model.
 
+use crate::gpu::{BertShape, GpuEmbedder, GpuError};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
@@ -39,6 +40,11 @@ pub struct Embedder {
     device: Device,
     dim: usize,
     fingerprint: String,
+    shape: BertShape,
+    /// The GPU engine for [`Embedder::embed_async`], if attached.
+    gpu: Option<GpuEmbedder>,
+    /// Why the GPU engine was dropped.
+    gpu_error: Option<GpuError>,
 }
 
 impl Embedder {
@@ -63,7 +69,15 @@ impl Embedder {
             .map_err(|e| EmbedError::Weights(e.to_string()))?;
         let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Weights(e.to_string()))?;
         let fingerprint = fingerprint(config_bytes, tokenizer_bytes);
-        Ok(Embedder { model, tokenizer, counter, device, dim, fingerprint })
+        let shape = BertShape {
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            layers: config.num_hidden_layers,
+            intermediate: config.intermediate_size,
+            max_positions: config.max_position_embeddings,
+            eps: config.layer_norm_eps as f32,
+        };
+        Ok(Embedder { model, tokenizer, counter, device, dim, fingerprint, shape, gpu: None, gpu_error: None })
     }
 
     /// Identifies the model by its config and vocabulary, so an index refuses queries embedded
@@ -116,10 +130,60 @@ impl Embedder {
         Ok(out)
     }
 
-    /// One forward pass over texts padded to the longest; mean-pools over the attention mask
-    /// (padding excluded) and L2-normalises.
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let compute = |e: candle_core::Error| EmbedError::Compute(e.to_string());
+    /// The encoder's sizes, to build its GPU engine ([`GpuEmbedder::from_safetensors`]).
+    pub fn bert_shape(&self) -> BertShape {
+        self.shape
+    }
+
+    /// Attaches a GPU engine for [`Embedder::embed_async`]; the CPU model stays as fallback.
+    pub fn attach_gpu(&mut self, engine: GpuEmbedder) {
+        self.gpu = Some(engine);
+        self.gpu_error = None;
+    }
+
+    /// Whether a GPU engine is attached (and has not failed).
+    pub fn has_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// Why the GPU engine was dropped, if it failed.
+    pub fn gpu_error(&self) -> Option<&GpuError> {
+        self.gpu_error.as_ref()
+    }
+
+    /// Like [`Embedder::embed`], on the attached GPU engine, one submit per batch of similar
+    /// lengths. If the GPU fails the engine is dropped (see [`Embedder::gpu_error`]) and the
+    /// rest is embedded on the CPU; without an engine this is [`Embedder::embed`].
+    pub async fn embed_async(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        let batch_size = self.gpu.as_ref().map_or(BATCH_SIZE, GpuEmbedder::max_batch);
+        for batch in order.chunks(batch_size) {
+            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+            let vectors = if self.gpu.is_some() {
+                let (ids, mask, len) = self.encode(&batch_texts)?;
+                let gpu = self.gpu.as_mut().ok_or_else(|| EmbedError::Compute("GPU engine vanished".into()))?;
+                match gpu.embed(&ids, &mask, len).await {
+                    Ok(vectors) => vectors,
+                    Err(e) => {
+                        self.gpu = None;
+                        self.gpu_error = Some(e);
+                        self.embed_batch(&batch_texts)?
+                    }
+                }
+            } else {
+                self.embed_batch(&batch_texts)?
+            };
+            for (&i, v) in batch.iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Token ids and attention masks of `texts`, each padded to the longest: `(ids, mask, len)`.
+    fn encode(&self, texts: &[&str]) -> Result<(Vec<u32>, Vec<u32>, usize), EmbedError> {
         let encodings = self
             .tokenizer
             .encode_batch_fast(texts.to_vec(), true)
@@ -133,6 +197,14 @@ impl Embedder {
                 mask[row * len + col] = m;
             }
         }
+        Ok((ids, mask, len))
+    }
+
+    /// One forward pass over texts padded to the longest; mean-pools over the attention mask
+    /// (padding excluded) and L2-normalises.
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let compute = |e: candle_core::Error| EmbedError::Compute(e.to_string());
+        let (ids, mask, len) = self.encode(texts)?;
         let shape = (texts.len(), len);
         let ids = Tensor::from_vec(ids, shape, &self.device).map_err(compute)?;
         let mask = Tensor::from_vec(mask, shape, &self.device).map_err(compute)?;

@@ -1,13 +1,15 @@
 //! The WebGPU engine: a small fixed-graph runtime on `wgpu` (the browser's WebGPU on wasm32,
-//! Vulkan natively) for exactly wasmrag's generator family, with candle kept as the CPU path
+//! Vulkan natively) for exactly wasmrag's two model families (llama decoder, BERT encoder), with candle kept as the CPU path
 //! and as the oracle the kernels are tested against. WGSL kernels use f32 and integer maths
 //! only, so they run without `shader-f16` or subgroups (SwiftShader has neither).
 
 mod decoder;
-#[cfg(test)]
+mod embedder;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 pub use decoder::GpuDecoder;
+pub use embedder::{BertShape, GpuEmbedder};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
