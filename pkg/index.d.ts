@@ -43,9 +43,10 @@ export interface CreateRagOptions {
   /** A worker to use instead of the package's own (e.g. one built by your bundler). */
   worker?: Worker;
   /**
-   * Where the generator runs: "auto" (default: WebGPU on a real GPU, else the CPU),
-   * "webgpu" (any WebGPU adapter, software ones included) or "cpu". Any WebGPU failure
-   * falls back to the CPU. Embedding always runs on the CPU (WebAssembly SIMD).
+   * Where the generator runs, and where `documents` are embedded when indexing in the page:
+   * "auto" (default: WebGPU on a real GPU, else the CPU), "webgpu" (any WebGPU adapter,
+   * software ones included) or "cpu". Any WebGPU failure falls back to the CPU. Query
+   * embedding and search always run on the CPU (WebAssembly SIMD).
    */
   backend?: "auto" | "webgpu" | "cpu";
 }
@@ -152,7 +153,14 @@ export type AskEvent =
 
 export declare class Rag {
   /** Set once ready. */
-  info: { passages: number; backend: string; loadMs: number } | null;
+  info: {
+    passages: number;
+    /** Where searches run: always "wasm-simd" (query embedding is fastest on the CPU). */
+    backend: string;
+    /** With `documents`: where their passages were embedded ("webgpu" or "cpu"). */
+    indexedOn: "webgpu" | "cpu" | null;
+    loadMs: number;
+  } | null;
   search(query: string, options?: { k?: number }): Promise<SearchHit[]>;
   ask(question: string, options?: AskOptions): AsyncGenerator<AskEvent>;
   loadGenerator(): Promise<GeneratorBackend>;

@@ -16,7 +16,7 @@ export class Rag {
   #next = 1;
   #calls = new Map();
   #onProgress;
-  /** `{passages, backend, loadMs}` once ready. */
+  /** `{passages, backend, indexedOn, loadMs}` once ready. */
   info = null;
 
   constructor(worker, onProgress) {

@@ -54,12 +54,13 @@ async function initialise(id, message) {
     ["embedder tokenizer", e.tokenizer, "cache-first"],
   ]);
   if (message.documents) {
-    rag = WasmRag.fromDocuments(message.documents, weights, modelConfig, tokenizer, (p) => post({ id, type: "progress", file: "indexing", ...p }));
+    const report = (p) => post({ id, type: "progress", file: "indexing", ...p });
+    rag = await WasmRag.fromDocumentsAsync(message.documents, weights, modelConfig, tokenizer, message.backend ?? "auto", report);
   } else {
     const [index] = await fetchAll(id, [["index", message.index, "network-first"]]);
     rag = new WasmRag(index, weights, modelConfig, tokenizer);
   }
-  return { passages: rag.passageCount, backend: "wasm-simd", loadMs: performance.now() - t0 };
+  return { passages: rag.passageCount, backend: "wasm-simd", indexedOn: message.documents ? rag.embedderBackend : null, loadMs: performance.now() - t0 };
 }
 
 async function ensureGenerator(id) {

@@ -21,5 +21,5 @@ pub use chunk::{Chunk, ChunkError, ChunkOptions, Document, Format};
 pub use embed::{EmbedError, Embedder};
 pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
 pub use index::{Index, IndexError, SizeReport};
-pub use rag::{build_index, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, SearchHit, Source};
+pub use rag::{build_index, build_index_async, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, SearchHit, Source};
 pub use retrieve::{Fusion, RetrieveOptions};

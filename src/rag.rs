@@ -196,12 +196,14 @@ struct Embedded {
 
 /// Splits and embeds documents into passages with their vectors; unreadable documents are
 /// reported, not fatal.
-fn embed_documents(
+/// Passages of `docs` and the texts to embed for them; documents that fail are kept in
+/// `skipped`.
+fn chunk_documents(
     docs: &[Document],
     embedder: &Embedder,
     options: &ChunkOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Embedded, RagError> {
+) -> (Vec<crate::chunk::Chunk>, Vec<String>, Vec<ChunkError>) {
     let count = |t: &str| embedder.count_tokens(t);
     let mut chunks = Vec::new();
     let mut skipped = Vec::new();
@@ -212,7 +214,17 @@ fn embed_documents(
         }
     }
     progress(Progress::Chunked { chunks: chunks.len() });
-    let texts: Vec<String> = chunks.iter().map(|c| c.embedding_text()).collect();
+    let texts = chunks.iter().map(|c| c.embedding_text()).collect();
+    (chunks, texts, skipped)
+}
+
+fn embed_documents(
+    docs: &[Document],
+    embedder: &Embedder,
+    options: &ChunkOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Embedded, RagError> {
+    let (chunks, texts, skipped) = chunk_documents(docs, embedder, options, progress);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let total = refs.len();
     let vectors = embedder.embed_with_progress(&refs, &mut |done| progress(Progress::Embedded { done, total }))?;
@@ -226,7 +238,33 @@ pub fn build_index(
     options: &ChunkOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Built, RagError> {
-    let Embedded { chunks, vectors, skipped } = embed_documents(docs, embedder, options, progress)?;
+    let embedded = embed_documents(docs, embedder, options, progress)?;
+    finish_index(docs, embedder, options, embedded, progress)
+}
+
+/// Like [`build_index`], embedding on the embedder's GPU engine when one is attached
+/// ([`Embedder::embed_async`]): the bulk-indexing path in a browser with a real GPU.
+pub async fn build_index_async(
+    docs: &[Document],
+    embedder: &mut Embedder,
+    options: &ChunkOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Built, RagError> {
+    let (chunks, texts, skipped) = chunk_documents(docs, embedder, options, progress);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let vectors = embedder.embed_async(&refs).await?;
+    progress(Progress::Embedded { done: refs.len(), total: refs.len() });
+    finish_index(docs, embedder, options, Embedded { chunks, vectors, skipped }, progress)
+}
+
+fn finish_index(
+    docs: &[Document],
+    embedder: &Embedder,
+    options: &ChunkOptions,
+    embedded: Embedded,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Built, RagError> {
+    let Embedded { chunks, vectors, skipped } = embedded;
     if chunks.is_empty() {
         return Err(RagError::NothingIndexed(docs.len(), skipped.len()));
     }

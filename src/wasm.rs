@@ -108,6 +108,7 @@ pub struct WasmRag {
     rag: RefCell<Rag>,
     pending: RefCell<Option<PendingAnswer>>,
     cancel: CancelFlag,
+    embedder_backend: &'static str,
 }
 
 #[wasm_bindgen]
@@ -133,22 +134,40 @@ impl WasmRag {
     ) -> Result<WasmRag, JsError> {
         let docs = documents(docs)?;
         let embedder = embedder(weights, config, tokenizer)?;
-        let mut report = |p: Progress| {
-            let Some(f) = &progress else { return };
-            let (stage, done, total) = match p {
-                Progress::Chunked { chunks } => ("chunked", chunks, chunks),
-                Progress::Embedded { done, total } => ("embedding", done, total),
-                Progress::Indexing => ("indexing", 0, 0),
-            };
-            let event = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&event, &"stage".into(), &stage.into());
-            let _ = js_sys::Reflect::set(&event, &"done".into(), &(done as f64).into());
-            let _ = js_sys::Reflect::set(&event, &"total".into(), &(total as f64).into());
-            let _ = f.call1(&JsValue::NULL, &event);
-        };
+        let mut report = progress_reporter(progress);
         let built = crate::build_index(&docs, &embedder, &ChunkOptions::default(), &mut report).map_err(js_error)?;
         let rag = Rag::new(built.index, embedder).map_err(js_error)?;
         Ok(WasmRag::from_rag(rag))
+    }
+
+    /// Like `fromDocuments`, embedding the passages on the backend `backend` picks
+    /// (`"auto"`: WebGPU only on a real GPU; `"webgpu"`; `"cpu"`), for bulk indexing in the
+    /// page. Queries are always embedded on the CPU. Resolves to the instance; `progress` is
+    /// called as in `fromDocuments`, and `embedderBackend` tells where the passages were embedded.
+    #[wasm_bindgen(js_name = fromDocumentsAsync)]
+    pub async fn from_documents_async(
+        docs: JsValue,
+        weights: Vec<u8>,
+        config: Vec<u8>,
+        tokenizer: Vec<u8>,
+        backend: String,
+        progress: Option<js_sys::Function>,
+    ) -> Result<WasmRag, JsError> {
+        let docs = documents(docs)?;
+        let mut model = embedder(&weights, &config, &tokenizer)?;
+        let choice = choose_embedder_backend(&mut model, &weights, &backend).await?;
+        let mut report = progress_reporter(progress);
+        let built = crate::build_index_async(&docs, &mut model, &ChunkOptions::default(), &mut report).await.map_err(js_error)?;
+        let on_gpu = model.has_gpu();
+        let mut rag = WasmRag::from_rag(Rag::new(built.index, model).map_err(js_error)?);
+        rag.embedder_backend = if on_gpu { choice.backend } else { "cpu" };
+        Ok(rag)
+    }
+
+    /// Where the passages of `fromDocumentsAsync` were embedded: `"webgpu"` or `"cpu"`.
+    #[wasm_bindgen(getter, js_name = embedderBackend)]
+    pub fn embedder_backend(&self) -> String {
+        self.embedder_backend.to_string()
     }
 
     /// Loads the generator from GGUF bytes on the CPU; only `ask` needs it.
@@ -308,7 +327,24 @@ impl WasmRag {
 
 impl WasmRag {
     fn from_rag(rag: Rag) -> WasmRag {
-        WasmRag { rag: RefCell::new(rag), pending: RefCell::new(None), cancel: CancelFlag::default() }
+        WasmRag { rag: RefCell::new(rag), pending: RefCell::new(None), cancel: CancelFlag::default(), embedder_backend: "cpu" }
+    }
+}
+
+/// Calls `progress` (if given) with `{stage, done, total}` for each indexing step.
+fn progress_reporter(progress: Option<js_sys::Function>) -> impl FnMut(Progress) {
+    move |p: Progress| {
+        let Some(f) = &progress else { return };
+        let (stage, done, total) = match p {
+            Progress::Chunked { chunks } => ("chunked", chunks, chunks),
+            Progress::Embedded { done, total } => ("embedding", done, total),
+            Progress::Indexing => ("indexing", 0, 0),
+        };
+        let event = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&event, &"stage".into(), &stage.into());
+        let _ = js_sys::Reflect::set(&event, &"done".into(), &(done as f64).into());
+        let _ = js_sys::Reflect::set(&event, &"total".into(), &(total as f64).into());
+        let _ = f.call1(&JsValue::NULL, &event);
     }
 }
 

@@ -13,7 +13,7 @@ use common::{generator, read, GENERATOR};
 use std::io::Cursor;
 use wasmrag::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
 use wasmrag::prompt::chatml;
-use wasmrag::GenerateOptions;
+use wasmrag::{build_index, build_index_async, ChunkOptions, Document, Format, GenerateOptions, Rag};
 
 fn gpu() -> Option<Gpu> {
     match pollster::block_on(Gpu::new(true)) {
@@ -180,4 +180,26 @@ fn embeddings_on_the_gpu_equal_the_cpu_path() {
     }
     let bad = pollster::block_on(GpuEmbedder::from_safetensors(&gpu, b"not safetensors", on_gpu.bert_shape(), 4, 64)).unwrap_err();
     assert!(matches!(bad, GpuError::Unsupported(_)), "{bad}");
+}
+
+/// Bulk indexing on the GPU finds what the CPU-built index finds.
+#[test]
+fn documents_indexed_on_the_gpu_search_like_the_cpu_index() {
+    let Some(gpu) = gpu() else { return };
+    let docs = vec![
+        Document { url: "own.md".into(), format: Format::Markdown, bytes: b"# Ownership\n\nEach value in Rust has an owner. When the owner goes out of scope, the value is dropped.".to_vec() },
+        Document { url: "maps.md".into(), format: Format::Markdown, bytes: b"# Hash maps\n\nA hash map stores keys with their values, like a dictionary.".to_vec() },
+    ];
+    let cpu = common::embedder();
+    let built = build_index(&docs, &cpu, &ChunkOptions::default(), &mut |_| {}).unwrap();
+    let mut on_gpu = common::embedder();
+    let weights = read("all-MiniLM-L6-v2/model.safetensors");
+    on_gpu.attach_gpu(pollster::block_on(GpuEmbedder::from_safetensors(&gpu, &weights, on_gpu.bert_shape(), 16, 256)).unwrap());
+    let built_gpu = pollster::block_on(build_index_async(&docs, &mut on_gpu, &ChunkOptions::default(), &mut |_| {})).unwrap();
+    assert!(on_gpu.has_gpu());
+    let (cpu_rag, gpu_rag) = (Rag::new(built.index, cpu).unwrap(), Rag::new(built_gpu.index, on_gpu).unwrap());
+    for query in ["What happens when the owner goes out of scope?", "How do I store keys with values?"] {
+        let (a, b) = (cpu_rag.search(query, 2).unwrap(), gpu_rag.search(query, 2).unwrap());
+        assert_eq!(a.iter().map(|h| &h.url).collect::<Vec<_>>(), b.iter().map(|h| &h.url).collect::<Vec<_>>(), "{query}");
+    }
 }

@@ -10,7 +10,7 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 use wasmrag::gpu::{Gpu, GpuDecoder, GpuError};
 use wasmrag::prompt::chatml;
-use wasmrag::wasm::{WasmEmbedder, WasmGenerator};
+use wasmrag::wasm::{WasmEmbedder, WasmGenerator, WasmRag};
 use wasmrag::{GenerateOptions, Generator};
 
 mod browser;
@@ -87,5 +87,37 @@ async fn embeddings_on_webgpu_equal_the_cpu_path() {
     for i in 0..3 {
         let cosine: f32 = got[i * dim..(i + 1) * dim].iter().zip(&expected[i * dim..(i + 1) * dim]).map(|(a, b)| a * b).sum();
         assert!(cosine >= 0.9999, "text {i}: cosine {cosine}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn documents_indexed_on_webgpu_search_like_the_cpu_index() {
+    let weights = fetch("models/all-MiniLM-L6-v2/model.safetensors").await;
+    let config = fetch("models/all-MiniLM-L6-v2/config.json").await;
+    let tokenizer = fetch("models/all-MiniLM-L6-v2/tokenizer.json").await;
+    let docs = || {
+        let list = js_sys::Array::new();
+        for (url, text) in [
+            ("own.md", "# Ownership\n\nEach value in Rust has an owner. When the owner goes out of scope, the value is dropped."),
+            ("maps.md", "# Hash maps\n\nA hash map stores keys with their values, like a dictionary."),
+        ] {
+            let doc = js_sys::Object::new();
+            js_sys::Reflect::set(&doc, &"url".into(), &url.into()).expect("url");
+            js_sys::Reflect::set(&doc, &"text".into(), &text.into()).expect("text");
+            list.push(&doc);
+        }
+        JsValue::from(list)
+    };
+    let cpu = WasmRag::from_documents(docs(), &weights, &config, &tokenizer, None).map_err(JsValue::from).expect("cpu index");
+    let gpu = WasmRag::from_documents_async(docs(), weights, config, tokenizer, "webgpu".into(), None).await.map_err(JsValue::from).expect("webgpu index");
+    assert_eq!(gpu.embedder_backend(), "webgpu");
+    assert_eq!(gpu.passage_count(), cpu.passage_count());
+    let top = |rag: &WasmRag, query: &str| {
+        let hits = rag.search(query, 1).map_err(JsValue::from).expect("search");
+        let first = js_sys::Reflect::get(&hits, &0.into()).expect("hit");
+        js_sys::Reflect::get(&first, &"url".into()).expect("url").as_string().expect("string")
+    };
+    for query in ["What happens when the owner goes out of scope?", "How do I store keys with values?"] {
+        assert_eq!(top(&gpu, query), top(&cpu, query), "{query}");
     }
 }
