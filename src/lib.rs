@@ -4,7 +4,9 @@
 //! sentence encoder, store them in a hybrid [`index`] (HNSW + BM25), [`retrieve`] the best
 //! passages for a query, build a grounded [`prompt`], and [`generate`] an answer with a small
 //! quantised llama model. [`rag`] ties the stages together behind a bytes-in, results-out API
-//! that the native CLI and the WebAssembly bindings both wrap.
+//! that the native CLI and the WebAssembly bindings both wrap. [`gpu`] runs the generator and
+//! the encoder on WebGPU (or Vulkan natively) where a GPU is available, with candle on the CPU
+//! as the fallback.
 
 pub mod chunk;
 pub mod embed;
