@@ -479,6 +479,9 @@ impl WasmGenerator {
     }
 
     /// Like `step`, on the backend `load` chose.
+    // The borrows are held across the GPU wait on purpose: every other method takes them with
+    // `try_borrow*` and reports "still running" instead of panicking.
+    #[allow(clippy::await_holding_refcell_ref)]
     #[wasm_bindgen(js_name = stepAsync)]
     pub async fn step_async(&self) -> Result<Option<String>, JsError> {
         let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
@@ -545,6 +548,8 @@ impl WasmEmbedder {
     }
 
     /// Like `embed`, on the backend `load` chose (one GPU submit per batch on WebGPU).
+    // Held across the GPU wait on purpose; the other methods use `try_borrow` (see stepAsync).
+    #[allow(clippy::await_holding_refcell_ref)]
     #[wasm_bindgen(js_name = embedAsync)]
     pub async fn embed_async(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -570,7 +575,7 @@ impl WasmVectorIndex {
     /// Builds the index from `vectors`, `dim` floats per vector one after another.
     #[wasm_bindgen(constructor)]
     pub fn new(vectors: &[f32], dim: usize) -> Result<WasmVectorIndex, JsError> {
-        if dim == 0 || vectors.len() % dim != 0 {
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(JsError::new(&format!("{} floats are not a whole number of {dim}-long vectors", vectors.len())));
         }
         let rows: Vec<Vec<f32>> = vectors.chunks(dim).map(<[f32]>::to_vec).collect();

@@ -127,10 +127,10 @@ impl GpuDecoder {
             rope_base: metadata_f32(&content, "llama.rope.freq_base", 10000.0),
         };
         let rope_dim = metadata(&content, "llama.rope.dimension_count").unwrap_or(shape.head_dim);
-        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || shape.head_dim * heads != hidden || shape.head_dim % 2 != 0 {
+        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || shape.head_dim * heads != hidden || !shape.head_dim.is_multiple_of(2) {
             return Err(unsupported(format!("{heads} heads / {kv_heads} key-value heads for width {hidden}")));
         }
-        if hidden % 32 != 0 || shape.ffn % 32 != 0 || rope_dim != shape.head_dim {
+        if hidden % 32 != 0 || !shape.ffn.is_multiple_of(32) || rope_dim != shape.head_dim {
             return Err(unsupported("sizes that are not multiples of 32, or partial RoPE"));
         }
         let gpu = gpu.clone();

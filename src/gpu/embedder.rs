@@ -73,7 +73,7 @@ impl GpuEmbedder {
     pub async fn from_safetensors(gpu: &Gpu, weights: &[u8], shape: BertShape, max_batch: usize, max_seq: usize) -> Result<GpuEmbedder, GpuError> {
         let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| unsupported(format!("unreadable safetensors: {e}")))?;
         let max_seq = max_seq.min(shape.max_positions).min(MAX_SEQ);
-        if shape.heads == 0 || shape.hidden % shape.heads != 0 || shape.hidden % 16 != 0 || shape.intermediate % 16 != 0 || shape.hidden > 1024 {
+        if shape.heads == 0 || !shape.hidden.is_multiple_of(shape.heads) || !shape.hidden.is_multiple_of(16) || !shape.intermediate.is_multiple_of(16) || shape.hidden > 1024 {
             return Err(unsupported(format!("hidden size {} with {} heads", shape.hidden, shape.heads)));
         }
         let gpu = gpu.clone();
@@ -98,7 +98,7 @@ impl GpuEmbedder {
     /// Embeds one padded batch: `ids` and `mask` hold `seq` tokens per sequence, one sequence
     /// after another. Returns one unit vector per sequence.
     pub async fn embed(&mut self, ids: &[u32], mask: &[u32], seq: usize) -> Result<Vec<Vec<f32>>, GpuError> {
-        let count = if seq == 0 { 0 } else { ids.len() / seq };
+        let count = ids.len().checked_div(seq).unwrap_or(0);
         if count == 0 || ids.len() != count * seq || mask.len() != ids.len() || count > self.max_batch || seq > self.max_seq {
             return Err(GpuError::Internal(format!("batch of {} ids as {count} × {seq} does not fit {} × {}", ids.len(), self.max_batch, self.max_seq)));
         }

@@ -4,7 +4,9 @@
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// Base URL of the fixture server, fixed at build time by scripts/test-wasm.sh.
+/// Base URL of the fixture server, fixed at build time by scripts/test-wasm.sh (a run-time
+/// message, rather than `env!`'s build error, says how to run these tests).
+#[allow(clippy::option_env_unwrap)]
 pub fn base() -> &'static str {
     option_env!("WASMRAG_FIXTURES").expect("WASMRAG_FIXTURES is unset: run scripts/test-wasm.sh")
 }
