@@ -11,9 +11,15 @@ out=target/bench
 mkdir -p "$out"
 onnx=$out/models/all-MiniLM-L6-v2/onnx/model.onnx
 if [ ! -f "$onnx" ] || [ models/all-MiniLM-L6-v2/model.safetensors -nt "$onnx" ] || [ bench/make_onnx.py -nt "$onnx" ]; then
-  [ -x "$out/venv/bin/python" ] || python3 -m venv "$out/venv"
-  "$out/venv/bin/pip" install -q --disable-pip-version-check onnx==1.23.2 numpy==2.4.6
-  "$out/venv/bin/python" bench/make_onnx.py models/all-MiniLM-L6-v2 "$out/models/all-MiniLM-L6-v2"
+  # A venv where python3-venv exists, else a private --target folder on PYTHONPATH.
+  if [ -x "$out/venv/bin/python" ] || python3 -m venv "$out/venv" 2>/dev/null; then
+    "$out/venv/bin/python" -m pip install -q --disable-pip-version-check onnx==1.23.2 numpy==2.4.6
+    "$out/venv/bin/python" bench/make_onnx.py models/all-MiniLM-L6-v2 "$out/models/all-MiniLM-L6-v2"
+  else
+    rm -rf "$out/venv"
+    python3 -m pip install -q --disable-pip-version-check --target "$out/pylib" onnx==1.23.2 numpy==2.4.6
+    PYTHONPATH="$out/pylib" python3 bench/make_onnx.py models/all-MiniLM-L6-v2 "$out/models/all-MiniLM-L6-v2"
+  fi
 fi
 vectors=$out/scifact-$count.f32
 if [ ! -f "$vectors" ] || [ ! -f "$out/scifact-queries.f32" ]; then
