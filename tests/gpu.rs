@@ -203,3 +203,23 @@ fn documents_indexed_on_the_gpu_search_like_the_cpu_index() {
         assert_eq!(a.iter().map(|h| &h.url).collect::<Vec<_>>(), b.iter().map(|h| &h.url).collect::<Vec<_>>(), "{query}");
     }
 }
+
+/// Prefill in chunks of 64 tokens (one submit each) computes exactly what feeding the prompt
+/// one token at a time does: same logits, bit for bit, across a chunk boundary.
+#[test]
+fn chunked_prefill_equals_token_by_token() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = generator();
+    let prompt = chatml("You are a helpful assistant.", &"Each value in Rust has an owner. ".repeat(12));
+    let ids = cpu.encode(&prompt).unwrap();
+    assert!(ids.len() > 100, "{} tokens", ids.len());
+    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, &read(GENERATOR), 512)).unwrap();
+    let chunked = pollster::block_on(decoder.next_logits(&ids)).unwrap();
+    assert_eq!(decoder.position(), ids.len());
+    decoder.reset();
+    let mut one_by_one = Vec::new();
+    for &id in &ids {
+        one_by_one = pollster::block_on(decoder.next_logits(&[id])).unwrap();
+    }
+    assert_eq!(chunked, one_by_one);
+}

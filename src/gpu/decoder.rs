@@ -16,6 +16,8 @@ use wgpu::util::DeviceExt;
 const Q8_0_BLOCK: usize = 34;
 /// Most distinct recent tokens the repetition penalty can cover.
 const MAX_RECENT: usize = 1024;
+/// Prompt tokens run through the graph together, in one submit (prefill in chunks).
+const CHUNK: usize = 64;
 
 /// The model's shape, read from GGUF metadata.
 #[derive(Debug, Clone, Copy)]
@@ -55,8 +57,10 @@ pub struct GpuDecoder {
     recent: wgpu::Buffer,
     out: wgpu::Buffer,
     staging: wgpu::Buffer,
-    body: Vec<Dispatch>,
-    /// Final norm and output projection: body + this gives the logits.
+    tokens: wgpu::Buffer,
+    /// Embedding and layers, over a chunk of tokens.
+    body: Vec<(Dispatch, Grid)>,
+    /// Final norm and output projection of the chunk's last token: the logits.
     head: Vec<Dispatch>,
     /// Repetition penalty and argmax over the logits.
     pick: Vec<Dispatch>,
@@ -130,6 +134,9 @@ impl GpuDecoder {
         if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || shape.head_dim * heads != hidden || !shape.head_dim.is_multiple_of(2) {
             return Err(unsupported(format!("{heads} heads / {kv_heads} key-value heads for width {hidden}")));
         }
+        if shape.vocab > 65535 {
+            return Err(unsupported(format!("a vocabulary of {} tokens (at most 65535)", shape.vocab)));
+        }
         if hidden % 32 != 0 || !shape.ffn.is_multiple_of(32) || rope_dim != shape.head_dim {
             return Err(unsupported("sizes that are not multiples of 32, or partial RoPE"));
         }
@@ -159,8 +166,8 @@ impl GpuDecoder {
     }
 
     /// Feeds `tokens` at the next positions and returns the greedy next token, after the
-    /// repetition `penalty` over the distinct tokens of `recent` (1.0 for none). Reads back
-    /// four bytes; every earlier token costs one submit and no read-back.
+    /// repetition `penalty` over the distinct tokens of `recent` (1.0 for none). A prompt runs
+    /// in chunks of 64 tokens, one submit each; only the 4-byte token id is read back.
     pub async fn next_token(&mut self, tokens: &[u32], recent: &[u32], penalty: f32) -> Result<u32, GpuError> {
         let bytes = self.run(tokens, recent, penalty, true).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -199,22 +206,27 @@ impl GpuDecoder {
         if !distinct.is_empty() {
             self.gpu.queue.write_buffer(&self.recent, 0, &u32_bytes(&distinct));
         }
-        for (i, &token) in tokens.iter().enumerate() {
-            let last = i + 1 == tokens.len();
-            let step = [self.position as u32, token, distinct.len() as u32, penalty.to_bits()];
+        let chunks = tokens.chunks(CHUNK).count();
+        for (i, chunk) in tokens.chunks(CHUNK).enumerate() {
+            let last = i + 1 == chunks;
+            let count = chunk.len() as u32;
+            let step = [self.position as u32, count, distinct.len() as u32, penalty.to_bits()];
             self.gpu.queue.write_buffer(&self.step, 0, &u32_bytes(&step));
+            self.gpu.queue.write_buffer(&self.tokens, 0, &u32_bytes(chunk));
             let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
                 let tail: &[Dispatch] = if last { &self.head } else { &[] };
                 let picked: &[Dispatch] = if last && pick { &self.pick } else { &[] };
-                for d in self.body.iter().chain(tail).chain(picked) {
+                let body = self.body.iter().map(|(d, grid)| (d, grid.workgroups(count)));
+                let rest = tail.iter().chain(picked).map(|d| (d, d.workgroups));
+                for (d, (x, y)) in body.chain(rest) {
                     pass.set_pipeline(&d.pipeline);
                     pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, 1);
+                    pass.dispatch_workgroups(x, y, 1);
                 }
             }
-            self.position += 1;
+            self.position += chunk.len();
             if last && pick {
                 encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, 4);
                 return self.gpu.read_back(encoder, &self.staging).await;
@@ -346,10 +358,30 @@ impl Alloc<'_> {
     }
 }
 
-/// Workgroups for a kernel with one workgroup per row (rows beyond 65535 wrap into y).
+/// Workgroups for a kernel with one workgroup per row, for one token.
 pub(crate) fn per_row(rows: usize) -> (u32, u32) {
-    let rows = rows as u32;
-    (rows.min(65535), rows.div_ceil(65535))
+    (rows as u32, 1)
+}
+
+/// How many workgroups a body launch needs for a chunk of `count` tokens.
+#[derive(Clone, Copy)]
+enum Grid {
+    /// One thread per element of each token's `width`-wide row, in workgroups of 64.
+    Elements(usize),
+    /// `x` workgroups for each token (y of the workgroup id).
+    PerToken(u32),
+    /// One workgroup per 32-value block of each token's `width`-wide row.
+    Blocks(usize),
+}
+
+impl Grid {
+    fn workgroups(self, count: u32) -> (u32, u32) {
+        match self {
+            Grid::Elements(width) => ((count * width as u32).div_ceil(64), 1),
+            Grid::PerToken(x) => (x, count),
+            Grid::Blocks(width) => (count * (width / 32) as u32, 1),
+        }
+    }
 }
 
 /// Workgroups for `n` threads in workgroups of 64.
@@ -418,19 +450,21 @@ impl Builder<'_> {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let x = alloc.zeroed(s.hidden);
-        let xn = alloc.zeroed(s.hidden);
-        let xq = alloc.zeroed(widest / 4);
-        let xd = alloc.zeroed(widest / 32);
-        let q = alloc.zeroed(s.hidden);
-        let kk = alloc.zeroed(kv_dim);
-        let v = alloc.zeroed(kv_dim);
-        let att = alloc.zeroed(s.hidden);
-        let gate = alloc.zeroed(s.ffn);
-        let up = alloc.zeroed(s.ffn);
-        let h = alloc.zeroed(s.ffn);
+        let rows = CHUNK;
+        let x = alloc.zeroed(rows * s.hidden);
+        let xn = alloc.zeroed(rows * s.hidden);
+        let xq = alloc.zeroed(rows * widest / 4);
+        let xd = alloc.zeroed(rows * widest / 32);
+        let q = alloc.zeroed(rows * s.hidden);
+        let kk = alloc.zeroed(rows * kv_dim);
+        let v = alloc.zeroed(rows * kv_dim);
+        let att = alloc.zeroed(rows * s.hidden);
+        let gate = alloc.zeroed(rows * s.ffn);
+        let up = alloc.zeroed(rows * s.ffn);
+        let h = alloc.zeroed(rows * s.ffn);
         let logits = alloc.zeroed(s.vocab);
-        let scores = alloc.zeroed(s.heads * s.context);
+        let scores = alloc.zeroed(rows * s.heads * s.context);
+        let tokens = alloc.zeroed(rows);
         let recent = alloc.zeroed(MAX_RECENT);
         let out = alloc.zeroed(1);
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
@@ -441,40 +475,47 @@ impl Builder<'_> {
         });
 
         let norm_dims = alloc.dims(s.hidden, 0, 0, 0, s.eps);
-        let quantize = |input: &wgpu::Buffer, n: usize| alloc.dispatch(&k.quantize, &[input, &xq, &xd], ((n / 32) as u32, 1));
+        let last_norm_dims = alloc.dims(s.hidden, 1, 0, 0, s.eps);
+        let quantize = |input: &wgpu::Buffer, n: usize| (alloc.dispatch(&k.quantize, &[input, &xq, &xd], (0, 0)), Grid::Blocks(n));
         let matvec = |w: &Weight, y: &wgpu::Buffer, accumulate: bool| {
             let dims = alloc.dims(w.rows, w.blocks, accumulate as usize, 0, 0.0);
-            alloc.dispatch(&k.matvec, &[&dims, &w.quants, &w.scales, &xq, &xd, y], per_row(w.rows))
+            (alloc.dispatch(&k.matvec, &[&dims, &w.quants, &w.scales, &xq, &xd, y], (0, 0)), Grid::PerToken(w.rows as u32))
         };
+        let per_token = |d: Dispatch, x: u32| (d, Grid::PerToken(x));
 
-        let mut body = vec![alloc.dispatch(&k.embed, &[&alloc.dims(s.hidden, 0, 0, 0, 0.0), &step, &embedding.quants, &embedding.scales, &x], per_64(s.hidden))];
+        let embed = alloc.dispatch(&k.embed, &[&alloc.dims(s.hidden, 0, 0, 0, 0.0), &step, &embedding.quants, &embedding.scales, &tokens, &x], (0, 0));
+        let mut body = vec![(embed, Grid::Elements(s.hidden))];
         let head_dims = alloc.dims(s.heads, s.kv_heads, s.head_dim, s.context, 0.0);
         let ffn_dims = alloc.dims(s.ffn, 0, 0, 0, 0.0);
         for layer in 0..s.layers {
             let name = |t: &str| format!("blk.{layer}.{t}.weight");
             let k_cache = alloc.zeroed(s.context * kv_dim);
             let v_cache = alloc.zeroed(s.context * kv_dim);
-            body.push(alloc.dispatch(&k.rmsnorm, &[&norm_dims, &x, &self.norm(&alloc, &name("attn_norm"))?, &xn], (1, 1)));
+            body.push(per_token(alloc.dispatch(&k.rmsnorm, &[&norm_dims, &step, &x, &self.norm(&alloc, &name("attn_norm"))?, &xn], (0, 0)), 1));
             body.push(quantize(&xn, s.hidden));
             body.push(matvec(&self.q8(&alloc, &name("attn_q"), s.hidden, s.hidden)?, &q, false));
             body.push(matvec(&self.q8(&alloc, &name("attn_k"), kv_dim, s.hidden)?, &kk, false));
             body.push(matvec(&self.q8(&alloc, &name("attn_v"), kv_dim, s.hidden)?, &v, false));
-            body.push(alloc.dispatch(&k.rope, &[&head_dims, &step, &q, &kk, &v, &k_cache, &v_cache, &cos, &sin], per_64((s.heads + s.kv_heads) * half)));
-            body.push(alloc.dispatch(&k.attention, &[&head_dims, &step, &q, &k_cache, &v_cache, &scores, &att], (s.heads as u32, 1)));
+            let rope = alloc.dispatch(&k.rope, &[&head_dims, &step, &q, &kk, &v, &k_cache, &v_cache, &cos, &sin], (0, 0));
+            body.push((rope, Grid::Elements((s.heads + s.kv_heads) * half)));
+            body.push(per_token(alloc.dispatch(&k.attention, &[&head_dims, &step, &q, &k_cache, &v_cache, &scores, &att], (0, 0)), s.heads as u32));
             body.push(quantize(&att, s.hidden));
             body.push(matvec(&self.q8(&alloc, &name("attn_output"), s.hidden, s.hidden)?, &x, true));
-            body.push(alloc.dispatch(&k.rmsnorm, &[&norm_dims, &x, &self.norm(&alloc, &name("ffn_norm"))?, &xn], (1, 1)));
+            body.push(per_token(alloc.dispatch(&k.rmsnorm, &[&norm_dims, &step, &x, &self.norm(&alloc, &name("ffn_norm"))?, &xn], (0, 0)), 1));
             body.push(quantize(&xn, s.hidden));
             body.push(matvec(&self.q8(&alloc, &name("ffn_gate"), s.ffn, s.hidden)?, &gate, false));
             body.push(matvec(&self.q8(&alloc, &name("ffn_up"), s.ffn, s.hidden)?, &up, false));
-            body.push(alloc.dispatch(&k.silu_mul, &[&ffn_dims, &gate, &up, &h], per_64(s.ffn)));
+            body.push((alloc.dispatch(&k.silu_mul, &[&ffn_dims, &step, &gate, &up, &h], (0, 0)), Grid::Elements(s.ffn)));
             body.push(quantize(&h, s.ffn));
             body.push(matvec(&self.q8(&alloc, &name("ffn_down"), s.hidden, s.ffn)?, &x, true));
         }
         let head = vec![
-            alloc.dispatch(&k.rmsnorm, &[&norm_dims, &x, &output_norm, &xn], (1, 1)),
-            quantize(&xn, s.hidden),
-            matvec(&output, &logits, false),
+            alloc.dispatch(&k.rmsnorm, &[&last_norm_dims, &step, &x, &output_norm, &xn], (1, 1)),
+            alloc.dispatch(&k.quantize, &[&xn, &xq, &xd], ((s.hidden / 32) as u32, 1)),
+            {
+                let dims = alloc.dims(output.rows, output.blocks, 0, 0, 0.0);
+                alloc.dispatch(&k.matvec, &[&dims, &output.quants, &output.scales, &xq, &xd, &logits], per_row(output.rows))
+            },
         ];
         let pick = vec![
             alloc.dispatch(&k.penalty, &[&step, &recent, &logits], per_64(MAX_RECENT)),
@@ -486,6 +527,6 @@ impl Builder<'_> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, out, staging, body, head, pick, logits, logits_staging, position: 0 })
+        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, out, staging, tokens, body, head, pick, logits, logits_staging, position: 0 })
     }
 }

@@ -30,6 +30,13 @@ fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
+/// The per-chunk uniform: `count` tokens from position `pos`.
+fn step(gpu: &Gpu, pos: u32, count: u32) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    let contents: Vec<u8> = [pos, count, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &contents, usage: wgpu::BufferUsages::UNIFORM })
+}
+
 fn bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -101,7 +108,8 @@ fn rmsnorm_matches_candle() {
     let kernels = Kernels::new(&gpu.device);
     let alloc = Alloc { device: &gpu.device };
     let y = alloc.zeroed(n);
-    let got = run(&gpu, &kernels.rmsnorm, &[&alloc.dims(n, 0, 0, 0, 1e-5), &alloc.storage(&bytes(&x)), &alloc.storage(&bytes(&w)), &y], (1, 1), &y, n);
+    let one = step(&gpu, 0, 1);
+    let got = run(&gpu, &kernels.rmsnorm, &[&alloc.dims(n, 0, 0, 0, 1e-5), &one, &alloc.storage(&bytes(&x)), &alloc.storage(&bytes(&w)), &y], (1, 1), &y, n);
     assert_close(&got, &expected, 1e-5, "rmsnorm");
 }
 
@@ -125,16 +133,7 @@ fn rope_matches_candle_interleaved_rope() {
 
     let kernels = Kernels::new(&gpu.device);
     let alloc = Alloc { device: &gpu.device };
-    let step = alloc.storage(&[pos as u32, 0, 0, 0].iter().flat_map(|v: &u32| v.to_le_bytes()).collect::<Vec<u8>>());
-    let step_uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: 16,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(&step, 0, &step_uniform, 0, 16);
-    gpu.queue.submit([encoder.finish()]);
+    let step_uniform = step(&gpu, pos as u32, 1);
     let (qb, kb, vb) = (alloc.storage(&bytes(&q)), alloc.storage(&bytes(&k)), alloc.storage(&bytes(&v)));
     let (k_cache, v_cache) = (alloc.zeroed(context * kv_heads * hd), alloc.zeroed(context * kv_heads * hd));
     let dims = alloc.dims(heads, kv_heads, hd, context, 0.0);

@@ -1,7 +1,8 @@
-// Decode attention for one new token over cache rows 0..=step.pos: scores q·k / sqrt(head
+// Causal attention for chunk token t over cache rows 0..=step.pos + t: scores q·k / sqrt(head
 // size), softmax (max, exp, sum, divide, as candle), then the weighted sum of v. Query head h
 // reads key/value head h / (heads / kv heads). dims.a = query heads, dims.b = key/value heads,
-// dims.c = head size, dims.d = context length (rows per head in `scores`). One workgroup per head.
+// dims.c = head size, dims.d = context length (rows per (token, head) in `scores`). One
+// workgroup per (head, token): x of the workgroup id is the head, y the token.
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
@@ -15,18 +16,20 @@ var<workgroup> partial: array<f32, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let h = wg.x;
+    let token = wg.y;
     let hd = dims.c;
     let kv = h / (dims.a / dims.b);
     let kv_width = dims.b * hd;
-    let n = step.pos + 1u;
-    let base = h * dims.d;
+    let n = step.pos + token + 1u;
+    let base = (token * dims.a + h) * dims.d;
+    let qh = token * dims.a * hd + h * hd;
     let scale = sqrt(f32(hd));
 
     var local_max = bitcast<f32>(0xff7fffffu);
     for (var p = t; p < n; p += 64u) {
         var s = 0.0;
         for (var d = 0u; d < hd; d++) {
-            s += q[h * hd + d] * k_cache[p * kv_width + kv * hd + d];
+            s += q[qh + d] * k_cache[p * kv_width + kv * hd + d];
         }
         s = s / scale;
         scores[base + p] = s;
@@ -66,6 +69,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         for (var p = 0u; p < n; p++) {
             acc += (scores[base + p] / total) * v_cache[p * kv_width + kv * hd + d];
         }
-        out[h * hd + d] = acc;
+        out[qh + d] = acc;
     }
 }

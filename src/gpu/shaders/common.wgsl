@@ -10,10 +10,10 @@ struct Dims {
     pad2: f32,
 }
 
-// Per-token values, written once before each token's submit.
+// Per-chunk values, written before each submit: `count` tokens at positions pos, pos + 1, ….
 struct Step {
     pos: u32,
-    token: u32,
+    count: u32,
     n_penalty: u32,
     penalty: f32,
 }

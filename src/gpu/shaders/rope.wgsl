@@ -1,6 +1,6 @@
-// Rotates q and k at position step.pos (llama's interleaved pairs 2i, 2i+1, as candle's rope_i)
-// and writes k and v into this layer's cache row step.pos. dims.a = query heads,
-// dims.b = key/value heads, dims.c = head size. One thread per pair.
+// Rotates q and k of each chunk token t at position step.pos + t (llama's interleaved pairs
+// 2i, 2i+1, as candle's rope_i) and writes k and v into this layer's cache at that row.
+// dims.a = query heads, dims.b = key/value heads, dims.c = head size. One thread per pair.
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
@@ -16,27 +16,31 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let half = dims.c / 2u;
     let q_pairs = dims.a * half;
     let kv_pairs = dims.b * half;
-    let p = id.x;
-    if (p >= q_pairs + kv_pairs) {
+    let token = id.x / (q_pairs + kv_pairs);
+    let p = id.x % (q_pairs + kv_pairs);
+    if (token >= step.count) {
         return;
     }
+    let pos = step.pos + token;
     let i = p % half;
-    let c = cos_table[step.pos * half + i];
-    let s = sin_table[step.pos * half + i];
+    let c = cos_table[pos * half + i];
+    let s = sin_table[pos * half + i];
     if (p < q_pairs) {
-        let at = 2u * p;
+        let at = token * dims.a * dims.c + 2u * p;
         let x0 = q[at];
         let x1 = q[at + 1u];
         q[at] = x0 * c - x1 * s;
         q[at + 1u] = x0 * s + x1 * c;
     } else {
         let at = 2u * (p - q_pairs);
-        let row = step.pos * dims.b * dims.c;
-        let x0 = k[at];
-        let x1 = k[at + 1u];
+        let width = dims.b * dims.c;
+        let src = token * width + at;
+        let row = pos * width;
+        let x0 = k[src];
+        let x1 = k[src + 1u];
         k_cache[row + at] = x0 * c - x1 * s;
         k_cache[row + at + 1u] = x0 * s + x1 * c;
-        v_cache[row + at] = v[at];
-        v_cache[row + at + 1u] = v[at + 1u];
+        v_cache[row + at] = v[src];
+        v_cache[row + at + 1u] = v[src + 1u];
     }
 }
