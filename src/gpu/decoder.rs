@@ -1,7 +1,7 @@
 //! The llama-family decoder on the GPU: Q8_0 weights repacked at load into aligned int8 and
-//! scale streams, a per-token graph of pipelines and bind groups built once, one submit per
-//! token, and greedy sampling (with the repetition penalty) on the GPU so only the 4-byte
-//! token id is read back. It reproduces candle's quantised llama step for step (activations
+//! scale streams, a graph of pipelines and bind groups built once, the prompt in chunks of 64
+//! tokens and then one submit per generated token, and greedy sampling (with the repetition
+//! penalty) on the GPU so only the 4-byte token id is read back. It reproduces candle's quantised llama step for step (activations
 //! quantised to Q8_0 before each matmul, interleaved RoPE, the same softmax), so greedy
 //! decoding gives the same tokens as the CPU path.
 
