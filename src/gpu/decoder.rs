@@ -277,20 +277,7 @@ pub(crate) struct Kernels {
 impl Kernels {
     pub(crate) fn new(device: &wgpu::Device) -> Kernels {
         let common = include_str!("shaders/common.wgsl");
-        let make = |name: &str, source: &str| {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(format!("{common}\n{source}").into()),
-            });
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
+        let make = |name: &str, source: &str| compile(device, name, &format!("{common}\n{source}"));
         Kernels {
             embed: make("embed", include_str!("shaders/embed.wgsl")),
             rmsnorm: make("rmsnorm", include_str!("shaders/rmsnorm.wgsl")),
@@ -303,6 +290,23 @@ impl Kernels {
             argmax: make("argmax", include_str!("shaders/argmax.wgsl")),
         }
     }
+}
+
+/// A compute pipeline from WGSL `source` with its entry point `main` and a layout derived from
+/// the bindings it uses.
+pub(crate) fn compile(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(name),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    })
 }
 
 /// Buffer and bind-group helpers shared by the decoder and the kernel tests.

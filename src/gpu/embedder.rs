@@ -3,7 +3,7 @@
 //! GELU fused), masked attention, layer norms, and masked mean pooling with L2 normalisation,
 //! so only the pooled vectors are read back. Tokenisation stays on the CPU (the embedder's).
 
-use super::decoder::{Alloc, Dispatch};
+use super::decoder::{compile, Alloc, Dispatch};
 use super::{Gpu, GpuError};
 use candle_core::{DType, Device};
 use std::collections::HashMap;
@@ -156,20 +156,7 @@ fn build(gpu: &Gpu, tensors: &HashMap<String, candle_core::Tensor>, s: BertShape
         Ok(alloc.storage(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()))
     };
     let common = format!("{}\n{}", include_str!("shaders/common.wgsl"), include_str!("shaders/bert_common.wgsl"));
-    let pipeline = |name: &str, source: &str| {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(format!("{common}\n{source}").into()),
-        });
-        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(name),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-    };
+    let pipeline = |name: &str, source: &str| compile(device, name, &format!("{common}\n{source}"));
     let embed_k = pipeline("bert_embed", include_str!("shaders/bert_embed.wgsl"));
     let norm_k = pipeline("layernorm", include_str!("shaders/layernorm.wgsl"));
     let linear_k = pipeline("linear", include_str!("shaders/linear.wgsl"));
