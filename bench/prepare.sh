@@ -23,7 +23,7 @@ if [ ! -f "$onnx" ] || [ models/all-MiniLM-L6-v2/model.safetensors -nt "$onnx" ]
 fi
 vectors=$out/scifact-$count.f32
 if [ ! -f "$vectors" ] || [ ! -f "$out/scifact-queries.f32" ]; then
-  node bench/scifact-texts.mjs ../shared/eval/scifact "$out" "$count"
+  node bench/scifact-texts.mjs "${WASMRAG_SCIFACT:-../shared/eval/scifact}" "$out" "$count"
   ./target/release/wasmrag embed "$out/scifact-queries.txt" --out "$out/scifact-queries.f32"
   ./target/release/wasmrag embed "$out/scifact-sentences.txt" --out "$vectors"
 fi

@@ -22,7 +22,9 @@ const isolate = args.includes("--isolate");
 const only = option("--only", "generation,embedding,search,startup").split(",");
 const sentences = smoke ? 1000 : 20000;
 const out = join(repo, "target/bench");
-const scifact = join(repo, "../shared/eval/scifact");
+// Real text for the embedding and search rows: SciFact from the shared folder beside the checkout.
+const scifact = process.env.WASMRAG_SCIFACT ?? join(repo, "../shared/eval/scifact");
+if (!existsSync(join(scifact, "corpus.jsonl"))) throw new Error(`SciFact not found in ${scifact}: set WASMRAG_SCIFACT to a BEIR SciFact folder`);
 mkdirSync(out, { recursive: true });
 
 const line = (cells, widths) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" ");
