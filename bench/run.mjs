@@ -81,6 +81,7 @@ const rows = {
   },
 
   async embedding(page, base) {
+    execFileSync("bash", [join(repo, "bench/prepare.sh"), String(sentences)], { stdio: "inherit" });
     writePassages();
     const results = [];
     let gpu = [];
