@@ -122,7 +122,12 @@ const rows = {
 
   /** Demo page: time from navigation to the first search result, models cached, and memory. */
   async startup(page, base) {
-    const index = smoke ? "e2e.idx" : "rust-book.idx";
+    const index = smoke ? "smoke.idx" : "rust-book.idx";
+    if (smoke && !existsSync(join(repo, "www", index))) {
+      const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
+      const page = join(sysroot, "share/doc/rust/html/book/ch04-01-what-is-ownership.html");
+      execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", page, "--out", join(repo, "www", index)], { stdio: "inherit" });
+    }
     if (!existsSync(join(repo, "www", index))) {
       console.log(`\nstartup: skipped, www/${index} missing (make demo builds it)`);
       return null;
