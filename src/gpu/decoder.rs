@@ -277,12 +277,12 @@ pub(crate) struct Kernels {
 impl Kernels {
     pub(crate) fn new(device: &wgpu::Device) -> Kernels {
         let common = include_str!("shaders/common.wgsl");
-        let make = |name: &str, source: &str| compile(device, name, &format!("{common}\n{source}"));
+        let make = |name: &str, source: &str| compile(device, name, &format!("{common}\n{source}"), &[]);
         Kernels {
             embed: make("embed", include_str!("shaders/embed.wgsl")),
             rmsnorm: make("rmsnorm", include_str!("shaders/rmsnorm.wgsl")),
             quantize: make("quantize", include_str!("shaders/quantize.wgsl")),
-            matvec: make("matvec", include_str!("shaders/matvec.wgsl")),
+            matvec: compile(device, "matvec", &format!("{common}\n{}", include_str!("shaders/matvec.wgsl")), &[("LANES", f64::from(cpu_dot_lanes()))]),
             rope: make("rope", include_str!("shaders/rope.wgsl")),
             attention: make("attention", include_str!("shaders/attention.wgsl")),
             silu_mul: make("silu_mul", include_str!("shaders/silu_mul.wgsl")),
@@ -292,9 +292,23 @@ impl Kernels {
     }
 }
 
-/// A compute pipeline from WGSL `source` with its entry point `main` and a layout derived from
-/// the bindings it uses.
-pub(crate) fn compile(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePipeline {
+/// How the CPU path's q8_0·q8_0 dot product sums on this target, which the matvec kernel copies
+/// (its `LANES` constant) so GPU and CPU round alike: 8 for candle's AVX2 kernel, 4 for its wasm
+/// simd128 kernel, 1 for its portable loop.
+pub(crate) fn cpu_dot_lanes() -> u32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return 4;
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        return 8;
+    }
+    #[allow(unreachable_code)]
+    1
+}
+
+/// A compute pipeline from WGSL `source` with its entry point `main`, a layout derived from
+/// the bindings it uses, and values for its `override` constants.
+pub(crate) fn compile(device: &wgpu::Device, name: &str, source: &str, constants: &[(&str, f64)]) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(name),
         source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -304,7 +318,7 @@ pub(crate) fn compile(device: &wgpu::Device, name: &str, source: &str) -> wgpu::
         layout: None,
         module: &module,
         entry_point: Some("main"),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
         cache: None,
     })
 }
@@ -362,10 +376,13 @@ impl Alloc<'_> {
     }
 }
 
-/// Workgroups for a kernel with one workgroup per row, for one token.
-pub(crate) fn per_row(rows: usize) -> (u32, u32) {
-    (rows as u32, 1)
+/// Workgroups along x of the matvec kernel for `rows` output rows (64 / LANES rows each).
+pub(crate) fn matvec_groups(rows: usize) -> u32 {
+    (rows as u32).div_ceil(64 / cpu_dot_lanes())
 }
+
+/// Tokens one matvec workgroup covers (its `TILE`).
+const MATVEC_TILE: u32 = 8;
 
 /// How many workgroups a body launch needs for a chunk of `count` tokens.
 #[derive(Clone, Copy)]
@@ -376,6 +393,8 @@ enum Grid {
     PerToken(u32),
     /// One workgroup per 32-value block of each token's `width`-wide row.
     Blocks(usize),
+    /// The matvec kernel: `x` workgroups of rows for each tile of 8 tokens.
+    Matmul(u32),
 }
 
 impl Grid {
@@ -384,6 +403,7 @@ impl Grid {
             Grid::Elements(width) => ((count * width as u32).div_ceil(64), 1),
             Grid::PerToken(x) => (x, count),
             Grid::Blocks(width) => (count * (width / 32) as u32, 1),
+            Grid::Matmul(x) => (x, count.div_ceil(MATVEC_TILE)),
         }
     }
 }
@@ -483,7 +503,7 @@ impl Builder<'_> {
         let quantize = |input: &wgpu::Buffer, n: usize| (alloc.dispatch(&k.quantize, &[input, &xq, &xd], (0, 0)), Grid::Blocks(n));
         let matvec = |w: &Weight, y: &wgpu::Buffer, accumulate: bool| {
             let dims = alloc.dims(w.rows, w.blocks, accumulate as usize, 0, 0.0);
-            (alloc.dispatch(&k.matvec, &[&dims, &w.quants, &w.scales, &xq, &xd, y], (0, 0)), Grid::PerToken(w.rows as u32))
+            (alloc.dispatch(&k.matvec, &[&dims, &step, &w.quants, &w.scales, &xq, &xd, y], (0, 0)), Grid::Matmul(matvec_groups(w.rows)))
         };
         let per_token = |d: Dispatch, x: u32| (d, Grid::PerToken(x));
 
@@ -517,8 +537,8 @@ impl Builder<'_> {
             alloc.dispatch(&k.rmsnorm, &[&last_norm_dims, &step, &x, &output_norm, &xn], (1, 1)),
             alloc.dispatch(&k.quantize, &[&xn, &xq, &xd], ((s.hidden / 32) as u32, 1)),
             {
-                let dims = alloc.dims(output.rows, output.blocks, 0, 0, 0.0);
-                alloc.dispatch(&k.matvec, &[&dims, &output.quants, &output.scales, &xq, &xd, &logits], per_row(output.rows))
+                let dims = alloc.dims(output.rows, output.blocks, 0, 1, 0.0);
+                alloc.dispatch(&k.matvec, &[&dims, &step, &output.quants, &output.scales, &xq, &xd, &logits], (matvec_groups(output.rows), 1))
             },
         ];
         let pick = vec![

@@ -156,7 +156,7 @@ fn build(gpu: &Gpu, tensors: &HashMap<String, candle_core::Tensor>, s: BertShape
         Ok(alloc.storage(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()))
     };
     let common = format!("{}\n{}", include_str!("shaders/common.wgsl"), include_str!("shaders/bert_common.wgsl"));
-    let pipeline = |name: &str, source: &str| compile(device, name, &format!("{common}\n{source}"));
+    let pipeline = |name: &str, source: &str| compile(device, name, &format!("{common}\n{source}"), &[]);
     let embed_k = pipeline("bert_embed", include_str!("shaders/bert_embed.wgsl"));
     let norm_k = pipeline("layernorm", include_str!("shaders/layernorm.wgsl"));
     let linear_k = pipeline("linear", include_str!("shaders/linear.wgsl"));

@@ -1,7 +1,7 @@
 //! Each kernel against candle on random inputs. Needs a GPU adapter (lavapipe will do): without
 //! one these tests say so and pass, unless WASMRAG_REQUIRE_GPU=1 (the test script sets it).
 
-use super::decoder::{per_64, per_row, Alloc, Kernels};
+use super::decoder::{matvec_groups, per_64, Alloc, Kernels};
 use super::Gpu;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
@@ -93,9 +93,10 @@ fn q8_0_matvec_matches_candle_quantized_matmul() {
     let input = alloc.storage(&bytes(&x));
     let (xq, xd, y) = (alloc.zeroed(cols / 4), alloc.zeroed(cols / 32), alloc.zeroed(rows));
     run(&gpu, &kernels.quantize, &[&input, &xq, &xd], ((cols / 32) as u32, 1), &xd, cols / 32);
-    let dims = alloc.dims(rows, cols / 32, 0, 0, 0.0);
-    let got = run(&gpu, &kernels.matvec, &[&dims, &weight.quants, &weight.scales, &xq, &xd, &y], per_row(rows), &y, rows);
+    let dims = alloc.dims(rows, cols / 32, 0, 1, 0.0);
+    let got = run(&gpu, &kernels.matvec, &[&dims, &step(&gpu, 0, 1), &weight.quants, &weight.scales, &xq, &xd, &y], (matvec_groups(rows), 1), &y, rows);
     assert_close(&got, &expected, 1e-5, "matvec");
+    assert_eq!(got, expected, "matvec is not bit-for-bit candle's");
 }
 
 #[test]

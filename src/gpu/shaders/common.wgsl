@@ -17,3 +17,12 @@ struct Step {
     n_penalty: u32,
     penalty: f32,
 }
+
+// Zero, known only at run time: a kernel that needs `fence` sets it from its launch size first.
+var<private> zero: u32;
+
+// x unchanged, but opaque to the shader compiler. Some compile with fast-math (llvmpipe does)
+// and would otherwise reorder, fuse or cancel float steps that must round as the CPU's do.
+fn fence(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) ^ zero);
+}

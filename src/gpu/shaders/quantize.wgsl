@@ -1,6 +1,7 @@
 // Quantises an activation vector to Q8_0 blocks of 32, exactly as candle does before a
-// quantised matmul: d = max|x| / 127 (kept at f16 precision), q = round(x / d) half away from
-// zero. Four int8 are packed per u32. One workgroup of 32 per block.
+// quantised matmul: d = max|x| / 127 (kept at f16 precision), q = round(x × (1 / d)) with ties
+// away from zero, as f32::round does (WGSL's round goes to even). Four int8 are packed per u32.
+// One workgroup of 32 per block.
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> quants: array<u32>;
 @group(0) @binding(2) var<storage, read_write> scales: array<f32>;
@@ -9,7 +10,8 @@ var<workgroup> amax: array<f32, 32>;
 var<workgroup> q: array<u32, 32>;
 
 @compute @workgroup_size(32)
-fn main(@builtin(workgroup_id) block: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn main(@builtin(workgroup_id) block: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    zero = u32(groups.x == 0u);
     let v = x[block.x * 32u + t];
     amax[t] = abs(v);
     workgroupBarrier();
@@ -21,8 +23,9 @@ fn main(@builtin(workgroup_id) block: vec3<u32>, @builtin(local_invocation_index
     }
     let d = amax[0] / 127.0;
     let inv = select(0.0, 1.0 / d, d != 0.0);
-    let scaled = v * inv;
-    let rounded = sign(scaled) * floor(abs(scaled) + 0.5);
+    let scaled = fence(v * inv);
+    let whole = trunc(abs(scaled));
+    let rounded = sign(scaled) * (whole + select(0.0, 1.0, fence(abs(scaled) - whole) >= 0.5));
     q[t] = bitcast<u32>(i32(rounded)) & 0xffu;
     workgroupBarrier();
     if (t < 8u) {
