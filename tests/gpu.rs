@@ -97,6 +97,32 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
     assert_eq!(run().0, first, "the same seed gives the same sampled answer");
 }
 
+/// Losing the device in the middle of an answer costs nothing but speed: the step that finds it
+/// gone keeps the reason, drops the engine, and the answer finishes on the CPU, the same text.
+#[test]
+fn a_lost_device_mid_answer_finishes_on_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let prompt = chatml("You are a helpful assistant.", "Name one planet.");
+    let options = GenerateOptions { max_tokens: 12, ..Default::default() };
+    let (expected, _) = generator().generate(&prompt, &options, &mut |_| {}).unwrap();
+
+    let mut generator = generator();
+    generator.attach_gpu(pollster::block_on(GpuDecoder::from_gguf(&gpu, &read(GENERATOR), generator.context_length())).unwrap());
+    let mut generation = generator.start(&prompt, &options).unwrap();
+    let mut text = String::new();
+    for _ in 0..3 {
+        text.push_str(&pollster::block_on(generator.step_async(&mut generation)).unwrap().unwrap());
+    }
+    assert!(generator.has_gpu(), "the first tokens ran on the GPU");
+    gpu.destroy();
+    while let Some(piece) = pollster::block_on(generator.step_async(&mut generation)).unwrap() {
+        text.push_str(&piece);
+    }
+    assert!(!generator.has_gpu());
+    assert!(matches!(generator.gpu_error(), Some(GpuError::Lost(_))), "{:?}", generator.gpu_error());
+    assert_eq!(text, expected);
+}
+
 /// Both engines quantise activations to int8 before every matmul, so a last-bit difference in
 /// summation order can flip a rounding and move logits by a few tenths: where the CPU's two
 /// best tokens are that close, the engines may pick differently (candle's own batched and

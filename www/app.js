@@ -7,6 +7,10 @@ const params = new URLSearchParams(location.search);
 const indexUrl = params.get("index") ?? "./rust-book.idx";
 /** Where answers are generated: "auto" (default), "webgpu" or "cpu" (`?backend=`). */
 const backend = params.get("backend") ?? "auto";
+/** Answer options from the URL, for trying settings without editing code (`?sources=1&maxTokens=24`). */
+const askOptions = Object.fromEntries(
+  ["sources", "maxTokens"].filter((name) => params.has(name)).map((name) => [name, Number(params.get(name))]),
+);
 let rag = null;
 let controller = null;
 
@@ -151,7 +155,7 @@ async function ask() {
   let text = "";
   try {
     if (!rag.generatorReady) status("Loading the answer model…");
-    for await (const event of rag.ask(question, { signal: controller.signal })) {
+    for await (const event of rag.ask(question, { ...askOptions, signal: controller.signal })) {
       if (event.done) {
         renderAnswer(event.answer, event.sources, event.citations);
         showSources(event.sources);

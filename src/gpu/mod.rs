@@ -120,6 +120,13 @@ impl Gpu {
         self.lost.load(Ordering::Relaxed)
     }
 
+    /// Releases the device and all its GPU memory now. Engines built on it then fail with
+    /// [`GpuError::Lost`], so their callers go on on the CPU, as after a real device loss.
+    pub fn destroy(&self) {
+        self.lost.store(true, Ordering::Relaxed);
+        self.device.destroy();
+    }
+
     /// Runs `work` inside out-of-memory and validation error scopes, turning what the
     /// implementation reports into a [`GpuError`].
     pub(crate) async fn checked<T>(&self, work: impl FnOnce() -> T) -> Result<T, GpuError> {

@@ -66,11 +66,11 @@ async function search(page, query) {
 }
 
 /** Asks and records the answer's length every 20 ms, to see it grow token by token. */
-async function ask(page, question) {
+async function ask(page, question, timeoutMs = 300_000) {
   await page.fill("#query", question);
   await page.click("#ask-button");
   const lengths = new Set();
-  const deadline = Date.now() + 300_000;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await page.$eval("#answer-section", (s) => s.dataset.state);
     lengths.add(await page.$eval("#answer", (a) => a.textContent.length));
@@ -141,6 +141,49 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   const unexpected = errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch/.test(e));
   assert.deepEqual(unexpected, [], "no console errors offline other than refused network requests");
   await context.setOffline(false);
+});
+
+// SwiftShader runs the GPU kernels at about 1 prompt token/s, so this answer is kept short:
+// one source and 16 tokens (about 330 prompt tokens, some 5 minutes). The two answers start
+// alike and part at the first near-tie (see tests/gpu.rs), so the test asserts the shared start.
+test("with WebGPU forced on, the demo answers on the GPU and starts as the CPU path does", { timeout: 1_200_000 }, async () => {
+  const gpuContext = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-chromium-gpu-")), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: chromiumArgs(["--enable-unsafe-webgpu"]),
+  });
+  try {
+    const answerOn = async (backend) => {
+      const page = await gpuContext.newPage();
+      const errors = [];
+      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      await page.goto(`${baseUrl}?index=./e2e.idx&backend=${backend}&sources=1&maxTokens=16`);
+      await waitReady(page);
+      const started = Date.now();
+      const result = await ask(page, "What is a Box?", 1_100_000);
+      result.generatorBackend = await page.$eval("body", (b) => b.dataset.generatorBackend);
+      result.backendText = await page.textContent("#backend");
+      result.seconds = (Date.now() - started) / 1000;
+      assert.deepEqual(errors, [], `no console errors on ${backend}`);
+      await page.close();
+      return result;
+    };
+    const cpu = await answerOn("cpu");
+    const gpu = await answerOn("webgpu");
+    console.log(`cpu (${cpu.seconds} s): ${JSON.stringify(cpu.answer)}\nwebgpu (${gpu.seconds} s, ${gpu.backendText}): ${JSON.stringify(gpu.answer)}`);
+    assert.equal(cpu.generatorBackend, "cpu");
+    assert.equal(gpu.generatorBackend, "webgpu", gpu.backendText);
+    assert.match(gpu.backendText, /answers: WebGPU/);
+    assert.equal(gpu.status, "Answered", gpu.answer);
+    assert.ok(cpu.answer.length > 20, cpu.answer);
+    assert.deepEqual(gpu.sources, cpu.sources);
+    const [a, b] = [cpu.answer.split(/\s+/), gpu.answer.split(/\s+/)];
+    const shared = a.findIndex((word, i) => word !== b[i]);
+    console.log(`the answers share their first ${shared < 0 ? a.length : shared} words`);
+    assert.ok(shared < 0 || shared >= 5, "the GPU's answer starts with the CPU's first five words");
+  } finally {
+    await gpuContext.close();
+  }
 });
 
 test("the Stop button cancels a streaming answer", { timeout: 300_000 }, async () => {
