@@ -277,12 +277,13 @@ pub(crate) struct Kernels {
 impl Kernels {
     pub(crate) fn new(device: &wgpu::Device) -> Kernels {
         let common = include_str!("shaders/common.wgsl");
-        let make = |name: &str, source: &str| compile(device, name, &format!("{common}\n{source}"), &[]);
+        let with = |name: &str, source: &str, constants: &[(&str, f64)]| compile(device, name, &format!("{common}\n{source}"), constants);
+        let make = |name: &str, source: &str| with(name, source, &[]);
         Kernels {
             embed: make("embed", include_str!("shaders/embed.wgsl")),
             rmsnorm: make("rmsnorm", include_str!("shaders/rmsnorm.wgsl")),
             quantize: make("quantize", include_str!("shaders/quantize.wgsl")),
-            matvec: compile(device, "matvec", &format!("{common}\n{}", include_str!("shaders/matvec.wgsl")), &[("LANES", f64::from(cpu_dot_lanes()))]),
+            matvec: with("matvec", include_str!("shaders/matvec.wgsl"), &[("LANES", f64::from(cpu_dot_lanes()))]),
             rope: make("rope", include_str!("shaders/rope.wgsl")),
             attention: make("attention", include_str!("shaders/attention.wgsl")),
             silu_mul: make("silu_mul", include_str!("shaders/silu_mul.wgsl")),

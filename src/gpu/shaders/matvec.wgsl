@@ -2,9 +2,9 @@
 // chunk, in exactly the floating-point order of the CPU path's q8_0·q8_0 dot so both round
 // alike: LANES = 8 is candle's AVX2 kernel (eight running sums, one per 4-byte group, fused
 // multiply-add, then its pairwise horizontal sum; WGSL's fma need not be fused, so it is
-// emulated exactly, and every float step is fenced from fast-math), 4 its wasm simd128 kernel (four sums over
-// byte pairs, multiply then add, summed left to right), 1 its portable loop. Integer products
-// are exact, so only the float steps need to follow. dims.a = rows, dims.b = blocks per row,
+// emulated exactly), 4 its wasm simd128 kernel (four sums over byte pairs, multiply then add,
+// summed left to right), 1 its portable loop. Integer products are exact, so only the float
+// steps need to follow, and each is fenced from fast-math. dims.a = rows, dims.b = blocks per row,
 // dims.c = 1 adds into y (residual), dims.d = tokens when fixed (0: the chunk's count).
 // Each workgroup covers 64 / LANES rows and TILE tokens: every weight word is loaded once per
 // tile of tokens (the prefill's matmul), and the lanes of a row read one block together.
