@@ -5,7 +5,7 @@
 //   --smoke is a tiny run of every row (short prompt, few passages and vectors, one run) that
 //   the test suite uses so the benchmarks cannot rot.
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,10 +22,34 @@ const isolate = args.includes("--isolate");
 const only = option("--only", "generation,embedding,search,startup").split(",");
 const sentences = smoke ? 1000 : 20000;
 const out = join(repo, "target/bench");
-// Real text for the embedding and search rows: SciFact from the shared folder beside the checkout.
-const scifact = process.env.WASMRAG_SCIFACT ?? join(repo, "../shared/eval/scifact");
-if (!existsSync(join(scifact, "corpus.jsonl"))) throw new Error(`SciFact not found in ${scifact}: set WASMRAG_SCIFACT to a BEIR SciFact folder`);
 mkdirSync(out, { recursive: true });
+// Real text for the embedding and search rows: SciFact from the shared folder beside the checkout.
+let scifact = process.env.WASMRAG_SCIFACT ?? join(repo, "../shared/eval/scifact");
+if (!existsSync(join(scifact, "corpus.jsonl"))) {
+  if (!smoke) throw new Error(`SciFact not found in ${scifact}: set WASMRAG_SCIFACT to a BEIR SciFact folder`);
+  scifact = bookAsBeir();
+  process.env.WASMRAG_SCIFACT = scifact;
+}
+
+/** The smoke run on a machine without SciFact: Rust Book paragraphs in SciFact's BEIR layout
+ * (the tiny run needs real text, not SciFact itself). Returns the folder. */
+function bookAsBeir() {
+  const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
+  const book = join(sysroot, "share/doc/rust/html/book");
+  const dir = join(out, "book-beir");
+  mkdirSync(join(dir, "qrels"), { recursive: true });
+  const docs = readdirSync(book).filter((f) => /^ch\d\d-\d\d-.*\.html$/.test(f)).sort().flatMap((file) => {
+    const html = readFileSync(join(book, file), "utf8");
+    const main = html.slice(html.indexOf("<main>"), html.indexOf("</main>"));
+    return main.split(/<\/p>/).map((p) => p.replace(/<[^>]+>/g, " ").replace(/&[a-z#0-9]+;/g, " ").replace(/\s+/g, " ").trim()).filter((t) => t.split(" ").length >= 12);
+  });
+  writeFileSync(join(dir, "corpus.jsonl"), docs.map((text, i) => JSON.stringify({ _id: `d${i}`, title: "", text })).join("\n") + "\n");
+  const queries = ["What is ownership?", "How do I borrow a value mutably?", "What is a vector?", "How do threads share data?"];
+  writeFileSync(join(dir, "queries.jsonl"), queries.map((text, i) => JSON.stringify({ _id: `q${i}`, text })).join("\n") + "\n");
+  writeFileSync(join(dir, "qrels/test.tsv"), "query-id\tcorpus-id\tscore\n" + queries.map((_, i) => `q${i}\td${i}\t1`).join("\n") + "\n");
+  console.log(`SciFact not found: the smoke run uses ${docs.length} Rust Book paragraphs (${dir})`);
+  return dir;
+}
 
 const line = (cells, widths) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" ");
 const ms = (x) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
