@@ -1,8 +1,9 @@
 //! The WebGPU engine natively (Vulkan; Mesa's lavapipe in CI) against the CPU path on the real
-//! SmolLM2 model: greedy decoding gives the same token ids, and fed the same tokens the GPU
-//! picks the CPU's token wherever the CPU's choice is not a near-tie. Without any adapter the test
-//! says so and passes, unless WASMRAG_REQUIRE_GPU=1 (the test script installs lavapipe and
-//! sets it).
+//! SmolLM2 model: fed the same tokens the GPU computes the CPU's logits bit for bit, so greedy
+//! decoding gives the same token ids. (In Chromium the kernels take the wasm CPU path's orders;
+//! there prompts of up to 4 tokens match bit for bit and longer ones do not yet: the gemm
+//! orders were checked in wasm, so the gap lies elsewhere.) Without any adapter the tests say
+//! so and pass, unless WASMRAG_REQUIRE_GPU=1 (the test script installs lavapipe and sets it).
 
 mod common;
 
@@ -16,6 +17,7 @@ use wasmrag::prompt::chatml;
 use wasmrag::{build_index, build_index_async, ChunkOptions, Document, Format, GenerateOptions, Rag};
 
 fn gpu() -> Option<Gpu> {
+    force_candle_avx2();
     match pollster::block_on(Gpu::new(true)) {
         Ok(gpu) => Some(gpu),
         Err(e) if std::env::var_os("WASMRAG_REQUIRE_GPU").is_none() => {
@@ -26,14 +28,22 @@ fn gpu() -> Option<Gpu> {
     }
 }
 
-/// The start of a greedy answer (default repetition penalty) is the same on both engines.
-/// Longer runs part at the first near-tie (see the next test).
+/// Makes candle use its AVX2 Q8_0 kernel, not the VNNI one it picks on CPUs with AVX-512 VNNI
+/// (which quantises activations in 256-value blocks, an order the GPU engine does not copy; the
+/// browser's wasm path never takes it). Set once, before any test in this binary runs candle.
+fn force_candle_avx2() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var("MISTRALRS_FORCE_AVX2", "1"));
+}
+
+/// A greedy answer (default repetition penalty, up to 48 tokens) is the same on both engines,
+/// token for token.
 #[test]
 fn greedy_answers_on_the_gpu_equal_the_cpu_path() {
     let Some(gpu) = gpu() else { return };
     let mut cpu = generator();
     let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, &read(GENERATOR), cpu.context_length())).unwrap();
-    let options = GenerateOptions { max_tokens: 12, ..Default::default() };
+    let options = GenerateOptions { max_tokens: 48, ..Default::default() };
     for question in ["What is the capital of France?", "Name one planet."] {
         let prompt = chatml("You are a helpful assistant.", question);
         let mut generation = cpu.start(&prompt, &options).unwrap();
@@ -123,21 +133,13 @@ fn a_lost_device_mid_answer_finishes_on_the_cpu() {
     assert_eq!(text, expected);
 }
 
-/// Both engines quantise activations to int8 before every matmul, so a last-bit difference in
-/// summation order can flip a rounding and move logits by a few tenths: where the CPU's two
-/// best tokens are that close, the engines may pick differently (candle's own batched and
-/// token-by-token prefill differ as much). Fed the same tokens, the GPU must pick the CPU's
-/// token at every step where the CPU's choice is clear.
+/// Fed the same tokens, the GPU's logits equal the CPU's bit for bit at every one of 40 steps
+/// (the keys stay under 256, where gemm takes its horizontal kernel; the next test passes 256).
 #[test]
-fn gpu_logits_follow_the_cpu_wherever_the_choice_is_clear() {
+fn gpu_logits_equal_the_cpu_at_every_step() {
     let Some(gpu) = gpu() else { return };
     let bytes = read(GENERATOR);
     let cpu = generator();
-    let top2 = |v: &[f32]| {
-        let best = (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
-        let second = (0..v.len()).filter(|&i| i != best).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
-        (best as u32, v[best] - v[second])
-    };
     for question in ["What happens to a value when its owner goes out of scope?", "Name one planet.", "How do I read a file in Rust?"] {
         let ids = cpu.encode(&chatml("You are a helpful assistant.", question)).unwrap();
         let mut reader = Cursor::new(&bytes);
@@ -150,20 +152,12 @@ fn gpu_logits_follow_the_cpu_wherever_the_choice_is_clear() {
         };
         let mut cpu_logits = forward(&mut model, &ids, 0);
         let mut gpu_logits = pollster::block_on(decoder.next_logits(&ids)).unwrap();
-        let (mut agreed, mut clear_disagreements) = (0, Vec::new());
         for step in 0..40 {
-            let (token, margin) = top2(&cpu_logits);
-            let (gpu_token, _) = top2(&gpu_logits);
-            if gpu_token == token {
-                agreed += 1;
-            } else if margin >= 0.5 {
-                clear_disagreements.push((step, token, gpu_token, margin));
-            }
+            assert!(gpu_logits == cpu_logits, "{question}: logits differ at step {step}");
+            let token = (0..cpu_logits.len()).max_by(|&a, &b| cpu_logits[a].total_cmp(&cpu_logits[b])).unwrap() as u32;
             cpu_logits = forward(&mut model, &[token], ids.len() + step);
             gpu_logits = pollster::block_on(decoder.next_logits(&[token])).unwrap();
         }
-        assert!(clear_disagreements.is_empty(), "{question}: (step, cpu, gpu, margin) {clear_disagreements:?}");
-        assert!(agreed >= 36, "{question}: only {agreed}/40 steps agree");
     }
 }
 
@@ -230,22 +224,31 @@ fn documents_indexed_on_the_gpu_search_like_the_cpu_index() {
     }
 }
 
-/// Prefill in chunks of 64 tokens (one submit each) computes exactly what feeding the prompt
-/// one token at a time does: same logits, bit for bit, across a chunk boundary.
+/// A prompt longer than one 256-token prefill chunk, then single steps, give candle's logits bit
+/// for bit: every kernel follows the CPU's summation order for the shapes gemm sees.
 #[test]
-fn chunked_prefill_equals_token_by_token() {
+fn gpu_logits_equal_the_cpu_bit_for_bit() {
     let Some(gpu) = gpu() else { return };
+    let bytes = read(GENERATOR);
     let cpu = generator();
-    let prompt = chatml("You are a helpful assistant.", &"Each value in Rust has an owner. ".repeat(12));
+    let prompt = chatml("You are a helpful assistant.", &"Each value in Rust has an owner. ".repeat(30));
     let ids = cpu.encode(&prompt).unwrap();
-    assert!(ids.len() > 100, "{} tokens", ids.len());
-    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, &read(GENERATOR), 512)).unwrap();
-    let chunked = pollster::block_on(decoder.next_logits(&ids)).unwrap();
-    assert_eq!(decoder.position(), ids.len());
-    decoder.reset();
-    let mut one_by_one = Vec::new();
-    for &id in &ids {
-        one_by_one = pollster::block_on(decoder.next_logits(&[id])).unwrap();
+    assert!(ids.len() > 256, "{} tokens", ids.len());
+    let mut reader = Cursor::new(&bytes);
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let mut model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).unwrap();
+    let mut forward = |t: &[u32], pos: usize| -> Vec<f32> {
+        let input = Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        model.forward(&input, pos).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    };
+    forward(&ids[..256], 0);
+    let mut expected = forward(&ids[256..], 256);
+    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, &bytes, 512)).unwrap();
+    let mut got = pollster::block_on(decoder.next_logits(&ids)).unwrap();
+    for step in 0..4 {
+        assert!(got == expected, "step {step}: logits differ from the CPU's");
+        let next = (0..expected.len()).max_by(|&a, &b| expected[a].total_cmp(&expected[b])).unwrap() as u32;
+        expected = forward(&[next], ids.len() + step);
+        got = pollster::block_on(decoder.next_logits(&[next])).unwrap();
     }
-    assert_eq!(chunked, one_by_one);
 }

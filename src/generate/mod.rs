@@ -50,8 +50,9 @@ pub enum GenerateError {
     Superseded,
 }
 
-/// Tokens fed to the model per forward pass during prefill, bounding attention memory.
-const PREFILL_CHUNK: usize = 256;
+/// Tokens fed to the model per forward pass during prefill, bounding attention memory. The GPU
+/// engine prefills in the same chunks: gemm sums attention in an order that depends on their shape.
+pub(crate) const PREFILL_CHUNK: usize = 256;
 /// A run of this many generated tokens that already occurred earlier in the answer means the
 /// model is looping (small models do); generation stops and the repeat is dropped.
 const LOOP_WINDOW: usize = 20;

@@ -1,8 +1,9 @@
 //! The llama-family decoder on the GPU: Q8_0 weights repacked at load into aligned int8 and
-//! scale streams, a graph of pipelines and bind groups built once, the prompt in chunks of 64
-//! tokens and then one submit per generated token, and greedy sampling (with the repetition
-//! penalty) on the GPU so only the 4-byte token id is read back. It reproduces candle's quantised llama step for step (activations
-//! quantised to Q8_0 before each matmul, interleaved RoPE, the same softmax), so greedy
+//! scale streams, a graph of pipelines and bind groups built once, the prompt in the CPU path's
+//! chunks of 256 tokens and then one submit per generated token, and greedy sampling (with the
+//! repetition penalty) on the GPU so only the 4-byte token id is read back. It reproduces
+//! candle's quantised llama float for float on the targets [`cpu_order`] knows (activations
+//! quantised to Q8_0 before each matmul, every sum in the CPU's order, its libm's `exp`), so
 //! decoding gives the same tokens as the CPU path.
 
 use super::{Gpu, GpuError};
@@ -17,7 +18,7 @@ const Q8_0_BLOCK: usize = 34;
 /// Most distinct recent tokens the repetition penalty can cover.
 const MAX_RECENT: usize = 1024;
 /// Prompt tokens run through the graph together, in one submit (prefill in chunks).
-const CHUNK: usize = 64;
+const CHUNK: usize = crate::generate::PREFILL_CHUNK;
 
 /// The model's shape, read from GGUF metadata.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +168,7 @@ impl GpuDecoder {
 
     /// Feeds `tokens` at the next positions and returns the greedy next token, after the
     /// repetition `penalty` over the distinct tokens of `recent` (1.0 for none). A prompt runs
-    /// in chunks of 64 tokens, one submit each; only the 4-byte token id is read back.
+    /// in chunks of 256 tokens, one submit each; only the 4-byte token id is read back.
     pub async fn next_token(&mut self, tokens: &[u32], recent: &[u32], penalty: f32) -> Result<u32, GpuError> {
         let bytes = self.run(tokens, recent, penalty, true).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -277,34 +278,63 @@ pub(crate) struct Kernels {
 impl Kernels {
     pub(crate) fn new(device: &wgpu::Device) -> Kernels {
         let common = include_str!("shaders/common.wgsl");
+        let o = cpu_order();
+        let exp = if o.libm_exp { include_str!("shaders/exp_libm.wgsl") } else { include_str!("shaders/exp_rounded.wgsl") };
         let with = |name: &str, source: &str, constants: &[(&str, f64)]| compile(device, name, &format!("{common}\n{source}"), constants);
         let make = |name: &str, source: &str| with(name, source, &[]);
+        let attention = [
+            ("FUSED", f64::from(u8::from(o.fused))),
+            ("HORIZONTAL", f64::from(u8::from(o.horizontal))),
+            ("GEMV_WIDTH", f64::from(o.gemv_width)),
+            ("SUM_STEP", f64::from(o.sum_step)),
+        ];
         Kernels {
             embed: make("embed", include_str!("shaders/embed.wgsl")),
             rmsnorm: make("rmsnorm", include_str!("shaders/rmsnorm.wgsl")),
             quantize: make("quantize", include_str!("shaders/quantize.wgsl")),
-            matvec: with("matvec", include_str!("shaders/matvec.wgsl"), &[("LANES", f64::from(cpu_dot_lanes()))]),
+            matvec: with("matvec", include_str!("shaders/matvec.wgsl"), &[("LANES", f64::from(o.dot_lanes))]),
             rope: make("rope", include_str!("shaders/rope.wgsl")),
-            attention: make("attention", include_str!("shaders/attention.wgsl")),
-            silu_mul: make("silu_mul", include_str!("shaders/silu_mul.wgsl")),
+            attention: with("attention", &format!("{exp}\n{}", include_str!("shaders/attention.wgsl")), &attention),
+            silu_mul: make("silu_mul", &format!("{exp}\n{}", include_str!("shaders/silu_mul.wgsl"))),
             penalty: make("penalty", include_str!("shaders/penalty.wgsl")),
             argmax: make("argmax", include_str!("shaders/argmax.wgsl")),
         }
     }
 }
 
-/// How the CPU path's q8_0·q8_0 dot product sums on this target, which the matvec kernel copies
-/// (its `LANES` constant) so GPU and CPU round alike: 8 for candle's AVX2 kernel, 4 for its wasm
-/// simd128 kernel, 1 for its portable loop.
-pub(crate) fn cpu_dot_lanes() -> u32 {
+/// How the CPU path rounds on this target, which the kernels copy so GPU and CPU compute the same
+/// floats: the orders of candle's q8_0·q8_0 dot, of gemm's f32 kernels and of candle's
+/// `vec_sum`, whether multiply-adds are fused, and which libm `exp` runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuOrder {
+    /// Lanes of the q8_0·q8_0 dot (the matvec kernel's `LANES`): 8 for candle's AVX2 kernel, 4
+    /// for its wasm simd128 kernel, 1 for its portable loop.
+    pub(crate) dot_lanes: u32,
+    /// Whether gemm's multiply-adds are fused (x86 with FMA) or multiply then add.
+    fused: bool,
+    /// Whether gemm uses its horizontal kernel for products of at most 256 values (x86 with FMA).
+    horizontal: bool,
+    /// Lanes of gemm's matrix-vector kernel: 8 with AVX2, 1 on wasm (its scalar path).
+    gemv_width: u32,
+    /// Running sums in candle's `vec_sum`: 32 with AVX, 16 with simd128.
+    sum_step: u32,
+    /// Whether `exp` is the libm crate's (wasm32), rather than a correctly rounding one (glibc).
+    libm_exp: bool,
+}
+
+/// The CPU path's rounding on this target: exact for the browser (wasm simd128) and for x86-64
+/// with AVX2 and FMA (the native tests); elsewhere the nearest of these, so answers agree closely
+/// but not bit for bit.
+pub(crate) fn cpu_order() -> CpuOrder {
+    let wasm = CpuOrder { dot_lanes: 4, fused: false, horizontal: false, gemv_width: 1, sum_step: 16, libm_exp: true };
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return 4;
+    return wasm;
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        return 8;
+        return CpuOrder { dot_lanes: 8, fused: true, horizontal: true, gemv_width: 8, sum_step: 32, libm_exp: false };
     }
     #[allow(unreachable_code)]
-    1
+    CpuOrder { dot_lanes: 1, libm_exp: false, ..wasm }
 }
 
 /// A compute pipeline from WGSL `source` with its entry point `main`, a layout derived from
@@ -379,7 +409,7 @@ impl Alloc<'_> {
 
 /// Workgroups along x of the matvec kernel for `rows` output rows (64 / LANES rows each).
 pub(crate) fn matvec_groups(rows: usize) -> u32 {
-    (rows as u32).div_ceil(64 / cpu_dot_lanes())
+    (rows as u32).div_ceil(64 / cpu_order().dot_lanes)
 }
 
 /// Tokens one matvec workgroup covers (its `TILE`).
@@ -510,7 +540,7 @@ impl Builder<'_> {
 
         let embed = alloc.dispatch(&k.embed, &[&alloc.dims(s.hidden, 0, 0, 0, 0.0), &step, &embedding.quants, &embedding.scales, &tokens, &x], (0, 0));
         let mut body = vec![(embed, Grid::Elements(s.hidden))];
-        let head_dims = alloc.dims(s.heads, s.kv_heads, s.head_dim, s.context, 0.0);
+        let head_dims = alloc.dims(s.heads, s.kv_heads, s.head_dim, s.context, (1.0 / (s.head_dim as f64).sqrt()) as f32);
         let ffn_dims = alloc.dims(s.ffn, 0, 0, 0, 0.0);
         for layer in 0..s.layers {
             let name = |t: &str| format!("blk.{layer}.{t}.weight");

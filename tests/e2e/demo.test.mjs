@@ -145,7 +145,8 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
 
 // SwiftShader runs the GPU kernels at about 1 prompt token/s, so this answer is kept short:
 // one source and 16 tokens (about 330 prompt tokens, some 5 minutes). The two answers start
-// alike and part at the first near-tie (see tests/gpu.rs), so the test asserts the shared start.
+// alike and may part after a dozen tokens or so (see tests/gpu.rs), so the test asserts the
+// shared start.
 test("with WebGPU forced on, the demo answers on the GPU and starts as the CPU path does", { timeout: 1_200_000 }, async () => {
   const gpuContext = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-chromium-gpu-")), {
     executablePath: CHROMIUM,

@@ -22,42 +22,6 @@ const TILE: u32 = 8u;
 
 var<workgroup> partial: array<f32, 512>;
 
-// a + b as an unevaluated sum s + e, exactly (Knuth's TwoSum).
-fn two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = fence(a + b);
-    let bb = fence(s - a);
-    return vec2<f32>(s, fence(fence(a - fence(s - bb)) + fence(b - bb)));
-}
-
-// a × b as p + e exactly (Dekker's product over 12-bit halves).
-fn two_product(a: f32, b: f32) -> vec2<f32> {
-    let p = fence(a * b);
-    let ah = bitcast<f32>(bitcast<u32>(a) & 0xfffff000u);
-    let bh = bitcast<f32>(bitcast<u32>(b) & 0xfffff000u);
-    let al = fence(a - ah);
-    let bl = fence(b - bh);
-    let e = fence(fence(fence(fence(ah * bh) - p) + fence(ah * bl)) + fence(al * bh));
-    return vec2<f32>(p, fence(e + fence(al * bl)));
-}
-
-// a + b rounded to odd: inexact sums land on the odd neighbour.
-fn add_to_odd(a: f32, b: f32) -> f32 {
-    let t = two_sum(a, b);
-    let bits = bitcast<u32>(t.x);
-    if (t.y == 0.0 || (bits & 1u) == 1u) {
-        return t.x;
-    }
-    return bitcast<f32>(select(bits - 1u, bits + 1u, (t.y > 0.0) == (t.x > 0.0)));
-}
-
-// a × b + c with one rounding, as a hardware fused multiply-add gives (Boldo and Melquiond's
-// emulation through rounding to odd).
-fn fused_multiply_add(a: f32, b: f32, c: f32) -> f32 {
-    let u = two_product(a, b);
-    let t = two_sum(c, u.x);
-    return fence(t.x + add_to_odd(t.y, u.y));
-}
-
 // This lane's integer share of one block's dot: the lane's 4-byte group (8 lanes), its byte
 // pair in each 8-byte group (4 lanes), or the whole block (1 lane).
 fn lane_dot(w: u32, x: u32, lane: u32) -> i32 {

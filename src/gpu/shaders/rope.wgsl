@@ -1,5 +1,7 @@
 // Rotates q and k of each chunk token t at position step.pos + t (llama's interleaved pairs
-// 2i, 2i+1, as candle's rope_i) and writes k and v into this layer's cache at that row.
+// 2i, 2i+1, as candle's rope_i) and writes k and v into this layer's cache at that row. Each
+// product and difference is fenced, so a fast-math compiler cannot fuse them: they round as the
+// CPU's do.
 // dims.a = query heads, dims.b = key/value heads, dims.c = head size. One thread per pair.
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -12,7 +14,8 @@
 @group(0) @binding(8) var<storage, read> sin_table: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    zero = u32(groups.x == 0u);
     let half = dims.c / 2u;
     let q_pairs = dims.a * half;
     let kv_pairs = dims.b * half;
@@ -29,8 +32,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let at = token * dims.a * dims.c + 2u * p;
         let x0 = q[at];
         let x1 = q[at + 1u];
-        q[at] = x0 * c - x1 * s;
-        q[at + 1u] = x0 * s + x1 * c;
+        q[at] = fence(fence(x0 * c) - fence(x1 * s));
+        q[at + 1u] = fence(fence(x0 * s) + fence(x1 * c));
     } else {
         let at = 2u * (p - q_pairs);
         let width = dims.b * dims.c;
@@ -38,8 +41,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let row = pos * width;
         let x0 = k[src];
         let x1 = k[src + 1u];
-        k_cache[row + at] = x0 * c - x1 * s;
-        k_cache[row + at + 1u] = x0 * s + x1 * c;
+        k_cache[row + at] = fence(fence(x0 * c) - fence(x1 * s));
+        k_cache[row + at + 1u] = fence(fence(x0 * s) + fence(x1 * c));
         v_cache[row + at] = v[src];
         v_cache[row + at + 1u] = v[src + 1u];
     }
