@@ -1,9 +1,8 @@
 //! The WebGPU engine natively (Vulkan; Mesa's lavapipe in CI) against the CPU path on the real
 //! SmolLM2 model: fed the same tokens the GPU computes the CPU's logits bit for bit, so greedy
-//! decoding gives the same token ids. (In Chromium the kernels take the wasm CPU path's orders;
-//! there prompts of up to 4 tokens match bit for bit and longer ones do not yet: the gemm
-//! orders were checked in wasm, so the gap lies elsewhere.) Without any adapter the tests say
-//! so and pass, unless WASMRAG_REQUIRE_GPU=1 (the test script installs lavapipe and sets it).
+//! decoding gives the same token ids. (In Chromium the kernels take the wasm CPU path's orders
+//! and match it bit for bit too: tests/wasm_gpu.rs.) Without any adapter the tests say so and
+//! pass, unless WASMRAG_REQUIRE_GPU=1 (the test script installs lavapipe and sets it).
 
 mod common;
 

@@ -170,3 +170,74 @@ fn silu_mul_matches_candle() {
         assert!(differ * 1000 <= n, "scale {scale}: {differ} of {n} differ in the last bit");
     }
 }
+
+/// Activation quantisation equals candle's Q8_0 blocks byte for byte, including blocks so small
+/// that their f16 scale is subnormal and blocks whose values fall exactly halfway between two
+/// integers (candle rounds those away from zero).
+#[test]
+fn quantize_matches_candle_on_small_and_halfway_blocks() {
+    let Some(gpu) = gpu() else { return };
+    let mut x = Vec::new();
+    for scale in [1.0f32, 30.0, 5e-3, 1e-4, 1e-6] {
+        x.extend(random(32, scale.to_bits() as u64, scale));
+    }
+    let mut halfway: Vec<f32> = (0..32).map(|i| (i as f32 - 15.5) / 128.0).collect();
+    halfway[0] = 127.0 / 128.0;
+    x.extend(halfway);
+    let blocks = x.len() / 32;
+    let qt = QTensor::quantize(&Tensor::from_vec(x.clone(), (1, x.len()), &Device::Cpu).unwrap(), GgmlDType::Q8_0).unwrap();
+    let expected = qt.data().unwrap().to_vec();
+
+    let kernels = Kernels::new(&gpu.device);
+    let alloc = Alloc { device: &gpu.device };
+    let (input, xq, xd) = (alloc.storage(&bytes(&x)), alloc.zeroed(x.len() / 4), alloc.zeroed(blocks));
+    let scales = run(&gpu, &kernels.quantize, &[&input, &xq, &xd], (blocks as u32, 1), &xd, blocks);
+    let quants: Vec<u8> = run(&gpu, &kernels.quantize, &[&input, &xq, &xd], (blocks as u32, 1), &xq, x.len() / 4).iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+    for (b, block) in expected.chunks_exact(34).enumerate() {
+        let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+        assert_eq!(scales[b].to_bits(), d.to_bits(), "block {b}: scale {} vs candle {d}", scales[b]);
+        assert_eq!(&quants[b * 32..(b + 1) * 32], &block[2..], "block {b}: quants");
+    }
+}
+
+/// The corrections behind the kernels' `divide` and `square_root` reach the correctly rounded
+/// result from a start two ulp off, as a GPU with an approximate `/` or `sqrt` would give them.
+/// (lavapipe's own `/` and `sqrt` are exact, so the test spoils them first.)
+#[test]
+fn division_and_square_root_round_to_nearest_from_a_rough_start() {
+    let Some(gpu) = gpu() else { return };
+    let source = format!(
+        "{}\n{}",
+        include_str!("shaders/common.wgsl"),
+        r"
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    zero = u32(groups.x == 0u);
+    let i = id.x;
+    if (i < arrayLength(&b)) {
+        let off = select(0xfffffffeu, 2u, (i & 1u) == 0u);
+        let q = bitcast<f32>(bitcast<u32>(fence(a[i] / b[i])) + off);
+        out[2u * i] = nearest_quotient(a[i], b[i], q);
+        let s = bitcast<f32>(bitcast<u32>(fence(sqrt(abs(a[i])))) + off);
+        out[2u * i + 1u] = nearest_root(abs(a[i]), s);
+    }
+}"
+    );
+    let pipeline = super::decoder::compile(&gpu.device, "rounding test", &source, &[]);
+    let n = 1 << 16;
+    let spread = |v: Vec<f32>, seed: u64| -> Vec<f32> { v.iter().zip(random(n, seed, 20.0)).map(|(x, e)| x * e.round().exp2()).collect() };
+    let mut a = spread(random(n, 21, 1.0), 22);
+    let mut b = spread(random(n, 23, 1.0), 24);
+    (a[0], b[0], a[1], b[1]) = (1.0, 127.0, 0.189_595_55, 127.0);
+    let alloc = Alloc { device: &gpu.device };
+    let out = alloc.zeroed(2 * n);
+    let got = run(&gpu, &pipeline, &[&alloc.storage(&bytes(&a)), &alloc.storage(&bytes(&b)), &out], per_64(n), &out, 2 * n);
+    for i in 0..n {
+        assert_eq!(got[2 * i].to_bits(), (a[i] / b[i]).to_bits(), "{} / {}: {} vs {}", a[i], b[i], got[2 * i], a[i] / b[i]);
+        assert_eq!(got[2 * i + 1].to_bits(), a[i].abs().sqrt().to_bits(), "sqrt {}: {}", a[i].abs(), got[2 * i + 1]);
+    }
+}

@@ -159,7 +159,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     workgroupBarrier();
     let total = partial[0];
     for (var p = t; p < n; p += 64u) {
-        scores[base + p] = fence(scores[base + p] / total);
+        scores[base + p] = divide(scores[base + p], total);
     }
     storageBarrier();
     workgroupBarrier();

@@ -62,3 +62,74 @@ fn fused_multiply_add(a: f32, b: f32, c: f32) -> f32 {
     let t = two_sum(c, u.x);
     return fence(t.x + add_to_odd(t.y, u.y));
 }
+
+// The f32 next to a finite, non-zero x: away from zero if `outward`, else towards it.
+fn neighbour(x: f32, outward: bool) -> f32 {
+    let bits = bitcast<u32>(x);
+    return bitcast<f32>(select(bits - 1u, bits + 1u, outward));
+}
+
+// a − q·b with the product taken exactly; q is close to a / b, so a − p is exact too.
+fn division_residual(a: f32, b: f32, q: f32) -> f32 {
+    let p = two_product(q, b);
+    return fence(fence(a - p.x) - p.y);
+}
+
+// Whether the rounding corrections below may work on x: finite, non-zero, and between 2^-78
+// and 2^127, so no residual underflows (WGSL may flush subnormals) or overflows.
+fn correctable(x: f32) -> bool {
+    let exponent = bitcast<u32>(x) & 0x7f800000u;
+    return exponent >= 0x18800000u && exponent < 0x7f000000u;
+}
+
+// a / b rounded to nearest, as the CPU divides, from a start a few ulp off: the quotient moves
+// to whichever neighbour leaves the smaller residual until neither does. The residuals are
+// rounded once, so a quotient within about 2^-25 ulp of a midpoint could still round wrongly.
+fn nearest_quotient(a: f32, b: f32, start: f32) -> f32 {
+    var q = start;
+    if (!correctable(a) || !correctable(b) || !correctable(q)) {
+        return q;
+    }
+    var r = division_residual(a, b, q);
+    for (var i = 0; i < 4 && r != 0.0; i++) {
+        let next = neighbour(q, ((r > 0.0) == (b > 0.0)) == (q > 0.0));
+        let rn = division_residual(a, b, next);
+        if (abs(rn) >= abs(r)) {
+            break;
+        }
+        q = next;
+        r = rn;
+    }
+    return q;
+}
+
+// a / b rounded to nearest. WGSL allows 2.5 ulp of error in `/`, and fast-math compilers
+// rewrite chains of divisions (SwiftShader rounded 1 / (a / 127) unlike the CPU), so the
+// operands are fenced and the quotient corrected.
+fn divide(a: f32, b: f32) -> f32 {
+    return nearest_quotient(a, b, fence(fence(a) / fence(b)));
+}
+
+// √x rounded to nearest from a root s a few ulp off, by the same residual test.
+fn nearest_root(x: f32, start: f32) -> f32 {
+    var s = start;
+    if (!correctable(x) || !correctable(s)) {
+        return s;
+    }
+    var r = division_residual(x, s, s);
+    for (var i = 0; i < 4 && r != 0.0; i++) {
+        let next = neighbour(s, r > 0.0);
+        let rn = division_residual(x, next, next);
+        if (abs(rn) >= abs(r)) {
+            break;
+        }
+        s = next;
+        r = rn;
+    }
+    return s;
+}
+
+// √x rounded to nearest: WGSL's sqrt need not be correctly rounded.
+fn square_root(x: f32) -> f32 {
+    return nearest_root(x, fence(sqrt(x)));
+}

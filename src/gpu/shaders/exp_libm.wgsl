@@ -37,7 +37,7 @@ fn exp_cpu(input: f32) -> f32 {
     }
     let xx = fence(x * x);
     let c = fence(x - fence(xx * fence(1.6666625440e-1 + fence(xx * -2.7667332906e-3))));
-    let y = fence(fence(fence(fence(fence(x * c) / fence(2.0 - c)) - lo) + hi) + 1.0);
+    let y = fence(fence(fence(divide(fence(x * c), fence(2.0 - c)) - lo) + hi) + 1.0);
     if (k == 0) {
         return y;
     }

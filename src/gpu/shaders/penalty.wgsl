@@ -5,10 +5,11 @@
 @group(0) @binding(2) var<storage, read_write> logits: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    zero = u32(groups.x == 0u);
     if (id.x < step.n_penalty) {
         let t = recent[id.x];
         let l = logits[t];
-        logits[t] = select(l * step.penalty, l / step.penalty, l >= 0.0);
+        logits[t] = select(l * step.penalty, divide(l, step.penalty), l >= 0.0);
     }
 }

@@ -23,8 +23,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         total = sum;
     }
     workgroupBarrier();
-    let m = sqrt(fence(fence(total / f32(dims.a)) + dims.eps));
+    let m = square_root(fence(divide(total, f32(dims.a)) + dims.eps));
     for (var i = t; i < dims.a; i += 256u) {
-        y[dst + i] = fence(x[src + i] / m) * w[i];
+        y[dst + i] = divide(x[src + i], m) * w[i];
     }
 }

@@ -12,6 +12,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     let i = id.x;
     if (i < dims.a * step.count) {
         let g = gate[i];
-        h[i] = fence(fence(g / fence(1.0 + exp_cpu(-g))) * up[i]);
+        h[i] = fence(divide(g, fence(1.0 + exp_cpu(-g))) * up[i]);
     }
 }
