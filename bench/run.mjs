@@ -25,9 +25,11 @@ const out = join(repo, "target/bench");
 mkdirSync(out, { recursive: true });
 // Real text for the embedding and search rows: SciFact from the shared folder beside the checkout.
 let scifact = process.env.WASMRAG_SCIFACT ?? join(repo, "../shared/eval/scifact");
+let corpusName = "SciFact";
 if (!existsSync(join(scifact, "corpus.jsonl"))) {
   if (!smoke) throw new Error(`SciFact not found in ${scifact}: set WASMRAG_SCIFACT to a BEIR SciFact folder`);
   scifact = bookAsBeir();
+  corpusName = "Rust Book";
   process.env.WASMRAG_SCIFACT = scifact;
 }
 
@@ -135,7 +137,7 @@ const rows = {
   async search(page, base) {
     execFileSync("bash", [join(repo, "bench/prepare.sh"), String(sentences)], { stdio: "inherit" });
     const result = await runPage(page, `${base}/bench/search.html?vectors=/target/bench/scifact-${sentences}.f32&queryVectors=/target/bench/scifact-queries.f32&queries=${smoke ? 20 : 300}`);
-    console.log(`\nvector search: ${result.vectors} SciFact sentences (MiniLM, 384 dims), ${result.queries} SciFact test queries, k = 10`);
+    console.log(`\nvector search: ${result.vectors} ${corpusName} sentences (MiniLM, 384 dims), ${result.queries} ${corpusName} test queries, k = 10`);
     const w = [34, 10, 12, 10, 10, 10];
     console.log(line(["engine", "build", "size", "p50", "p99", "recall@10"], w));
     for (const r of result.results) console.log(line([r.name, r.buildMs ? ms(r.buildMs) : "—", `${(r.bytes / 1e6).toFixed(2)} MB`, ms(r.p50), ms(r.p99), r.recall.toFixed(4)], w));
@@ -190,7 +192,7 @@ const rows = {
     console.log(`\nstartup and size: demo on www/${index}, headless Chromium`);
     console.log(`.wasm ${wasm.length.toLocaleString()} B raw, ${gzip.toLocaleString()} B gzip; JS glue + wrapper ${result.glue.toLocaleString()} B raw, ${glueGzip.toLocaleString()} B gzip`);
     console.log(`page load to first search result: ${cold.firstResult} ms first visit (models downloaded), ${result.warmFirstResultMs} ms with models cached (ready after ${result.warmReadyMs} ms), median of ${runs}`);
-    const mem = (m) => `wasm ${(m.wasmBytes / 1e6).toFixed(0)} MB + JS ${(m.jsBytes / 1e6).toFixed(0)} MB`;
+    const mem = (m) => `wasm ${(m.wasmBytes / 1e6).toFixed(0)} MB` + (Number.isFinite(m.jsBytes) ? ` + JS ${(m.jsBytes / 1e6).toFixed(0)} MB` : " (JS heaps not reported)");
     console.log(`peak memory (worker's wasm memory, which only grows; JS heaps by measureUserAgentSpecificMemory): ${mem(afterSearch)} after a search, ${mem(afterAnswer)} after an answer`);
     return result;
   },
