@@ -100,9 +100,11 @@ export interface AskOptions {
   /** Best-passage cosine under which the answer is "not found" (default 0.30). */
   minCosine?: number;
   maxTokens?: number;
-  /** 0 (default) for greedy decoding. */
+  /** 0 (default) for greedy decoding; above 0 samples. */
   temperature?: number;
+  /** Nucleus sampling: draw only from the most likely tokens holding this much probability. */
   topP?: number;
+  /** Fixes the sampled answer: the same seed gives the same answer, on the CPU or WebGPU. */
   seed?: number;
   repeatPenalty?: number;
   /** Cancels generation; the answer so far is still returned. */

@@ -69,7 +69,8 @@ fn greedy_answers_on_the_gpu_equal_the_cpu_path() {
     }
 }
 
-/// The generator's own stepping on the GPU (as the browser runs it) gives the CPU's answer.
+/// The generator's own stepping on the GPU (as the browser runs it) gives the CPU's answer,
+/// greedy or sampled.
 #[test]
 fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
     let Some(gpu) = gpu() else { return };
@@ -89,21 +90,19 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
     assert_eq!(text, expected);
     assert!(on_gpu.has_gpu() && on_gpu.gpu_error().is_none());
 
-    // Sampling reads the GPU's logits back and draws with the seeded sampler: reproducible for a
-    // seed (sampled paths part from the CPU's at near-ties, as greedy ones do).
-    let sampled = GenerateOptions { temperature: 0.7, seed: 7, ..options };
-    let mut run = || {
+    // A seeded draw is made on the GPU too (only the token id comes back) and picks the CPU's
+    // tokens: the logits are equal and the sampler is defined to run alike on both.
+    for sampled in [GenerateOptions { temperature: 0.7, seed: 7, ..options.clone() }, GenerateOptions { temperature: 1.2, top_p: Some(0.9), seed: 8, max_tokens: 24, ..options.clone() }] {
+        let (expected, _) = cpu.generate(&prompt, &sampled, &mut |_| {}).unwrap();
         let mut generation = on_gpu.start(&prompt, &sampled).unwrap();
         let mut text = String::new();
         while let Some(piece) = pollster::block_on(on_gpu.step_async(&mut generation)).unwrap() {
             text.push_str(&piece);
         }
-        (text, generation.generated_tokens().len())
-    };
-    let (first, tokens) = run();
-    assert_eq!(tokens, 12, "{first:?}");
-    assert!(first.contains("Paris"), "{first:?}");
-    assert_eq!(run().0, first, "the same seed gives the same sampled answer");
+        assert_eq!(text, expected, "{sampled:?}");
+        assert_ne!(text, cpu.generate(&prompt, &GenerateOptions { seed: 9, ..sampled.clone() }, &mut |_| {}).unwrap().0, "another seed, another answer");
+    }
+    assert!(on_gpu.has_gpu() && on_gpu.gpu_error().is_none());
 }
 
 /// Losing the device in the middle of an answer costs nothing but speed: the step that finds it

@@ -81,6 +81,27 @@ async fn webgpu_logits_equal_the_cpu_bit_for_bit() {
     assert!(got == expected, "the last step: logits differ from the CPU's");
 }
 
+/// A sampled answer (temperature and top-p, seeded) is drawn on WebGPU, reading back only the
+/// token ids, and is the CPU path's answer token for token.
+#[wasm_bindgen_test]
+async fn sampled_answer_on_webgpu_equals_the_cpu_path() {
+    let gpu = Gpu::new(true).await.expect("an adapter");
+    let gguf = fetch(MODEL).await;
+    let prompt = chatml("You are a helpful assistant.", "Name one planet.");
+    let options = GenerateOptions { max_tokens: 8, temperature: 1.1, top_p: Some(0.9), seed: 11, ..Default::default() };
+    let mut cpu = Generator::from_gguf(&gguf).expect("model");
+    let (expected, _) = cpu.generate(&prompt, &options, &mut |_| {}).expect("cpu answer");
+    let mut on_gpu = Generator::from_gguf(&gguf).expect("model");
+    on_gpu.attach_gpu(GpuDecoder::from_gguf(&gpu, &gguf, 512).await.expect("the model loads onto WebGPU"));
+    let mut generation = on_gpu.start(&prompt, &options).expect("start");
+    let mut text = String::new();
+    while let Some(piece) = on_gpu.step_async(&mut generation).await.expect("step") {
+        text.push_str(&piece);
+    }
+    assert!(on_gpu.has_gpu(), "{:?}", on_gpu.gpu_error());
+    assert_eq!(text, expected);
+}
+
 #[wasm_bindgen_test]
 async fn auto_declines_a_software_adapter_and_webgpu_forces_it() {
     let refused = Gpu::new(false).await.expect_err("SwiftShader is a fallback adapter");

@@ -3,12 +3,14 @@
 //! cancel flag, and stops at end-of-turn.
 
 pub mod convert;
+mod sample;
 mod tokenizer;
+
+pub use sample::Draw;
 
 use crate::gpu::{GpuDecoder, GpuError};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,7 +73,8 @@ pub struct GenerateOptions {
     pub repeat_penalty: f32,
     /// How many recent tokens the penalty looks at.
     pub repeat_last_n: usize,
-    /// Seed for sampling, so sampled answers are reproducible.
+    /// Seed for sampling: with the token's position it fixes each draw, so a sampled answer is
+    /// the same for the same seed, on the CPU and on the GPU engine.
     pub seed: u64,
     /// Set it from elsewhere to stop generation after the current token.
     pub cancel: CancelFlag,
@@ -196,13 +199,7 @@ impl Generator {
         }
         self.model.clear_kv_cache();
         self.session += 1;
-        let sampling = match (options.temperature, options.top_p) {
-            (t, _) if t <= 0.0 => Sampling::ArgMax,
-            (temperature, Some(p)) => Sampling::TopP { p, temperature },
-            (temperature, None) => Sampling::All { temperature },
-        };
         Ok(Generation {
-            sampler: LogitsProcessor::from_sampling(options.seed, sampling),
             prompt_len: tokens.len(),
             tokens,
             fed: 0,
@@ -242,8 +239,8 @@ impl Generator {
     }
 
     /// Like [`Generator::step`], but the forward pass runs on the attached GPU engine
-    /// ([`Generator::attach_gpu`]): greedy steps pick the token on the GPU and read back its
-    /// id; sampled steps read back the logits and sample on the CPU with the same sampler. If
+    /// ([`Generator::attach_gpu`]), which also picks the token (greedy or the seeded draw, as
+    /// the CPU would) and reads back only its id. If
     /// the GPU fails (device lost, out of memory) the engine is dropped, the error kept in
     /// [`Generator::gpu_error`], and the step finishes on the CPU.
     pub async fn step_async(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
@@ -374,7 +371,6 @@ impl Generator {
 /// It is stepped by the [`Generator`] that started it ([`Generator::step`]).
 pub struct Generation {
     options: GenerateOptions,
-    sampler: LogitsProcessor,
     /// Prompt then generated tokens.
     tokens: Vec<u32>,
     prompt_len: usize,
@@ -389,6 +385,16 @@ pub struct Generation {
 }
 
 impl Generation {
+    /// The seeded draw for the next token, or `None` when decoding is greedy.
+    fn draw(&self) -> Option<Draw> {
+        (self.options.temperature > 0.0).then(|| Draw {
+            temperature: self.options.temperature as f32,
+            top_p: self.options.top_p.map_or(1.0, |p| p as f32),
+            seed: self.options.seed,
+            position: self.tokens.len() as u32,
+        })
+    }
+
     /// Token ids generated so far.
     pub fn generated_tokens(&self) -> &[u32] {
         &self.tokens[self.prompt_len..]
@@ -405,7 +411,8 @@ impl Generation {
     }
 }
 
-/// Applies the repetition penalty to next-token `logits` and picks a token with `g`'s sampler.
+/// Applies the repetition penalty to next-token `logits` and picks a token: the most likely
+/// one (the last on ties, as candle's greedy sampler), or `g`'s seeded draw.
 fn sample(g: &mut Generation, logits: Tensor) -> Result<u32, GenerateError> {
     let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
     let logits = if g.options.repeat_penalty == 1.0 {
@@ -415,21 +422,23 @@ fn sample(g: &mut Generation, logits: Tensor) -> Result<u32, GenerateError> {
         candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..])
             .map_err(compute)?
     };
-    g.sampler.sample(&logits).map_err(compute)
+    match g.draw() {
+        None => logits.argmax(candle_core::D::Minus1).and_then(|t| t.to_scalar::<u32>()).map_err(compute),
+        Some(draw) => Ok(draw.pick(&logits.to_vec1::<f32>().map_err(compute)?)),
+    }
 }
 
 /// The next token of `g` from the GPU engine, continuing from the tokens it has already seen.
+/// Greedy steps and seeded draws both pick on the GPU, so only the token id is read back.
 async fn gpu_next(gpu: &mut GpuDecoder, g: &mut Generation) -> Result<u32, GenerateError> {
     if g.gpu_fed == 0 {
         gpu.reset();
     }
     let feed = &g.tokens[g.gpu_fed..];
-    let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
-    let next = if g.options.temperature <= 0.0 {
-        gpu.next_token(feed, &g.tokens[start..], g.options.repeat_penalty).await?
-    } else {
-        let logits = gpu.next_logits(feed).await?;
-        sample(g, Tensor::new(logits, &Device::Cpu).map_err(|e| GenerateError::Compute(e.to_string()))?)?
+    let recent = &g.tokens[g.tokens.len().saturating_sub(g.options.repeat_last_n)..];
+    let next = match g.draw() {
+        None => gpu.next_token(feed, recent, g.options.repeat_penalty).await?,
+        Some(draw) => gpu.next_token_drawn(feed, recent, g.options.repeat_penalty, &draw).await?,
     };
     g.gpu_fed = g.tokens.len();
     Ok(next)

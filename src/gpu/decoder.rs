@@ -1,12 +1,13 @@
 //! The llama-family decoder on the GPU: Q8_0 weights repacked at load into aligned int8 and
 //! scale streams, a graph of pipelines and bind groups built once, the prompt in the CPU path's
-//! chunks of 256 tokens and then one submit per generated token, and greedy sampling (with the
-//! repetition penalty) on the GPU so only the 4-byte token id is read back. It reproduces
+//! chunks of 256 tokens and then one submit per generated token, and the pick (repetition
+//! penalty, then greedy or the seeded draw) on the GPU so only the 4-byte token id is read back. It reproduces
 //! candle's quantised llama float for float on the targets [`cpu_order`] knows (activations
 //! quantised to Q8_0 before each matmul, every sum in the CPU's order, its libm's `exp`), so
 //! decoding gives the same tokens as the CPU path.
 
 use super::{Gpu, GpuError};
+use crate::generate::Draw;
 use candle_core::quantized::gguf_file::{Content, TensorInfo};
 use candle_core::quantized::GgmlDType;
 use std::collections::HashSet;
@@ -65,6 +66,10 @@ pub struct GpuDecoder {
     head: Vec<Dispatch>,
     /// Repetition penalty and argmax over the logits.
     pick: Vec<Dispatch>,
+    /// Repetition penalty and the seeded draw over the logits.
+    draw: Vec<Dispatch>,
+    /// The draw's settings, written before each drawn token.
+    sampling: wgpu::Buffer,
     logits: wgpu::Buffer,
     logits_staging: wgpu::Buffer,
     position: usize,
@@ -170,19 +175,28 @@ impl GpuDecoder {
     /// repetition `penalty` over the distinct tokens of `recent` (1.0 for none). A prompt runs
     /// in chunks of 256 tokens, one submit each; only the 4-byte token id is read back.
     pub async fn next_token(&mut self, tokens: &[u32], recent: &[u32], penalty: f32) -> Result<u32, GpuError> {
-        let bytes = self.run(tokens, recent, penalty, true).await?;
+        let bytes = self.run(tokens, recent, penalty, Pick::Greedy).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
-    /// Feeds `tokens` and returns the next-token logits, for sampling on the CPU (reads back
-    /// the whole vocabulary, `4 × vocab` bytes).
+    /// Like [`GpuDecoder::next_token`], but the token is `draw`n as the CPU path draws it
+    /// ([`Draw::pick`]): same seed and logits, same token. Only its id is read back.
+    pub async fn next_token_drawn(&mut self, tokens: &[u32], recent: &[u32], penalty: f32, draw: &Draw) -> Result<u32, GpuError> {
+        let settings = [draw.temperature.to_bits(), draw.top_p.to_bits(), draw.seed as u32, (draw.seed >> 32) as u32, draw.position, self.shape.vocab as u32, 0, 0];
+        self.gpu.queue.write_buffer(&self.sampling, 0, &u32_bytes(&settings));
+        let bytes = self.run(tokens, recent, penalty, Pick::Draw).await?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// Feeds `tokens` and returns the next-token logits (reads back the whole vocabulary,
+    /// `4 × vocab` bytes).
     pub async fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuError> {
-        let bytes = self.run(tokens, &[], 1.0, false).await?;
+        let bytes = self.run(tokens, &[], 1.0, Pick::Logits).await?;
         Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     }
 
     /// Runs the graph over `tokens`; reads back the picked token, or all logits.
-    async fn run(&mut self, tokens: &[u32], recent: &[u32], penalty: f32, pick: bool) -> Result<Vec<u8>, GpuError> {
+    async fn run(&mut self, tokens: &[u32], recent: &[u32], penalty: f32, pick: Pick) -> Result<Vec<u8>, GpuError> {
         if tokens.is_empty() {
             return Err(GpuError::Internal("no tokens to feed".into()));
         }
@@ -218,7 +232,12 @@ impl GpuDecoder {
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
                 let tail: &[Dispatch] = if last { &self.head } else { &[] };
-                let picked: &[Dispatch] = if last && pick { &self.pick } else { &[] };
+                let picked: &[Dispatch] = match pick {
+                    _ if !last => &[],
+                    Pick::Greedy => &self.pick,
+                    Pick::Draw => &self.draw,
+                    Pick::Logits => &[],
+                };
                 let body = self.body.iter().map(|(d, grid)| (d, grid.workgroups(count)));
                 let rest = tail.iter().chain(picked).map(|d| (d, d.workgroups));
                 for (d, (x, y)) in body.chain(rest) {
@@ -228,7 +247,7 @@ impl GpuDecoder {
                 }
             }
             self.position += chunk.len();
-            if last && pick {
+            if last && pick != Pick::Logits {
                 encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, 4);
                 return self.gpu.read_back(encoder, &self.staging).await;
             }
@@ -240,6 +259,14 @@ impl GpuDecoder {
         }
         Err(GpuError::Internal("no token was produced".into()))
     }
+}
+
+/// What a run reads back: a greedy token, a drawn token, or the logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    Greedy,
+    Draw,
+    Logits,
 }
 
 fn u32_bytes(values: &[u32]) -> Vec<u8> {
@@ -273,6 +300,7 @@ pub(crate) struct Kernels {
     pub(crate) silu_mul: wgpu::ComputePipeline,
     pub(crate) penalty: wgpu::ComputePipeline,
     pub(crate) argmax: wgpu::ComputePipeline,
+    pub(crate) sample: wgpu::ComputePipeline,
 }
 
 impl Kernels {
@@ -298,6 +326,7 @@ impl Kernels {
             silu_mul: make("silu_mul", &format!("{exp}\n{}", include_str!("shaders/silu_mul.wgsl"))),
             penalty: make("penalty", include_str!("shaders/penalty.wgsl")),
             argmax: make("argmax", include_str!("shaders/argmax.wgsl")),
+            sample: make("sample", &format!("{}\n{}", include_str!("shaders/exp_libm.wgsl"), include_str!("shaders/sample.wgsl"))),
         }
     }
 }
@@ -576,12 +605,22 @@ impl Builder<'_> {
             alloc.dispatch(&k.penalty, &[&step, &recent, &logits], per_64(MAX_RECENT)),
             alloc.dispatch(&k.argmax, &[&alloc.dims(s.vocab, 0, 0, 0, 0.0), &logits, &out], (1, 1)),
         ];
+        let sampling = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("sampling"),
+            size: 32,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let draw = vec![
+            alloc.dispatch(&k.penalty, &[&step, &recent, &logits], per_64(MAX_RECENT)),
+            alloc.dispatch(&k.sample, &[&sampling, &logits, &alloc.zeroed(s.vocab), &out], (1, 1)),
+        ];
         let logits_staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("logits read-back"),
             size: logits.size(),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, out, staging, tokens, body, head, pick, logits, logits_staging, position: 0 })
+        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, out, staging, tokens, body, head, pick, draw, sampling, logits, logits_staging, position: 0 })
     }
 }

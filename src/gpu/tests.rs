@@ -241,3 +241,33 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
         assert_eq!(got[2 * i + 1].to_bits(), a[i].abs().sqrt().to_bits(), "sqrt {}: {}", a[i].abs(), got[2 * i + 1]);
     }
 }
+
+/// The sampling kernel draws the CPU path's token ([`Draw::pick`]) for the same logits and
+/// settings: hot and cold temperatures, nuclei from one token to all, many seeds and positions.
+#[test]
+fn sample_kernel_draws_the_cpu_token() {
+    use crate::generate::Draw;
+    let Some(gpu) = gpu() else { return };
+    let kernels = Kernels::new(&gpu.device);
+    let alloc = Alloc { device: &gpu.device };
+    for (vocab, seed) in [(49152usize, 31u64), (1000, 32)] {
+        let logits = random(vocab, seed, 12.0);
+        let input = alloc.storage(&bytes(&logits));
+        let (weights, out) = (alloc.zeroed(vocab), alloc.zeroed(1));
+        let mut picked = std::collections::HashSet::new();
+        for (case, (temperature, top_p)) in [(0.7f32, 0.9f32), (1.0, 1.0), (0.2, 0.5), (2.0, 0.95), (1.3, 1e-4)].into_iter().enumerate() {
+            for position in 0..8u32 {
+                let draw = Draw { temperature, top_p, seed: seed * 1000 + case as u64, position };
+                let settings: Vec<u8> = [temperature.to_bits(), top_p.to_bits(), draw.seed as u32, (draw.seed >> 32) as u32, position, vocab as u32, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+                let uniform = {
+                    use wgpu::util::DeviceExt;
+                    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &settings, usage: wgpu::BufferUsages::UNIFORM })
+                };
+                let got = run(&gpu, &kernels.sample, &[&uniform, &input, &weights, &out], (1, 1), &out, 1)[0].to_bits();
+                assert_eq!(got, draw.pick(&logits), "vocab {vocab}, {draw:?}");
+                picked.insert(got);
+            }
+        }
+        assert!(picked.len() > 10, "the draws vary: {picked:?}");
+    }
+}
