@@ -36,17 +36,16 @@ fn sample(logits: &[f32], temperature: f32, top_p: f32, seed: u64, position: u32
     let max = scaled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let weights: Vec<f32> = scaled.iter().map(|z| libm::expf(z - max)).collect();
     let threshold = if top_p >= 1.0 { 0.0 } else { nucleus_threshold(&weights, top_p) };
-    let lane_sums: Vec<f32> = (0..LANES).map(|t| lane_mass(&weights, t, threshold)).collect();
-    let total = lane_sums.iter().fold(0.0f32, |a, s| a + s);
-    let target = uniform(seed, position) * total;
+    let sums = lane_sums(&weights, threshold);
+    let target = uniform(seed, position) * sums.iter().fold(0.0f32, |a, s| a + s);
+    let kept = |t: usize| lane(&weights, t).filter(move |&(_, w)| w >= threshold && w > 0.0);
     let mut before = 0.0f32;
-    let mut last = None;
-    for (t, &sum) in lane_sums.iter().enumerate() {
-        let kept = lane(&weights, t).filter(|&(_, w)| w >= threshold && w > 0.0);
+    let mut last_lane = None;
+    for (t, &sum) in sums.iter().enumerate() {
         if before + sum > target {
             let mut within = 0.0f32;
             let mut pick = None;
-            for (i, w) in kept {
+            for (i, w) in kept(t) {
                 within += w;
                 pick = Some(i);
                 if before + within > target {
@@ -55,12 +54,12 @@ fn sample(logits: &[f32], temperature: f32, top_p: f32, seed: u64, position: u32
             }
             return pick.map_or(0, |i| i as u32);
         }
-        if let Some((i, _)) = kept.last() {
-            last = Some(i);
+        if sum > 0.0 {
+            last_lane = Some(t);
         }
         before += sum;
     }
-    last.map_or(0, |i| i as u32)
+    last_lane.and_then(|t| kept(t).last()).map_or(0, |(i, _)| i as u32)
 }
 
 /// Lane `t`'s (token, weight) pairs in order.
@@ -68,14 +67,22 @@ fn lane(weights: &[f32], t: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
     weights.iter().copied().enumerate().skip(t).step_by(LANES)
 }
 
-/// The sum, in lane order, of lane `t`'s weights at or above `threshold`.
-fn lane_mass(weights: &[f32], t: usize, threshold: f32) -> f32 {
-    lane(weights, t).filter(|&(_, w)| w >= threshold).fold(0.0f32, |a, (_, w)| a + w)
+/// Each lane's sum, in lane order, of its weights at or above `threshold`. Rows of 256 are
+/// walked in memory order with one running sum per lane, which adds in the same order; adding
+/// 0 for a weight below the threshold changes no sum (they are never -0).
+fn lane_sums(weights: &[f32], threshold: f32) -> [f32; LANES] {
+    let mut sums = [0.0f32; LANES];
+    for row in weights.chunks(LANES) {
+        for (sum, &w) in sums.iter_mut().zip(row) {
+            *sum += if w >= threshold { w } else { 0.0 };
+        }
+    }
+    sums
 }
 
 /// Total weight at or above `threshold`: the lanes' sums, added lane after lane.
 fn mass(weights: &[f32], threshold: f32) -> f32 {
-    (0..LANES).fold(0.0f32, |a, t| a + lane_mass(weights, t, threshold))
+    lane_sums(weights, threshold).iter().fold(0.0f32, |a, s| a + s)
 }
 
 /// The largest weight w such that the weights at or above w hold at least `top_p` of the
