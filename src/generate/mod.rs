@@ -240,9 +240,9 @@ impl Generator {
 
     /// Like [`Generator::step`], but the forward pass runs on the attached GPU engine
     /// ([`Generator::attach_gpu`]), which also picks the token (greedy or the seeded draw, as
-    /// the CPU would) and reads back only its id. If
-    /// the GPU fails (device lost, out of memory) the engine is dropped, the error kept in
-    /// [`Generator::gpu_error`], and the step finishes on the CPU.
+    /// the CPU would) and reads back only its id. If the GPU fails (device lost, out of
+    /// memory) the engine is dropped, the error kept in [`Generator::gpu_error`], and the step
+    /// finishes on the CPU.
     pub async fn step_async(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
         if let Some(done) = self.before_step(generation)? {
             return Ok(done);

@@ -26,7 +26,7 @@ impl Draw {
 
 /// Lanes the vocabulary is split into: lane `t` holds tokens `t`, `t + 256`, `t + 512`, …, as
 /// one workgroup of the GPU kernel does.
-pub(crate) const LANES: usize = 256;
+const LANES: usize = 256;
 
 /// A token drawn from `logits` (repetition penalty already applied) at `temperature` (> 0),
 /// keeping the smallest set of most likely tokens whose probability reaches `top_p` (1 keeps

@@ -1,10 +1,11 @@
 //! The llama-family decoder on the GPU: Q8_0 weights repacked at load into aligned int8 and
 //! scale streams, a graph of pipelines and bind groups built once, the prompt in the CPU path's
 //! chunks of 256 tokens and then one submit per generated token, and the pick (repetition
-//! penalty, then greedy or the seeded draw) on the GPU so only the 4-byte token id is read back. It reproduces
-//! candle's quantised llama float for float on the targets [`cpu_order`] knows (activations
-//! quantised to Q8_0 before each matmul, every sum in the CPU's order, its libm's `exp`), so
-//! decoding gives the same tokens as the CPU path.
+//! penalty, then greedy or the seeded draw) on the GPU so only the 4-byte token id is read
+//! back. It reproduces candle's quantised llama float for float on the targets [`cpu_order`]
+//! knows (activations quantised to Q8_0 before each matmul, every sum in the CPU's order, its
+//! libm's `exp`, divisions rounded to nearest), so decoding gives the same tokens as the CPU
+//! path.
 
 use super::{Gpu, GpuError};
 use crate::generate::Draw;
