@@ -72,7 +72,8 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(num_workgroups) groups
     zero = u32(groups.x == 0u);
     var top = bitcast<f32>(0xff800000u | zero);
     for (var i = t; i < sampling.vocab; i += 256u) {
-        top = max(top, divide(logits[i], sampling.temperature));
+        weights[i] = divide(logits[i], sampling.temperature);
+        top = max(top, weights[i]);
     }
     lane_value[t] = top;
     workgroupBarrier();
@@ -85,7 +86,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(num_workgroups) groups
     let largest = lane_value[0];
     workgroupBarrier();
     for (var i = t; i < sampling.vocab; i += 256u) {
-        weights[i] = exp_cpu(fence(divide(logits[i], sampling.temperature) - largest));
+        weights[i] = exp_cpu(fence(weights[i] - largest));
     }
     storageBarrier();
 
