@@ -124,6 +124,35 @@ export interface AnswerStats {
   fallbackReason: string | null;
   /** Why WebGPU was dropped during generation, if it was (the answer finished on the CPU). */
   gpuError: string | null;
+  /** What the grounding check did: sentences with facts not in the sources are dropped. */
+  grounding: Grounding;
+}
+
+/** The grounding check of a generated answer. */
+export interface Grounding {
+  /** Numbers, dates, quoted phrases, names and identifiers checked against the sources. */
+  checked: number;
+  /** Sentences dropped (an unsupported fact, a refusal, or a cut-off fragment). */
+  dropped: number;
+  /** The facts not found in the sources, as the model wrote them. */
+  unsupported: string[];
+  /** Citation markers removed because they named no source. */
+  markersRemoved: number;
+  /** Whether nothing grounded was left, so the answer is the extractive one. */
+  fellBack: boolean;
+}
+
+/** The sentence of the sources that best answers the question, found without the generator. */
+export interface Extract {
+  text: string;
+  /** The number `n` of its source. */
+  source: number;
+  /** `url#anchor` of its passage. */
+  url: string;
+  /** `[start, end)` of the sentence in its source's `text`, in UTF-16 code units. */
+  start: number;
+  end: number;
+  score: number;
 }
 
 /** A sentence of the answer linked to the source passage it most resembles (attributed after generation). */
@@ -143,13 +172,15 @@ export interface Answer {
   found: boolean;
   sources: Source[];
   citations: Citation[];
+  /** Shown first; the answer falls back to it when generation is not grounded. */
+  extract: Extract | null;
   promptTokens: number;
   generatedTokens: number;
   stats: AnswerStats;
 }
 
 export type AskEvent =
-  | { sources: Source[]; found: boolean; retrievalMs: number }
+  | { sources: Source[]; found: boolean; extract: Extract | null; retrievalMs: number }
   | { token: string }
   | ({ done: true } & Answer);
 

@@ -82,7 +82,7 @@ export class Rag {
     };
     const { id, promise } = this.#call("ask", { question, options }, (event) => {
       if (event.type === "token") push({ token: event.token });
-      if (event.type === "sources") push({ sources: event.sources, found: event.found, retrievalMs: event.retrievalMs });
+      if (event.type === "sources") push({ sources: event.sources, found: event.found, extract: event.extract, retrievalMs: event.retrievalMs });
     });
     const onAbort = () => this.#worker.postMessage({ type: "cancel", target: id });
     signal?.addEventListener("abort", onAbort, { once: true });

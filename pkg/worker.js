@@ -82,7 +82,7 @@ async function ask(id, { question, options }) {
   const t0 = performance.now();
   const begun = rag.beginAsk(question, options ?? {});
   const retrievalMs = performance.now() - t0;
-  post({ id, type: "sources", found: begun.found, sources: begun.sources, retrievalMs });
+  post({ id, type: "sources", found: begun.found, sources: begun.sources, extract: begun.extract ?? null, retrievalMs });
   let first = null;
   let pieces = 0;
   for (;;) {
@@ -108,6 +108,7 @@ async function ask(id, { question, options }) {
     adapter: rag.generatorBackend === "webgpu" ? generatorBackend?.adapter ?? null : null,
     fallbackReason: generatorBackend?.fallbackReason ?? null,
     gpuError: rag.gpuError ?? null,
+    grounding: answer.grounding,
   };
   cancelled.delete(id);
   return answer;

@@ -2,16 +2,20 @@
 //!
 //! The pipeline, one module per stage: [`chunk`] pages into passages, [`embed`] them with a
 //! sentence encoder, store them in a hybrid [`index`] (HNSW + BM25), [`retrieve`] the best
-//! passages for a query, build a grounded [`prompt`], and [`generate`] an answer with a small
-//! quantised llama model. [`rag`] ties the stages together behind a bytes-in, results-out API
-//! that the native CLI and the WebAssembly bindings both wrap. [`gpu`] runs the generator and
+//! passages for a query, [`extract`] the sentence that best answers it and the evidence for a
+//! grounded [`prompt`], [`generate`] an answer with a small quantised llama model, and
+//! [`ground`] it: every fact it states must be in the sources. [`rag`] ties the stages together
+//! behind a bytes-in, results-out API that the native CLI and the WebAssembly bindings both
+//! wrap. [`gpu`] runs the generator and
 //! the encoder on WebGPU (or Vulkan natively) where a GPU is available, with candle on the CPU
 //! as the fallback.
 
 pub mod chunk;
 pub mod embed;
+pub mod extract;
 pub mod generate;
 pub mod gpu;
+pub mod ground;
 pub mod index;
 pub mod prompt;
 pub mod rag;
@@ -23,5 +27,7 @@ pub use chunk::{Chunk, ChunkError, ChunkOptions, Document, Format};
 pub use embed::{EmbedError, Embedder};
 pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
 pub use index::{Index, IndexError, SizeReport};
-pub use rag::{build_index, build_index_async, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, SearchHit, Source};
+pub use extract::{Extract, ExtractOptions};
+pub use ground::Grounding;
+pub use rag::{build_index, build_index_async, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, SearchHit, SearchResults, Source};
 pub use retrieve::{Fusion, RetrieveOptions};

@@ -4,10 +4,12 @@
 
 use crate::chunk::{chunk_document, ChunkError, ChunkOptions, Document};
 use crate::embed::{EmbedError, Embedder};
+use crate::extract::{self, sentences::sentences, Candidate, Extract, ExtractOptions};
 use crate::generate::{GenerateError, GenerateOptions, Generation, Generator, StopReason};
+use crate::ground::{Grounding, GroundedStream};
 use crate::index::{Index, IndexError, IndexInfo};
 use crate::prompt;
-use crate::retrieve::{retrieve, snippet, RetrieveOptions, Snippet};
+use crate::retrieve::{retrieve, snippet, Hit, RetrieveOptions, Snippet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -15,9 +17,14 @@ use thiserror::Error;
 pub const NOT_FOUND: &str = "The documents do not contain an answer to this question.";
 
 /// Cosine (query vs best passage) under which `ask` answers [`NOT_FOUND`] without generating.
-/// Calibrated on the Rust Book with all-MiniLM-L6-v2: 15 questions the book answers scored
-/// 0.35–0.68 on their top passage, 10 off-topic questions (recipes, geography, sport) 0.04–0.27.
+/// Calibrated on the cmu-qa-dev set (see BENCHMARKS.md): questions about articles left out of
+/// the index against questions about indexed ones.
 pub const DEFAULT_MIN_COSINE: f32 = 0.30;
+
+/// Extract score (see [`extract::Weights`]) under which `ask` answers [`NOT_FOUND`]: the
+/// passages are near the question but no sentence of them answers it. Calibrated with
+/// [`DEFAULT_MIN_COSINE`].
+pub const DEFAULT_MIN_EXTRACT: f32 = 0.0;
 
 /// Cosine (answer sentence vs source passage) from which a sentence is attributed to a source.
 pub const ATTRIBUTION_MIN_COSINE: f32 = 0.5;
@@ -77,6 +84,16 @@ pub struct SearchHit {
     pub chunk: u32,
 }
 
+/// Search results with the extractive answer drawn from them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// The passages, best first; when the extract comes from a passage ranked below `k`, that
+    /// passage is added last so the extract's `source` always names a hit.
+    pub hits: Vec<SearchHit>,
+    /// The sentence that best answers the query, if any passage has a prose sentence.
+    pub extract: Option<Extract>,
+}
+
 /// A source shown with an answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Source {
@@ -112,6 +129,11 @@ pub struct Answer {
     pub generated_tokens: usize,
     /// Sentences of the answer linked to the source each most resembles.
     pub citations: Vec<Citation>,
+    /// The sentence of the sources that best answers the question (its `source` numbers
+    /// [`Answer::sources`]); shown before generation and used when generation is not grounded.
+    pub extract: Option<Extract>,
+    /// What the grounding check did to the generated answer.
+    pub grounding: Grounding,
     /// Why generation ended, if it ran.
     #[serde(skip)]
     pub stop: Option<StopReason>,
@@ -135,12 +157,18 @@ pub struct Citation {
 /// Settings for [`Rag::ask`].
 #[derive(Debug, Clone)]
 pub struct AskOptions {
-    /// Passages offered to the model (fewer if they do not fit).
+    /// Most passages the evidence is drawn from (fewer if they do not fit).
     pub sources: usize,
+    /// Most evidence sentences (each with its neighbours) in the prompt.
+    pub evidence: usize,
     /// Below this best-passage cosine the answer is [`NOT_FOUND`].
     pub min_cosine: f32,
+    /// Below this extract score the answer is [`NOT_FOUND`].
+    pub min_extract: f32,
     /// Most tokens of prompt; the rest of the context is left for the answer.
     pub prompt_tokens: usize,
+    /// How the extract and the evidence are chosen.
+    pub extract: ExtractOptions,
     /// Retrieval settings (its `k` is replaced by `sources`).
     pub retrieve: RetrieveOptions,
     /// Sampling, length and cancellation.
@@ -151,8 +179,11 @@ impl Default for AskOptions {
     fn default() -> Self {
         AskOptions {
             sources: 3,
+            evidence: 4,
             min_cosine: DEFAULT_MIN_COSINE,
-            prompt_tokens: 1024,
+            min_extract: DEFAULT_MIN_EXTRACT,
+            prompt_tokens: 300,
+            extract: ExtractOptions::default(),
             retrieve: RetrieveOptions::default(),
             generate: GenerateOptions::default(),
         }
@@ -347,22 +378,49 @@ impl Rag {
     /// [`Rag::search`] with full retrieval options.
     pub fn search_with(&self, query: &str, options: &RetrieveOptions) -> Result<Vec<SearchHit>, RagError> {
         let hits = self.retrieve(query, options)?;
-        Ok(hits
-            .into_iter()
-            .map(|h| {
-                let c = &self.index.chunks()[h.chunk as usize];
-                SearchHit {
-                    url: c.link(),
-                    title: c.title.clone(),
-                    headings: c.headings.clone(),
-                    text: c.text.clone(),
-                    snippet: snippet(&c.text, query, SNIPPET_CHARS),
-                    score: h.score,
-                    cosine: h.cosine,
-                    chunk: h.chunk,
-                }
-            })
-            .collect())
+        Ok(hits.iter().map(|h| self.hit(h, query)).collect())
+    }
+
+    fn hit(&self, h: &Hit, query: &str) -> SearchHit {
+        let c = &self.index.chunks()[h.chunk as usize];
+        SearchHit {
+            url: c.link(),
+            title: c.title.clone(),
+            headings: c.headings.clone(),
+            text: c.text.clone(),
+            snippet: snippet(&c.text, query, SNIPPET_CHARS),
+            score: h.score,
+            cosine: h.cosine,
+            chunk: h.chunk,
+        }
+    }
+
+    /// The `k` best passages for `query` and the sentence among the top
+    /// [`ExtractOptions::passages`] that best answers it: what a search-only page shows.
+    pub fn search_extract(&self, query: &str, k: usize, options: &ExtractOptions) -> Result<SearchResults, RagError> {
+        let (hits, candidates) = self.candidates(query, k.max(options.passages), options, &RetrieveOptions::default())?;
+        let mut extract = extract::best(&self.index, &candidates, &options.weights);
+        let mut shown: Vec<SearchHit> = hits.iter().take(k).map(|h| self.hit(h, query)).collect();
+        if let Some(e) = &mut extract {
+            if e.source > k {
+                shown.push(self.hit(&hits[e.source - 1], query));
+                e.source = shown.len();
+            }
+        }
+        Ok(SearchResults { hits: shown, extract })
+    }
+
+    /// Retrieves `k` passages for `question` and scores their sentences as answers (see
+    /// [`extract::candidates`]); the parts of [`Rag::search_extract`] and [`Rag::ask`], public
+    /// so evaluations can tune the weights without embedding twice.
+    pub fn candidates(&self, question: &str, k: usize, options: &ExtractOptions, retrieval: &RetrieveOptions) -> Result<(Vec<Hit>, Vec<Candidate>), RagError> {
+        if question.trim().is_empty() {
+            return Err(RagError::EmptyQuery);
+        }
+        let vector = self.embedder.embed_one(question)?;
+        let hits = retrieve(&self.index, question, &vector, &RetrieveOptions { k, ..retrieval.clone() })?;
+        let candidates = extract::candidates(&self.index, &self.embedder, question, &vector, &hits, options)?;
+        Ok((hits, candidates))
     }
 
     /// Answers `question` from the documents, streaming the answer through `on_token`.
@@ -374,41 +432,77 @@ impl Rag {
         self.finish(pending)
     }
 
-    /// Retrieves sources for `question` and, when they are relevant enough, starts generating;
-    /// then call [`Rag::step`] until it returns `None` and [`Rag::finish`]. Split up this way
-    /// so a browser can stream tokens and react to a cancel between them.
+    /// Retrieves passages for `question`, picks the extract and the evidence and, when they
+    /// are relevant enough, starts generating from the evidence; then call [`Rag::step`] until
+    /// it returns `None` and [`Rag::finish`]. Split up this way so a browser can stream tokens
+    /// and react to a cancel between them. The answer owns copies of its sources, so later
+    /// index changes cannot alter it.
     pub fn begin_ask(&mut self, question: &str, options: &AskOptions) -> Result<PendingAnswer, RagError> {
         if self.generator.is_none() {
             return Err(RagError::NoGenerator);
         }
-        let hits = self.retrieve(question, &RetrieveOptions { k: options.sources.max(1), ..options.retrieve.clone() })?;
-        let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
-        let chunks: Vec<&crate::chunk::Chunk> = hits.iter().map(|h| &self.index.chunks()[h.chunk as usize]).collect();
-        let sources: Vec<Source> = chunks
+        let passages = options.extract.passages.max(options.sources).max(1);
+        let (hits, mut candidates) = self.candidates(question, passages, &options.extract, &options.retrieve)?;
+        let weights = &options.extract.weights;
+        extract::rank(&mut candidates, weights);
+        let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
+        let best_extract = candidates.first().map_or(f32::MIN, |c| c.score(weights));
+        if hits.is_empty() || best_cosine < options.min_cosine || best_extract < options.min_extract {
+            let nearest = hits.iter().take(options.sources.max(1)).map(|h| (h.chunk, h.score)).collect::<Vec<_>>();
+            return Ok(PendingAnswer::not_found(self.sources(&nearest)));
+        }
+        let evidence = extract::evidence(&self.index, &candidates, weights, options.evidence, options.sources.max(1));
+        let blocks: Vec<prompt::Block> = evidence
             .iter()
-            .zip(&hits)
-            .enumerate()
-            .map(|(i, (c, h))| Source {
-                n: i + 1,
-                url: c.link(),
-                title: c.title.clone(),
-                headings: c.headings.clone(),
-                score: h.score,
-                text: c.text.clone(),
-                cited: false,
+            .map(|e| {
+                let c = &self.index.chunks()[e.chunk as usize];
+                prompt::Block { context: crate::chunk::context_line(&c.title, &c.headings), text: e.text(&c.text) }
             })
             .collect();
-        let best = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
-        if hits.is_empty() || best < options.min_cosine {
-            return Ok(PendingAnswer { sources, chunks: vec![], generation: None, notice_sent: false });
-        }
+        let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
         let budget = options.prompt_tokens.min(generator.context_length().saturating_sub(options.generate.max_tokens));
-        let prompt = prompt::build(question, &chunks, budget, &|t| generator.count_tokens(t));
+        let prompt = prompt::build(question, &blocks, budget, &|t| generator.count_tokens(t));
+        if prompt.sources == 0 {
+            let nearest = hits.iter().take(options.sources.max(1)).map(|h| (h.chunk, h.score)).collect::<Vec<_>>();
+            return Ok(PendingAnswer::not_found(self.sources(&nearest)));
+        }
         let generation = generator.start(&prompt.text, &options.generate)?;
-        let mut sources = sources;
-        sources.truncate(prompt.sources);
-        let chunks = hits.iter().take(prompt.sources).map(|h| h.chunk).collect();
-        Ok(PendingAnswer { sources, chunks, generation: Some(generation), notice_sent: false })
+        let used: Vec<(u32, f32)> = evidence.iter().take(prompt.sources).map(|e| (e.chunk, hits[e.rank].score)).collect();
+        let sources = self.sources(&used);
+        // The extract is the best candidate, so its passage is source 1 unless it was cut.
+        let extract = extract::best(&self.index, &candidates[..1], weights).and_then(|mut e| {
+            e.source = used.iter().position(|&(c, _)| c == candidates[0].chunk)? + 1;
+            Some(e)
+        });
+        let mut texts: Vec<&str> = Vec::new();
+        for &(chunk, _) in &used {
+            let c = &self.index.chunks()[chunk as usize];
+            texts.extend([c.text.as_str(), c.title.as_str()]);
+            texts.extend(c.headings.iter().map(String::as_str));
+        }
+        let stream = GroundedStream::new(&texts, sources.len());
+        Ok(PendingAnswer {
+            sources,
+            chunks: used.iter().map(|&(c, _)| c).collect(),
+            generation: Some(generation),
+            notice_sent: false,
+            extract,
+            stream,
+            shown: String::new(),
+            closed: false,
+        })
+    }
+
+    /// The passages `(chunk, score)` as numbered sources, texts copied.
+    fn sources(&self, passages: &[(u32, f32)]) -> Vec<Source> {
+        passages
+            .iter()
+            .enumerate()
+            .map(|(i, &(chunk, score))| {
+                let c = &self.index.chunks()[chunk as usize];
+                Source { n: i + 1, url: c.link(), title: c.title.clone(), headings: c.headings.clone(), score, text: c.text.clone(), cited: false }
+            })
+            .collect()
     }
 
     /// Produces the next piece of the answer, or `None` when it is complete.
@@ -421,7 +515,8 @@ impl Rag {
             }
             Some(generation) => {
                 let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
-                Ok(generator.step(generation)?)
+                let piece = generator.step(generation)?;
+                Ok(pending.ground(piece))
             }
         }
     }
@@ -438,9 +533,10 @@ impl Rag {
     }
 
 
-    /// The finished answer with its sources, those the answer cites marked.
+    /// The finished answer with its sources, those the answer cites marked. The answer is
+    /// what passed the grounding check, or the extract when nothing did.
     pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
-        let PendingAnswer { mut sources, chunks, generation, .. } = pending;
+        let PendingAnswer { mut sources, chunks, generation, extract, mut stream, shown, .. } = pending;
         let Some(generation) = generation else {
             return Ok(Answer {
                 answer: NOT_FOUND.to_string(),
@@ -449,23 +545,28 @@ impl Rag {
                 prompt_tokens: 0,
                 generated_tokens: 0,
                 citations: vec![],
+                extract: None,
+                grounding: Grounding::default(),
                 stop: None,
             });
         };
-        let generator = self.generator.as_ref().ok_or(RagError::NoGenerator)?;
-        let answer = generator.text(&generation)?.trim().to_string();
+        let answer = shown.trim().to_string();
+        let found = !answer.is_empty();
+        let answer = if found { answer } else { NOT_FOUND.to_string() };
         let written = prompt::citations(&answer, sources.len());
-        let citations = self.attribute(&answer, &chunks)?;
+        let citations = if found { self.attribute(&answer, &chunks)? } else { vec![] };
         for s in &mut sources {
             s.cited = written.contains(&s.n) || citations.iter().any(|c| c.source == s.n);
         }
         Ok(Answer {
             answer,
             sources,
-            found: true,
+            found,
             prompt_tokens: generation.prompt_tokens(),
             generated_tokens: generation.generated_tokens().len(),
             citations,
+            extract,
+            grounding: stream.report().clone(),
             stop: generation.stop_reason(),
         })
     }
@@ -473,7 +574,7 @@ impl Rag {
     /// Links each sentence of `answer` to the source passage (`chunks[n - 1]`) it most
     /// resembles, when the resemblance reaches [`ATTRIBUTION_MIN_COSINE`].
     fn attribute(&self, answer: &str, chunks: &[u32]) -> Result<Vec<Citation>, RagError> {
-        let spans = sentences(answer);
+        let spans: Vec<(usize, usize)> = sentences(answer).into_iter().filter(|&(a, b)| answer[a..b].split_whitespace().count() >= 4).collect();
         if spans.is_empty() || chunks.is_empty() {
             return Ok(vec![]);
         }
@@ -494,17 +595,69 @@ impl Rag {
     }
 }
 
-/// An answer being generated: its sources are known, its text arrives through [`Rag::step`].
+/// An answer being generated: its sources are known, its text arrives through [`Rag::step`],
+/// sentence by sentence, once each has passed the grounding check.
 pub struct PendingAnswer {
+    /// Copies of the source passages, so index changes cannot alter the answer.
     sources: Vec<Source>,
     /// Index positions of the sources' passages, in source order.
     chunks: Vec<u32>,
     /// `None` when retrieval was too weak and the answer is [`NOT_FOUND`].
     generation: Option<Generation>,
     notice_sent: bool,
+    extract: Option<Extract>,
+    stream: GroundedStream,
+    /// The answer text given out so far.
+    shown: String,
+    /// Whether the stream has been flushed (the last piece given out).
+    closed: bool,
 }
 
 impl PendingAnswer {
+    fn not_found(sources: Vec<Source>) -> PendingAnswer {
+        PendingAnswer {
+            sources,
+            chunks: vec![],
+            generation: None,
+            notice_sent: false,
+            extract: None,
+            stream: GroundedStream::new(&[], 0),
+            shown: String::new(),
+            closed: false,
+        }
+    }
+
+    /// The extractive answer (its `source` numbers [`PendingAnswer::sources`]); `None` when
+    /// nothing was found.
+    pub fn extract(&self) -> Option<&Extract> {
+        self.extract.as_ref()
+    }
+
+    /// Passes a generated piece (or the end, `None`) through the grounding check: returns
+    /// the grounded text that is ready, and at the end the rest, or the extract when no
+    /// sentence passed.
+    fn ground(&mut self, piece: Option<String>) -> Option<String> {
+        let out = match piece {
+            Some(p) => Some(self.stream.push(&p)),
+            None if self.closed => None,
+            None => {
+                self.closed = true;
+                let mut rest = self.stream.finish();
+                if !self.stream.emitted() {
+                    if let Some(e) = &self.extract {
+                        self.stream.report().fell_back = true;
+                        rest = format!("{} [{}]", e.text, e.source);
+                    }
+                }
+                Some(rest).filter(|r| !r.is_empty())
+            }
+        };
+        if let Some(text) = &out {
+            self.shown.push_str(text);
+        }
+        out
+    }
+
     /// The sources the answer is grounded on (the nearest passages when nothing was found).
     pub fn sources(&self) -> &[Source] {
         &self.sources
@@ -524,50 +677,10 @@ impl PendingAnswer {
                 self.notice_sent = true;
                 Ok(Some(NOT_FOUND.to_string()))
             }
-            Some(generation) => Ok(generator.ok_or(RagError::NoGenerator)?.step_async(generation).await?),
+            Some(generation) => {
+                let piece = generator.ok_or(RagError::NoGenerator)?.step_async(generation).await?;
+                Ok(self.ground(piece))
+            }
         }
-    }
-}
-
-/// Byte ranges of the sentences in `text` with at least four words: a sentence ends at `.`, `!`
-/// or `?` followed by white space, or at a line break.
-fn sentences(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let next_is_space = chars.peek().is_none_or(|(_, n)| n.is_whitespace());
-        let end = match c {
-            '.' | '!' | '?' if next_is_space => i + c.len_utf8(),
-            '\n' => i,
-            _ => continue,
-        };
-        push_sentence(text, start, end, &mut out);
-        start = end;
-    }
-    push_sentence(text, start, text.len(), &mut out);
-    out
-}
-
-fn push_sentence(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
-    let piece = &text[start..end];
-    let trimmed = piece.trim();
-    if trimmed.split_whitespace().count() >= 4 {
-        let lead = piece.len() - piece.trim_start().len();
-        out.push((start + lead, start + lead + trimmed.len()));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sentences;
-
-    /// List markers and short exclamations are fragments, not sentences to attribute.
-    #[test]
-    fn splits_sentences_and_skips_fragments() {
-        let text = "Ownership is a set of rules. Yes!\n1. Each value has an owner.\nThe value 3.5 is dropped at scope end";
-        let got: Vec<&str> = sentences(text).iter().map(|&(a, b)| &text[a..b]).collect();
-        assert_eq!(got, vec!["Ownership is a set of rules.", "Each value has an owner.", "The value 3.5 is dropped at scope end"]);
-        assert!(sentences("").is_empty());
     }
 }

@@ -94,6 +94,19 @@ fn utf16(text: &str, byte: usize) -> usize {
     text.get(..byte).map_or(0, |s| s.encode_utf16().count())
 }
 
+/// Index into the sources of an extract's 1-based `source`.
+fn e_source(e: &crate::Extract) -> usize {
+    e.source.saturating_sub(1)
+}
+
+/// An extract with its range in `passage` given in UTF-16 code units.
+fn extract_utf16(mut e: crate::Extract, passage: Option<&str>) -> crate::Extract {
+    if let Some(text) = passage {
+        (e.start, e.end) = (utf16(text, e.start), utf16(text, e.end));
+    }
+    e
+}
+
 fn skipped(errors: &[ChunkError]) -> Vec<String> {
     errors.iter().map(|e| e.to_string()).collect()
 }
@@ -225,8 +238,13 @@ impl WasmRag {
         struct Begun<'a> {
             found: bool,
             sources: &'a [crate::Source],
+            extract: Option<crate::Extract>,
         }
-        let begun = to_js(&Begun { found: pending.found(), sources: pending.sources() })?;
+        let extract = pending.extract().cloned().map(|e| {
+            let passage = pending.sources().get(e_source(&e)).map(|s| s.text.as_str());
+            extract_utf16(e, passage)
+        });
+        let begun = to_js(&Begun { found: pending.found(), sources: pending.sources(), extract })?;
         *self.pending.get_mut() = Some(pending);
         Ok(begun)
     }
@@ -275,8 +293,9 @@ impl WasmRag {
     }
 
     /// The finished answer: `{answer, found, sources: [{n, url, title, headings, score, text, cited}],
-    /// citations: [{start, end, source, cosine}], promptTokens, generatedTokens}`; citation
-    /// ranges are in UTF-16 code units.
+    /// citations: [{start, end, source, cosine}], extract: {text, source, url, start, end, score},
+    /// grounding: {checked, dropped, unsupported, markersRemoved, fellBack}, promptTokens,
+    /// generatedTokens}`; citation and extract ranges are in UTF-16 code units.
     #[wasm_bindgen(js_name = finishAsk)]
     pub fn finish_ask(&mut self) -> Result<JsValue, JsError> {
         let pending = self.pending.get_mut().take().ok_or_else(no_answer)?;
@@ -284,6 +303,10 @@ impl WasmRag {
         for c in &mut answer.citations {
             (c.start, c.end) = (utf16(&answer.answer, c.start), utf16(&answer.answer, c.end));
         }
+        answer.extract = answer.extract.take().map(|e| {
+            let text = answer.sources.get(e_source(&e)).map(|s| s.text.clone());
+            extract_utf16(e, text.as_deref())
+        });
         to_js(&answer)
     }
 

@@ -131,3 +131,55 @@ fn nothing_to_index_is_an_error() {
     let err = wasmrag::build_index(&[empty, binary], &embedder(), &ChunkOptions::default(), &mut |_| {}).unwrap_err();
     assert!(matches!(err, RagError::NothingIndexed(2, 1)), "{err}");
 }
+
+/// The gold Rust Book questions (tests/data/rust-book-qa.jsonl) whose page is in this index.
+fn gold_questions() -> Vec<(String, Vec<String>, String)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rust-book-qa.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| common::BOOK_PAGES.contains(&v["doc_id"].as_str().unwrap()))
+        .map(|v| {
+            let answers = v["answers"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_lowercase()).collect();
+            (v["question"].as_str().unwrap().to_string(), answers, v["doc_id"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn search_returns_an_extract_that_answers_gold_questions() {
+    let rag = rag();
+    let questions = gold_questions();
+    assert!(questions.len() >= 5, "{}", questions.len());
+    let mut answered = 0;
+    for (question, answers, _) in &questions {
+        let found = rag.search_extract(question, 5, &wasmrag::ExtractOptions::default()).unwrap();
+        let extract = found.extract.expect("an extract");
+        let hit = &found.hits[extract.source - 1];
+        assert_eq!(hit.url, extract.url);
+        assert_eq!(&hit.text[extract.start..extract.end], extract.text);
+        if answers.iter().any(|a| extract.text.to_lowercase().contains(a.as_str())) {
+            answered += 1;
+        }
+    }
+    eprintln!("extract holds a gold answer for {answered} of {} questions", questions.len());
+    assert!(answered * 10 >= questions.len() * 7, "{answered} of {}", questions.len());
+}
+
+#[test]
+fn answers_are_grounded_and_cite_only_real_sources() {
+    let mut rag = rag();
+    rag.set_generator(generator());
+    let options = AskOptions { generate: GenerateOptions { max_tokens: 48, ..Default::default() }, ..Default::default() };
+    let answer = rag.ask("What happens to a value when its owner goes out of scope?", &options, &mut |_| {}).unwrap();
+    assert!(answer.found, "{answer:?}");
+    assert!(answer.prompt_tokens <= 300, "{}", answer.prompt_tokens);
+    let extract = answer.extract.as_ref().expect("an extract");
+    assert!((1..=answer.sources.len()).contains(&extract.source));
+    for n in wasmrag::prompt::citations(&answer.answer, 99) {
+        assert!((1..=answer.sources.len()).contains(&n), "[{n}] in {:?}", answer.answer);
+    }
+    if answer.grounding.fell_back {
+        assert!(answer.answer.starts_with(&extract.text), "{answer:?}");
+    }
+    eprintln!("answer {:?}, grounding {:?}", answer.answer, answer.grounding);
+}

@@ -95,6 +95,13 @@ function renderAnswer(text, sources, citations) {
   $("answer").replaceChildren(...nodes);
 }
 
+/** The extractive answer, shown as soon as the sources are known: the quoted sentence and its source. */
+function showExtract(extract) {
+  $("extract").replaceChildren(
+    ...(extract ? [el("q", { textContent: extract.text }), " ", el("a", { href: `#source-${extract.source}`, className: "cite", textContent: `[${extract.source}]` })] : []),
+  );
+}
+
 function showSources(sources) {
   $("sources").replaceChildren(
     ...sources.map((s) =>
@@ -151,6 +158,7 @@ async function ask() {
   $("answer-section").hidden = false;
   $("results-section").hidden = true;
   $("answer").replaceChildren();
+  $("extract").replaceChildren();
   $("sources").replaceChildren();
   $("answer-section").dataset.state = "streaming";
   let text = "";
@@ -171,6 +179,7 @@ async function ask() {
         rag.generatorReady = true;
         status(event.found ? "Answering…" : "Nothing relevant found");
         showSources(event.sources);
+        showExtract(event.extract);
         $("retrieval-ms").textContent = ms(event.retrievalMs);
       }
     }

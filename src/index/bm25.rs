@@ -64,6 +64,18 @@ impl Bm25 {
         Bm25 { postings, lengths }
     }
 
+    /// Inverse document frequency of `n` passages with `df` holding the term (BM25's, always
+    /// positive).
+    fn idf_of(n: f32, df: f32) -> f32 {
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// How much a match on `term` (an output of [`terms`]) tells: its inverse document
+    /// frequency, or 0 when no passage holds it.
+    pub fn idf(&self, term: &str) -> f32 {
+        self.postings.get(term).map_or(0.0, |list| Self::idf_of(self.lengths.len() as f32, list.len() as f32))
+    }
+
     /// The `k` best passages for `query` as (passage, score), best first; passages that share
     /// no term with the query are not returned.
     pub fn search(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
@@ -79,8 +91,7 @@ impl Bm25 {
         query_terms.dedup();
         for term in &query_terms {
             let Some(list) = self.postings.get(term) else { continue };
-            let df = list.len() as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            let idf = Self::idf_of(n, list.len() as f32);
             for &(doc, tf) in list {
                 let len = self.lengths.get(doc as usize).copied().unwrap_or(0) as f32;
                 let tf = tf as f32;
@@ -130,6 +141,8 @@ mod tests {
         assert_eq!(hits.len(), 2);
         assert!(index.search("zebra", 10).is_empty());
         assert!(index.search("", 10).is_empty());
+        assert!(index.idf("borrow") > index.idf("rust"));
+        assert_eq!(index.idf("zebra"), 0.0);
     }
 
     #[test]

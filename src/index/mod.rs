@@ -240,6 +240,12 @@ impl Index {
         self.bm25.search(query, k)
     }
 
+    /// How informative a match on BM25 term `term` is (its inverse document frequency; 0 when
+    /// no passage holds it), for weighting query words when picking sentences.
+    pub fn term_weight(&self, term: &str) -> f32 {
+        self.bm25.idf(term)
+    }
+
     fn check_dim(&self, query: &[f32]) -> Result<(), IndexError> {
         if query.len() != self.info.dim {
             return Err(IndexError::Dimension { expected: self.info.dim, found: query.len() });

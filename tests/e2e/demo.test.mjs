@@ -112,7 +112,9 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   const first = await ask(page, "What are the ownership rules in Rust?");
   assert.equal(first.status, "Answered", first.answer);
   assert.ok(first.answer.length > 20, first.answer);
-  assert.ok(first.lengths.size >= 4, `the answer streamed (${first.lengths.size} distinct lengths seen)`);
+  // Answers stream sentence by sentence, each once it has passed the grounding check.
+  assert.ok(first.lengths.size >= 2, `the answer streamed (${first.lengths.size} distinct lengths seen)`);
+  assert.ok((await page.textContent("#extract")).length > 10, "the extractive answer is shown");
   assert.match(first.sources[0], /^\/book\/ch04-01-what-is-ownership\.html#/);
   assert.match(first.speed, /tok\/s$/);
   assert.ok(first.cites.length > 0, "sentences are linked to the sources they come from");

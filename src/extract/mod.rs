@@ -1,0 +1,275 @@
+//! Extraction: the sentence of the retrieved passages that best answers a question, and the
+//! evidence a generator reads. It needs no generator, so a page shows it as soon as search
+//! returns, and it is what an answer falls back to when generation is not grounded.
+//!
+//! Each sentence of the best passages is scored from what the pipeline already has: its
+//! cosine to the question with the embedder, the share of the question's BM25 term weight it
+//! holds (alone and with its page title and headings), its passage's rank, and whether it holds
+//! the kind of answer the question asks for (a year for "when", a number for "how many").
+
+pub mod cues;
+pub mod sentences;
+
+use crate::embed::{EmbedError, Embedder};
+use crate::index::bm25::terms;
+use crate::index::Index;
+use crate::retrieve::Hit;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+pub use cues::Kind;
+pub use sentences::sentences;
+
+/// The answer sentence found in a passage, with where it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extract {
+    /// The sentence.
+    pub text: String,
+    /// 1-based position of its passage among the results (search) or the sources (ask).
+    pub source: usize,
+    /// `url#anchor` of its passage.
+    pub url: String,
+    /// Byte range `[start, end)` of the sentence inside the passage text.
+    pub start: usize,
+    /// End of the range (exclusive).
+    pub end: usize,
+    /// Its score (higher is better; see [`Weights`]).
+    pub score: f32,
+}
+
+/// How the features of a sentence add up to its score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    /// Cosine between the question and the sentence.
+    pub cosine: f32,
+    /// Share of the question's term weight that the sentence holds.
+    pub lexical: f32,
+    /// Share held by the sentence together with its page title and headings.
+    pub context: f32,
+    /// `1 / (1 + rank)` of the sentence's passage.
+    pub rank: f32,
+    /// 1 when the sentence holds the kind of answer the question asks for.
+    pub kind: f32,
+}
+
+impl Default for Weights {
+    /// Tuned on the cmu-qa-dev set with `wasmrag eval --answers --sweep` (see BENCHMARKS.md).
+    fn default() -> Self {
+        Weights { cosine: 1.0, lexical: 1.0, context: 0.5, rank: 0.3, kind: 0.3 }
+    }
+}
+
+/// Settings for extraction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractOptions {
+    /// How many of the top passages sentences are drawn from; more than a prompt holds,
+    /// because the answering passage often ranks below the first few.
+    pub passages: usize,
+    /// How many sentences, chosen by the cheap features, are embedded and fully scored.
+    pub embed: usize,
+    /// How the features are weighed.
+    pub weights: Weights,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions { passages: 8, embed: 24, weights: Weights::default() }
+    }
+}
+
+/// One candidate sentence and its features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Rank (0-based) of its passage among the hits.
+    pub rank: usize,
+    /// Its passage's position in the index.
+    pub chunk: u32,
+    /// Byte range of the sentence in the passage text.
+    pub start: usize,
+    /// End of the range (exclusive).
+    pub end: usize,
+    /// Cosine between question and sentence.
+    pub cosine: f32,
+    /// Share of the question's term weight in the sentence.
+    pub lexical: f32,
+    /// Share in the sentence, its title and its headings.
+    pub context: f32,
+    /// Whether it holds an answer of the asked kind.
+    pub kind: bool,
+}
+
+impl Candidate {
+    /// Its score under `w`.
+    pub fn score(&self, w: &Weights) -> f32 {
+        w.cosine * self.cosine
+            + w.lexical * self.lexical
+            + w.context * self.context
+            + w.rank / (1.0 + self.rank as f32)
+            + if self.kind { w.kind } else { 0.0 }
+    }
+}
+
+/// Whether a sentence reads as prose worth quoting: at least three words, mostly letters
+/// (not a code line or a table row).
+fn is_prose(sentence: &str) -> bool {
+    let total = sentence.chars().filter(|c| !c.is_whitespace()).count().max(1);
+    let letters = sentence.chars().filter(|c| c.is_alphabetic()).count();
+    sentences::word_count(sentence) >= 3 && letters * 10 >= total * 7
+}
+
+/// The question's terms with their weights (terms no passage holds carry no weight).
+fn weighted_terms(index: &Index, question: &str) -> Vec<(String, f32)> {
+    let mut seen = HashSet::new();
+    terms(question)
+        .into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .map(|t| {
+            let w = index.term_weight(&t);
+            (t, w)
+        })
+        .filter(|(_, w)| *w > 0.0)
+        .collect()
+}
+
+/// Share of the total weight of `wanted` that the term set `have` holds.
+fn share(wanted: &[(String, f32)], have: &HashSet<String>) -> f32 {
+    let total: f32 = wanted.iter().map(|(_, w)| w).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    wanted.iter().filter(|(t, _)| have.contains(t)).map(|(_, w)| w).sum::<f32>() / total
+}
+
+/// Scores the sentences of the first `options.passages` hits for `question` (embedded as
+/// `question_vector`). The `options.embed` most promising by the cheap features are embedded
+/// and returned with every feature; the rest are dropped.
+pub fn candidates(
+    index: &Index,
+    embedder: &Embedder,
+    question: &str,
+    question_vector: &[f32],
+    hits: &[Hit],
+    options: &ExtractOptions,
+) -> Result<Vec<Candidate>, EmbedError> {
+    let wanted = weighted_terms(index, question);
+    let kind = cues::kind(question);
+    let mut found = Vec::new();
+    for (rank, hit) in hits.iter().take(options.passages).enumerate() {
+        let Some(chunk) = index.chunks().get(hit.chunk as usize) else { continue };
+        let heading_terms: HashSet<String> = terms(&format!("{} {}", chunk.title, chunk.headings.join(" "))).into_iter().collect();
+        for (start, end) in sentences(&chunk.text) {
+            let sentence = &chunk.text[start..end];
+            if !is_prose(sentence) {
+                continue;
+            }
+            let have: HashSet<String> = terms(sentence).into_iter().collect();
+            let with_context: HashSet<String> = have.union(&heading_terms).cloned().collect();
+            found.push(Candidate {
+                rank,
+                chunk: hit.chunk,
+                start,
+                end,
+                cosine: 0.0,
+                lexical: share(&wanted, &have),
+                context: share(&wanted, &with_context),
+                kind: cues::answers_kind(kind, sentence, question),
+            });
+        }
+    }
+    // Keep the most promising by everything but the cosine, then embed those.
+    let w = &options.weights;
+    found.sort_by(|a, b| b.score(w).total_cmp(&a.score(w)).then(a.rank.cmp(&b.rank)).then(a.start.cmp(&b.start)));
+    found.truncate(options.embed);
+    let texts: Vec<&str> = found.iter().map(|c| &index.chunks()[c.chunk as usize].text[c.start..c.end]).collect();
+    let vectors = embedder.embed(&texts)?;
+    for (c, v) in found.iter_mut().zip(&vectors) {
+        c.cosine = v.iter().zip(question_vector).map(|(a, b)| a * b).sum();
+    }
+    Ok(found)
+}
+
+/// Sorts candidates best first under `weights` (ties: earlier passage, earlier sentence).
+pub fn rank(candidates: &mut [Candidate], weights: &Weights) {
+    candidates.sort_by(|a, b| b.score(weights).total_cmp(&a.score(weights)).then(a.rank.cmp(&b.rank)).then(a.start.cmp(&b.start)));
+}
+
+/// The best candidate as an [`Extract`], its source numbered by its passage's rank.
+pub fn best(index: &Index, candidates: &[Candidate], weights: &Weights) -> Option<Extract> {
+    let c = candidates.iter().max_by(|a, b| a.score(weights).total_cmp(&b.score(weights)).then(b.rank.cmp(&a.rank)).then(b.start.cmp(&a.start)))?;
+    let chunk = &index.chunks()[c.chunk as usize];
+    Some(Extract {
+        text: chunk.text[c.start..c.end].to_string(),
+        source: c.rank + 1,
+        url: chunk.link(),
+        start: c.start,
+        end: c.end,
+        score: c.score(weights),
+    })
+}
+
+/// Sentences of one passage chosen as evidence, with their neighbours, for the prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// The passage's position in the index.
+    pub chunk: u32,
+    /// Rank of the passage among the hits.
+    pub rank: usize,
+    /// Byte ranges of the chosen sentences and their neighbours, merged, in passage order.
+    pub ranges: Vec<(usize, usize)>,
+    /// The best score of its sentences.
+    pub score: f32,
+}
+
+impl Evidence {
+    /// The evidence text: its ranges joined, `…` where sentences were skipped.
+    pub fn text(&self, passage: &str) -> String {
+        let mut out = String::new();
+        for (i, &(a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                out.push_str(" … ");
+            }
+            out.push_str(&passage[a..b]);
+        }
+        out
+    }
+}
+
+/// Picks evidence for a prompt from ranked candidates (best first): up to `sentences` of them
+/// from at most `passages` passages, each with the sentence before and after it, grouped by
+/// passage, passages ordered by their best sentence.
+pub fn evidence(index: &Index, ranked: &[Candidate], weights: &Weights, sentences_wanted: usize, passages: usize) -> Vec<Evidence> {
+    let mut out: Vec<Evidence> = Vec::new();
+    let mut taken = 0;
+    for c in ranked {
+        if taken == sentences_wanted {
+            break;
+        }
+        let slot = match out.iter().position(|e| e.chunk == c.chunk) {
+            Some(i) => i,
+            None if out.len() < passages => {
+                out.push(Evidence { chunk: c.chunk, rank: c.rank, ranges: vec![], score: c.score(weights) });
+                out.len() - 1
+            }
+            None => continue,
+        };
+        let text = &index.chunks()[c.chunk as usize].text;
+        let all = sentences(text);
+        let i = all.iter().position(|&(a, _)| a == c.start).unwrap_or(0);
+        let from = all[i.saturating_sub(1)].0;
+        let to = all[(i + 1).min(all.len() - 1)].1;
+        out[slot].ranges.push((from, to.max(c.end)));
+        taken += 1;
+    }
+    for e in &mut out {
+        e.ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        for &(a, b) in &e.ranges {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        e.ranges = merged;
+    }
+    out
+}

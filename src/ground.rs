@@ -1,0 +1,354 @@
+//! Grounding: every fact a generated answer states must be in its sources. A sentence whose
+//! numbers, dates, quoted phrases, names or code identifiers do not occur in the sources (after
+//! normalisation) is dropped before it reaches the reader, citation markers outside `1..=N` are
+//! removed, and an answer with nothing left falls back to the extractive answer.
+
+use crate::extract::sentences::sentences;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// What the check did to one answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grounding {
+    /// Facts (numbers, dates, quotes, names, identifiers) checked against the sources.
+    pub checked: usize,
+    /// Sentences dropped because a fact in them is not in the sources.
+    pub dropped: usize,
+    /// The facts that were not found, as written in the answer.
+    pub unsupported: Vec<String>,
+    /// Citation markers removed because they named no source.
+    pub markers_removed: usize,
+    /// Whether nothing grounded was left, so the answer is the extractive one.
+    pub fell_back: bool,
+}
+
+/// Number words mapped to digits on both sides, so "four bytes" supports "4 bytes".
+const NUMBER_WORDS: &[(&str, &str)] = &[
+    ("zero", "0"), ("two", "2"), ("three", "3"), ("four", "4"), ("five", "5"), ("six", "6"), ("seven", "7"), ("eight", "8"),
+    ("nine", "9"), ("ten", "10"), ("eleven", "11"), ("twelve", "12"), ("thirteen", "13"), ("fourteen", "14"), ("fifteen", "15"),
+    ("sixteen", "16"), ("seventeen", "17"), ("eighteen", "18"), ("nineteen", "19"), ("twenty", "20"), ("thirty", "30"),
+    ("forty", "40"), ("fifty", "50"), ("hundred", "100"), ("thousand", "1000"),
+];
+
+/// Lower-cases, straightens quotes and dashes, drops thousands separators and maps number
+/// words to digits, so the same fact written two ways compares equal.
+pub fn normalise(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let c = match c {
+            '\u{2018}' | '\u{2019}' | '\u{201B}' | '`' => '\'',
+            '\u{201C}' | '\u{201D}' | '\u{201E}' => '"',
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+            '\u{00A0}' => ' ',
+            ',' if i > 0 && chars[i - 1].is_ascii_digit() && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()) => continue,
+            c => c,
+        };
+        s.extend(c.to_lowercase());
+    }
+    let words: Vec<String> = s
+        .split(' ')
+        .map(|w| {
+            let core = w.trim_matches(|c: char| !c.is_alphanumeric());
+            match NUMBER_WORDS.iter().find(|(word, _)| *word == core) {
+                Some((word, digits)) => w.replacen(word, digits, 1),
+                None => w.to_string(),
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// The kinds of checkable fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fact {
+    /// Digits (a number, year or date part), normalised.
+    Number(String),
+    /// A quoted phrase or a code span, normalised.
+    Phrase(String),
+    /// A capitalised word or identifier, normalised.
+    Word(String),
+}
+
+/// The facts stated in one answer sentence, each with the text it was read from.
+fn facts(sentence: &str) -> Vec<(Fact, String)> {
+    let mut out = Vec::new();
+    // Quoted phrases and code spans.
+    for quote in ['"', '\u{201C}', '`'] {
+        let close = if quote == '\u{201C}' { '\u{201D}' } else { quote };
+        let mut rest = sentence;
+        while let Some(open) = rest.find(quote) {
+            let after = &rest[open + quote.len_utf8()..];
+            let Some(end) = after.find(close) else { break };
+            let phrase = after[..end].trim();
+            if !phrase.is_empty() {
+                out.push((Fact::Phrase(normalise(phrase)), phrase.to_string()));
+            }
+            rest = &after[end + close.len_utf8()..];
+        }
+    }
+    let raw: Vec<&str> = sentence.split_whitespace().collect();
+    for (i, token) in raw.iter().enumerate() {
+        let word = token.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
+        if word.is_empty() {
+            continue;
+        }
+        if word.chars().any(|c| c.is_ascii_digit()) {
+            let digits = normalise(word).trim_end_matches(|c: char| !c.is_alphanumeric()).to_string();
+            out.push((Fact::Number(digits), word.to_string()));
+            continue;
+        }
+        let first_upper = word.chars().next().is_some_and(char::is_uppercase);
+        let inner_upper = word.chars().skip(1).any(char::is_uppercase);
+        let identifier = word.contains('_') || token.contains("::") || token.ends_with("()");
+        // A capital opening a sentence says nothing; inside one it marks a name.
+        let opener = i == 0 || raw[i - 1].ends_with(['.', ':', '!', '?']);
+        if identifier || inner_upper || (first_upper && !opener) {
+            let name = word.trim_end_matches("'s").trim_end_matches('\'');
+            out.push((Fact::Word(normalise(name)), name.to_string()));
+        }
+    }
+    let mut seen = HashSet::new();
+    out.retain(|(_, raw)| seen.insert(raw.clone()));
+    out
+}
+
+/// The normalised source texts to check against.
+pub struct Checker {
+    text: String,
+    words: HashSet<String>,
+}
+
+impl Checker {
+    /// Prepares the check for answers drawn from `sources` (passage texts, titles, headings).
+    pub fn new(sources: &[&str]) -> Checker {
+        let text = sources.iter().map(|s| normalise(s)).collect::<Vec<_>>().join("\n");
+        let words = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-' || c == '\''))
+            .flat_map(|w| {
+                let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+                // Also index the parts of dotted, hyphenated and possessive words.
+                std::iter::once(w.to_string()).chain(w.split(['.', '-', '\'']).map(str::to_string))
+            })
+            .filter(|w| !w.is_empty())
+            .collect();
+        Checker { text, words }
+    }
+
+    fn supports(&self, fact: &Fact) -> bool {
+        match fact {
+            // "1865-1870" is supported by "1865 … 1870"; "3.5" needs "3.5".
+            Fact::Number(n) => self.words.contains(n) || n.split('-').all(|p| p.is_empty() || self.words.contains(p)),
+            Fact::Word(w) if w.chars().all(|c| c.is_alphanumeric() || c == '_') => self.words.contains(w),
+            // Identifiers with punctuation (`String::from`) must appear as written.
+            Fact::Word(p) | Fact::Phrase(p) => self.text.contains(p.as_str()),
+        }
+    }
+
+    /// The facts in `sentence` the sources do not hold (as written), and how many were checked.
+    /// Citation markers are not facts and are ignored.
+    pub fn unsupported(&self, sentence: &str) -> (Vec<String>, usize) {
+        let found = facts(&clean_markers(sentence, 0).0);
+        let checked = found.len();
+        let missing = found.into_iter().filter(|(f, _)| !self.supports(f)).map(|(_, raw)| raw).collect();
+        (missing, checked)
+    }
+}
+
+/// `sentence` with every citation marker (`[2]`, `[1, 3]`) that names a source outside
+/// `1..=sources` removed (valid numbers in the same brackets are kept), and how many numbers
+/// were removed.
+pub fn clean_markers(sentence: &str, sources: usize) -> (String, usize) {
+    let mut out = String::with_capacity(sentence.len());
+    let mut removed = 0;
+    let mut rest = sentence;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else { break };
+        let inner = &rest[open + 1..close];
+        let numbers: Option<Vec<usize>> = inner.split(',').map(|p| p.trim().parse().ok()).collect();
+        out.push_str(&rest[..open]);
+        match numbers {
+            Some(numbers) if !numbers.is_empty() => {
+                let valid: Vec<String> = numbers.iter().filter(|n| (1..=sources).contains(*n)).map(|n| n.to_string()).collect();
+                removed += numbers.len() - valid.len();
+                if valid.is_empty() {
+                    if out.ends_with(' ') {
+                        out.pop();
+                    }
+                } else {
+                    out.push_str(&format!("[{}]", valid.join(", ")));
+                }
+            }
+            _ => out.push_str(&rest[open..=close]),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    (out, removed)
+}
+
+/// Phrases by which a small model says it has no answer: not a fact, so such a sentence is
+/// dropped and, when nothing else is left, the extractive answer is shown instead.
+const DECLINES: &[&str] = &["do not contain", "does not contain", "don't contain", "doesn't contain", "not mentioned", "no information", "not provided", "cannot answer", "can't answer", "not specified"];
+
+/// Checks a generated answer as it streams: complete sentences pass through
+/// [`GroundedStream::push`] once their facts are found in the sources; the rest are dropped.
+pub struct GroundedStream {
+    checker: Checker,
+    sources: usize,
+    buffer: String,
+    emitted: bool,
+    report: Grounding,
+}
+
+impl GroundedStream {
+    /// A stream checked against `sources` (texts), whose citations may name `1..=count`.
+    pub fn new(sources: &[&str], count: usize) -> GroundedStream {
+        GroundedStream { checker: Checker::new(sources), sources: count, buffer: String::new(), emitted: false, report: Grounding::default() }
+    }
+
+    /// Adds generated text; returns the part that is now complete and grounded (maybe empty).
+    pub fn push(&mut self, piece: &str) -> String {
+        self.buffer.push_str(piece);
+        let spans = sentences(&self.buffer);
+        // The last sentence may still be growing, unless a line break closes it.
+        let complete = if self.buffer.ends_with('\n') { spans.len() } else { spans.len().saturating_sub(1) };
+        if complete == 0 {
+            return String::new();
+        }
+        let cut = spans.get(complete).map_or(self.buffer.len(), |s| s.0);
+        let done = self.buffer[..cut].to_string();
+        self.buffer.drain(..cut);
+        self.release(&done, &spans[..complete])
+    }
+
+    /// Ends the stream; returns what is left of the answer that is grounded. A last fragment
+    /// of under four words with no closing stop (generation cut at its token limit) is dropped.
+    pub fn finish(&mut self) -> String {
+        let rest = std::mem::take(&mut self.buffer);
+        let mut spans = sentences(&rest);
+        if let Some(&(a, b)) = spans.last() {
+            let last = rest[a..b].trim_end_matches(|c: char| c == ']' || c == '[' || c.is_ascii_digit() || c == ' ');
+            if !last.ends_with(['.', '!', '?', '"', ')']) && last.split_whitespace().count() < 4 {
+                spans.pop();
+                self.report.dropped += 1;
+            }
+        }
+        self.release(&rest, &spans)
+    }
+
+    /// Whether any sentence reached the reader.
+    pub fn emitted(&self) -> bool {
+        self.emitted
+    }
+
+    /// What the check did so far; `fell_back` is set by the caller that falls back.
+    pub fn report(&mut self) -> &mut Grounding {
+        &mut self.report
+    }
+
+    fn release(&mut self, text: &str, spans: &[(usize, usize)]) -> String {
+        let mut out = String::new();
+        let mut previous_end = 0;
+        for &(a, b) in spans {
+            let gap = &text[previous_end..a];
+            previous_end = b;
+            let (sentence, removed) = clean_markers(&text[a..b], self.sources);
+            self.report.markers_removed += removed;
+            let lower = sentence.to_lowercase();
+            if DECLINES.iter().any(|d| lower.contains(d)) {
+                self.report.dropped += 1;
+                continue;
+            }
+            let (missing, checked) = self.checker.unsupported(&sentence);
+            self.report.checked += checked;
+            if !missing.is_empty() {
+                self.report.dropped += 1;
+                self.report.unsupported.extend(missing);
+                continue;
+            }
+            if sentence.trim().is_empty() {
+                continue;
+            }
+            if self.emitted {
+                out.push_str(if gap.contains('\n') { "\n" } else { " " });
+            }
+            out.push_str(&sentence);
+            self.emitted = true;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "An agency builds an MVP in 4 weeks. Over 100 species live there, first described in 1945. \
+The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to make a String; a char takes four bytes.";
+
+    fn check(answer: &str) -> Vec<String> {
+        Checker::new(&[SOURCE]).unsupported(answer).0
+    }
+
+    #[test]
+    fn rejects_invented_numbers_names_and_quotes() {
+        assert_eq!(check("The agency builds an MVP in 2 weeks."), vec!["2"]);
+        assert_eq!(check("About 76 species live there."), vec!["76"]);
+        assert_eq!(check("They were first described in 2008."), vec!["2008"]);
+        assert_eq!(check("The term Ladylandism was coined."), vec!["Ladylandism"]);
+        assert_eq!(check("It was called \"Londonistan city\"."), vec!["Londonistan city"]);
+        assert_eq!(check("Use `str::to_owned` here."), vec!["str::to_owned"]);
+        assert_eq!(check("Sources: [2] 012_8b7e9d3c5f6aabcb."), vec!["012_8b7e9d3c5f6aabcb"]);
+    }
+
+    #[test]
+    fn accepts_facts_written_another_way() {
+        assert!(check("An agency builds an MVP in four weeks.").is_empty());
+        assert!(check("Over 100 species were described in 1945 by scientists.").is_empty());
+        assert!(check("Melanie Phillips coined \u{201C}Londonistan\u{201D}.").is_empty());
+        assert!(check("A char takes 4 bytes; call `String::from`.").is_empty());
+        assert!(check("However, the agency is fast.").is_empty());
+        let (_, checked) = Checker::new(&[SOURCE]).unsupported("In 1945, Melanie Phillips counted 100.");
+        assert_eq!(checked, 4);
+        assert!(check("There were 1,000 of them.").contains(&"1,000".to_string()));
+        assert!(Checker::new(&["about 1000 of them"]).unsupported("There were 1,000 of them.").0.is_empty());
+    }
+
+    #[test]
+    fn removes_markers_that_name_no_source() {
+        assert_eq!(clean_markers("It takes 4 weeks [1].", 3), ("It takes 4 weeks [1].".to_string(), 0));
+        assert_eq!(clean_markers("It takes 4 weeks [9].", 3), ("It takes 4 weeks.".to_string(), 1));
+        assert_eq!(clean_markers("See [2, 7] and [x].", 3), ("See [2] and [x].".to_string(), 1));
+        assert_eq!(clean_markers("[0] none", 3), (" none".to_string(), 1));
+    }
+
+    #[test]
+    fn stream_passes_grounded_sentences_and_drops_the_rest() {
+        let mut stream = GroundedStream::new(&[SOURCE], 3);
+        let mut shown = String::new();
+        for piece in ["An agency builds", " an MVP in 4 weeks [1]", ". It takes 2 weeks [9]. A char", " takes four bytes [3]."] {
+            shown.push_str(&stream.push(piece));
+        }
+        shown.push_str(&stream.finish());
+        assert_eq!(shown, "An agency builds an MVP in 4 weeks [1]. A char takes four bytes [3].");
+        let report = stream.report().clone();
+        assert_eq!(report.dropped, 1);
+        assert_eq!(report.unsupported, vec!["2"]);
+        assert_eq!(report.markers_removed, 1);
+        assert!(!shown.contains("[9]"));
+    }
+
+    #[test]
+    fn stream_drops_declines_and_reports_nothing_left() {
+        let mut stream = GroundedStream::new(&[SOURCE], 1);
+        let shown = stream.push("The documents do not contain an answer.") + &stream.finish();
+        assert!(shown.is_empty());
+        assert!(!stream.emitted());
+        assert_eq!(stream.report().dropped, 1);
+        let mut cut = GroundedStream::new(&[SOURCE], 1);
+        let shown = cut.push("A char takes four bytes. However") + &cut.finish();
+        assert_eq!(shown, "A char takes four bytes.");
+    }
+}
