@@ -130,7 +130,9 @@ async fn ask_streams_through_a_callback_and_cancels() {
     }
     let answer: Answer = serde_wasm_bindgen::from_value(answer).expect("answer");
     assert!(answer.found);
-    assert_eq!(pieces.length(), 5, "returning false from the callback cancels after that token");
+    // Returning false cancels after that token; the grounded rest of the answer (or the
+    // extract it falls back to) can still follow in up to two pieces.
+    assert!((5..=7).contains(&pieces.length()), "{} pieces", pieces.length());
     assert!(answer.generated_tokens <= 6, "{}", answer.generated_tokens);
     let streamed: String = pieces.iter().filter_map(|p| p.as_string()).collect();
     assert_eq!(streamed.trim(), answer.answer);
