@@ -1,6 +1,7 @@
 //! `wasmrag`: index a site's pages at build time, then search them or ask questions from the
 //! terminal, with the same core the browser runs.
 
+mod answers;
 mod eval;
 mod models;
 mod walk;
@@ -113,6 +114,18 @@ enum Command {
         /// Rank offset for --fusion rrf.
         #[arg(long, default_value_t = 60.0)]
         rrf_k: f32,
+        /// Score answers instead of rankings, on DIR/qa.jsonl (id, question, answers, doc_id).
+        #[arg(long)]
+        answers: bool,
+        /// With --answers: also generate an answer for each question (slower).
+        #[arg(long)]
+        generate: bool,
+        /// With --answers: at most this many answerable questions (a fixed sample).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// With --answers: leave every Nth article out of the index; its questions are off-topic (0: none).
+        #[arg(long, default_value_t = 5)]
+        holdout: usize,
     },
     /// Embed each line of a text file; writes little-endian f32 vectors, one after another, so
     /// other tools (and the benchmarks) can use the exact vectors the index would hold.
@@ -247,7 +260,10 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
         Command::Index { paths, out, exclude, base_url, max_tokens } => {
             index(&paths, &out, &exclude, &base_url, max_tokens, models)
         }
-        Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k } => {
+        Command::Eval { dir, answers: true, index, json, generate, limit, holdout, .. } => {
+            answer_eval(&dir, index.as_deref(), json, generate, limit, holdout, models)
+        }
+        Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k, .. } => {
             let defaults = wasmrag::RetrieveOptions::default();
             let fusion = match fusion.as_deref() {
                 None => defaults.fusion,
@@ -331,6 +347,87 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// `wasmrag eval --answers`: extractive (and generated) answers against gold answers.
+fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, generate: bool, limit: Option<usize>, holdout: usize, models: &Path) -> Result<(), CliError> {
+    let qas = answers::load(&dir.join("qa.jsonl"))?;
+    let embedder = load_embedder(models)?;
+    let index = match index_file.filter(|p| p.exists()) {
+        Some(path) => Index::from_bytes(&read(path)?)?,
+        None => {
+            let beir = eval::Beir::load(dir, "test")?;
+            let ids: Vec<String> = beir.documents.iter().map(|d| d.url.clone()).collect();
+            let out = answers::held_out(&ids, holdout);
+            let docs: Vec<wasmrag::Document> = beir.documents.into_iter().filter(|d| !out.contains(&d.url)).collect();
+            let bar = bar(docs.len() as u64, "indexing");
+            let built = wasmrag::build_index(&docs, &embedder, &ChunkOptions::default(), &mut |_| bar.tick())?;
+            bar.finish_and_clear();
+            if let Some(path) = index_file {
+                std::fs::write(path, built.index.to_bytes()).map_err(|source| CliError::Io { path: path.to_path_buf(), source })?;
+            }
+            built.index
+        }
+    };
+    let indexed: std::collections::HashSet<String> = index.chunks().iter().map(|c| c.url.clone()).collect();
+    let mut rag = Rag::new(index, embedder)?;
+    if generate {
+        rag.set_generator(Generator::from_gguf(&read(&models.join(models::GENERATOR))?)?);
+    }
+    let (answerable, off_topic): (Vec<_>, Vec<_>) = qas.into_iter().filter(|q| !q.is_yes_no()).partition(|q| indexed.contains(&q.doc_id));
+    let answerable = answers::sample(answerable, limit, |q| q.id.as_str());
+    let off_topic = answers::sample(off_topic, limit.map(|l| l / 4), |q| q.id.as_str());
+    let (mut extract_hits, mut gen_hits, mut extract_f1, mut gen_f1, mut answered, mut fell_back, mut dropped, mut declined) = (0, 0, 0.0, 0.0, 0, 0, 0, 0);
+    let mut ttft = Vec::new();
+    let options = AskOptions { generate: GenerateOptions { max_tokens: 64, ..Default::default() }, ..Default::default() };
+    for q in &answerable {
+        let found = rag.search_extract(&q.question, 5, &options.extract)?;
+        let text = found.extract.map(|e| e.text).unwrap_or_default();
+        extract_hits += usize::from(answers::contains_gold(&text, &q.answers));
+        extract_f1 += answers::f1(&text, &q.answers);
+        if generate {
+            let start = Instant::now();
+            let mut first = None;
+            let answer = rag.ask(&q.question, &options, &mut |p| {
+                if first.is_none() && !p.is_empty() {
+                    first = Some(start.elapsed().as_secs_f64());
+                }
+            })?;
+            ttft.extend(first);
+            answered += usize::from(answer.found);
+            fell_back += usize::from(answer.grounding.fell_back);
+            dropped += answer.grounding.dropped;
+            gen_hits += usize::from(answer.found && answers::contains_gold(&answer.answer, &q.answers));
+            gen_f1 += if answer.found { answers::f1(&answer.answer, &q.answers) } else { 0.0 };
+        }
+    }
+    if generate {
+        for q in &off_topic {
+            declined += usize::from(!rag.ask(&q.question, &options, &mut |_| {})?.found);
+        }
+    }
+    let n = answerable.len().max(1) as f64;
+    let value = serde_json::json!({
+        "answerable": answerable.len(),
+        "off_topic": off_topic.len(),
+        "extract_contains_gold": extract_hits as f64 / n,
+        "extract_f1": extract_f1 / n,
+        "generated": generate.then(|| serde_json::json!({
+            "contains_gold": gen_hits as f64 / n,
+            "f1": gen_f1 / n,
+            "answered_rate": answered as f64 / n,
+            "fell_back_rate": fell_back as f64 / n,
+            "dropped_sentences_per_answer": dropped as f64 / n,
+            "off_topic_not_found_rate": declined as f64 / off_topic.len().max(1) as f64,
+            "median_ttft_seconds": answers::median(&mut ttft),
+        })),
+    });
+    let text = serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?;
+    if !json {
+        eprintln!("{}: answer quality (yes/no questions skipped)", dir.display());
+    }
+    println!("{text}");
+    Ok(())
 }
 
 fn evaluate(
