@@ -470,8 +470,9 @@ impl Rag {
         let used: Vec<(u32, f32)> = evidence.iter().take(prompt.sources).map(|e| (e.chunk, hits[e.rank].score)).collect();
         let sources = self.sources(&used);
         // The extract is the best candidate, so its passage is source 1 unless it was cut.
-        let extract = extract::best(&self.index, &candidates[..1], weights).and_then(|mut e| {
-            e.source = used.iter().position(|&(c, _)| c == candidates[0].chunk)? + 1;
+        let top = candidates.first().map(|c| c.chunk);
+        let extract = extract::best(&self.index, candidates.get(..1).unwrap_or(&[]), weights).and_then(|mut e| {
+            e.source = used.iter().position(|&(c, _)| Some(c) == top)? + 1;
             Some(e)
         });
         let mut texts: Vec<&str> = Vec::new();
