@@ -1,5 +1,5 @@
 # Every target is a script in scripts/ that also runs on its own.
-.PHONY: demo demo-cli test models wasm bench bench-native
+.PHONY: demo demo-cli test test-full check models wasm bench bench-native
 
 ## Build the wasm package, index the Rust Book and serve the demo on 127.0.0.1.
 demo:
@@ -16,6 +16,14 @@ wasm:
 ## Run every test (installs what the tests need first).
 test:
 	bash scripts/test.sh
+
+## Every test, with the GPU parity tests on the whole generator instead of its first blocks.
+test-full:
+	WASMRAG_FULL_MODELS=1 bash scripts/test.sh
+
+## Formatting, clippy and the model-free unit tests: the quick everyday check.
+check:
+	bash scripts/check.sh
 
 ## Download, verify and convert the default models into models/.
 models:

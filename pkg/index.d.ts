@@ -99,6 +99,12 @@ export interface AskOptions {
   sources?: number;
   /** Best-passage cosine under which the answer is "not found" (default 0.30). */
   minCosine?: number;
+  /** Extract score under which the answer is "not found" (calibrated on cmu-qa-dev). */
+  minExtract?: number;
+  /** Least share of an answer sentence's words that must occur in the sources or the question for it to be shown (default 0.7). */
+  minSupport?: number;
+  /** Raises the tokens that continue the answer as a source does, so the model copies facts (0 turns it off). */
+  copyBias?: number;
   maxTokens?: number;
   /** 0 (default) for greedy decoding; above 0 samples. */
   temperature?: number;
@@ -136,6 +142,8 @@ export interface Grounding {
   dropped: number;
   /** The facts not found in the sources, as the model wrote them. */
   unsupported: string[];
+  /** Sentences dropped because too few of their words occur in the sources or the question. */
+  offSource: number;
   /** Citation markers removed because they named no source. */
   markersRemoved: number;
   /** Whether nothing grounded was left, so the answer is the extractive one. */
@@ -149,6 +157,8 @@ export interface Extract {
   source: number;
   /** `url#anchor` of its passage. */
   url: string;
+  /** Its page title and heading path ("Title: Heading"), shown beside the quote: a "he" or "it" opening the sentence usually means the page's subject. */
+  context: string;
   /** `[start, end)` of the sentence in its source's `text`, in UTF-16 code units. */
   start: number;
   end: number;
@@ -195,6 +205,8 @@ export declare class Rag {
     loadMs: number;
   } | null;
   search(query: string, options?: { k?: number }): Promise<SearchHit[]>;
+  /** `search` with the sentence that best answers the query; `extract.source` is its 1-based hit (added last if it ranked below `k`), `start`/`end` index that hit's `text`. */
+  searchExtract(query: string, options?: { k?: number }): Promise<{ hits: SearchHit[]; extract: Extract | null }>;
   ask(question: string, options?: AskOptions): AsyncGenerator<AskEvent>;
   loadGenerator(): Promise<GeneratorBackend>;
   addDocuments(documents: DocumentInput[]): Promise<string[]>;

@@ -69,6 +69,16 @@ export class Rag {
   }
 
   /**
+   * Like `search`, with `extract`: the sentence of the top passages that best answers
+   * `query` (or null), with the hit it comes from. Embeds a few dozen sentences more than
+   * `search`, so it takes a little longer.
+   */
+  async searchExtract(query, { k = 5 } = {}) {
+    const { hits, extract } = await this.#call("searchExtract", { query, k }).promise;
+    return { hits, extract };
+  }
+
+  /**
    * Answers `question` from the documents. Yields `{token}` as the answer streams, then
    * `{done: true, answer, found, sources, stats}`. Downloads the generator on first use.
    * Pass `signal` (an AbortSignal) to cancel; the answer so far is still returned.

@@ -121,6 +121,11 @@ const handlers = {
     const hits = rag.search(query, k ?? 5);
     return { hits, ms: performance.now() - t0 };
   },
+  searchExtract: (id, { query, k }) => {
+    const t0 = performance.now();
+    const { hits, extract } = rag.searchExtract(query, k ?? 5);
+    return { hits, extract, ms: performance.now() - t0 };
+  },
   ask: (id, message) => {
     const run = askQueue.then(() => ask(id, message));
     askQueue = run.catch(() => {});

@@ -17,11 +17,19 @@ pub struct Grounding {
     pub dropped: usize,
     /// The facts that were not found, as written in the answer.
     pub unsupported: Vec<String>,
+    /// Sentences dropped because too few of their words occur in the sources or the question
+    /// (see [`DEFAULT_MIN_SUPPORT`]): wording the model made up, with no name or number in it.
+    pub off_source: usize,
     /// Citation markers removed because they named no source.
     pub markers_removed: usize,
     /// Whether nothing grounded was left, so the answer is the extractive one.
     pub fell_back: bool,
 }
+
+/// The default least share of a sentence's words (stemmed, stop words left out) that must
+/// occur in the sources or the question for it to be shown; measured on cmu-qa-dev (see
+/// BENCHMARKS.md).
+pub const DEFAULT_MIN_SUPPORT: f32 = 0.7;
 
 /// Number words mapped to digits on both sides, so "four bytes" supports "4 bytes".
 const NUMBER_WORDS: &[(&str, &str)] = &[
@@ -118,11 +126,15 @@ fn facts(sentence: &str) -> Vec<(Fact, String)> {
 pub struct Checker {
     text: String,
     words: HashSet<String>,
+    /// Search terms (stemmed, no stop words) of the sources and the question.
+    terms: HashSet<String>,
 }
 
 impl Checker {
-    /// Prepares the check for answers drawn from `sources` (passage texts, titles, headings).
-    pub fn new(sources: &[&str]) -> Checker {
+    /// Prepares the check for answers drawn from `sources` (passage texts, titles, headings)
+    /// to `question`.
+    pub fn new(sources: &[&str], question: &str) -> Checker {
+        let terms = sources.iter().chain([&question]).flat_map(|s| crate::index::bm25::terms(s)).collect();
         let text = sources.iter().map(|s| normalise(s)).collect::<Vec<_>>().join("\n");
         let words = text
             .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-' || c == '\''))
@@ -133,7 +145,17 @@ impl Checker {
             })
             .filter(|w| !w.is_empty())
             .collect();
-        Checker { text, words }
+        Checker { text, words, terms }
+    }
+
+    /// Share of the distinct search terms of `sentence` that occur in the sources or the
+    /// question (1 when it has none).
+    pub fn support(&self, sentence: &str) -> f32 {
+        let terms: HashSet<String> = crate::index::bm25::terms(&clean_markers(sentence, 0).0).into_iter().collect();
+        if terms.is_empty() {
+            return 1.0;
+        }
+        terms.iter().filter(|t| self.terms.contains(*t)).count() as f32 / terms.len() as f32
     }
 
     fn supports(&self, fact: &Fact) -> bool {
@@ -192,20 +214,63 @@ pub fn clean_markers(sentence: &str, sources: usize) -> (String, usize) {
 /// dropped and, when nothing else is left, the extractive answer is shown instead.
 const DECLINES: &[&str] = &["do not contain", "does not contain", "don't contain", "doesn't contain", "not mentioned", "no information", "not provided", "cannot answer", "can't answer", "not specified"];
 
+/// Openings by which a small model announces its answer ("The answer is: …"), and the
+/// bracketed marker or `(title)` it copies from the prompt's evidence layout: not part of the
+/// answer, so they are cut from the front of a sentence.
+const OPENERS: &[&str] = &["the answer to this question is", "the answer to the question is", "the answer is", "answer:"];
+
+/// `sentence` without a leading [`OPENERS`] phrase, `[n]` marker or parenthesis, its first
+/// letter then upper-cased.
+pub fn strip_opener(sentence: &str) -> String {
+    let mut rest = sentence.trim_start();
+    loop {
+        let before = rest;
+        let lower = rest.to_lowercase();
+        if let Some(o) = OPENERS.iter().find(|o| lower.starts_with(*o) && lower.is_char_boundary(o.len())) {
+            rest = rest[o.len()..].trim_start_matches([':', ',', ' ']);
+        }
+        for (open, close) in [('[', ']'), ('(', ')')] {
+            if rest.starts_with(open) {
+                if let Some(end) = rest.find(close) {
+                    rest = rest[end + 1..].trim_start();
+                }
+            }
+        }
+        if rest == before {
+            break;
+        }
+    }
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Checks a generated answer as it streams: complete sentences pass through
 /// [`GroundedStream::push`] once their facts are found in the sources; the rest are dropped.
 pub struct GroundedStream {
     checker: Checker,
     sources: usize,
+    min_support: f32,
     buffer: String,
     emitted: bool,
     report: Grounding,
 }
 
 impl GroundedStream {
-    /// A stream checked against `sources` (texts), whose citations may name `1..=count`.
-    pub fn new(sources: &[&str], count: usize) -> GroundedStream {
-        GroundedStream { checker: Checker::new(sources), sources: count, buffer: String::new(), emitted: false, report: Grounding::default() }
+    /// A stream answering `question`, checked against `sources` (texts), whose citations may
+    /// name `1..=count`; a sentence needs `min_support` of its words in the sources or the
+    /// question ([`Checker::support`]).
+    pub fn new(sources: &[&str], question: &str, count: usize, min_support: f32) -> GroundedStream {
+        GroundedStream {
+            checker: Checker::new(sources, question),
+            sources: count,
+            min_support,
+            buffer: String::new(),
+            emitted: false,
+            report: Grounding::default(),
+        }
     }
 
     /// Adds generated text; returns the part that is now complete and grounded (maybe empty).
@@ -255,6 +320,7 @@ impl GroundedStream {
             let gap = &text[previous_end..a];
             previous_end = b;
             let (sentence, removed) = clean_markers(&text[a..b], self.sources);
+            let sentence = if self.emitted { sentence } else { strip_opener(&sentence) };
             self.report.markers_removed += removed;
             let lower = sentence.to_lowercase();
             if DECLINES.iter().any(|d| lower.contains(d)) {
@@ -268,7 +334,12 @@ impl GroundedStream {
                 self.report.unsupported.extend(missing);
                 continue;
             }
-            if sentence.trim().is_empty() {
+            if self.checker.support(&sentence) < self.min_support {
+                self.report.dropped += 1;
+                self.report.off_source += 1;
+                continue;
+            }
+            if !sentence.chars().any(char::is_alphanumeric) {
                 continue;
             }
             if self.emitted {
@@ -289,7 +360,7 @@ mod tests {
 The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to make a String; a char takes four bytes.";
 
     fn check(answer: &str) -> Vec<String> {
-        Checker::new(&[SOURCE]).unsupported(answer).0
+        Checker::new(&[SOURCE], "").unsupported(answer).0
     }
 
     #[test]
@@ -310,10 +381,10 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
         assert!(check("Melanie Phillips coined \u{201C}Londonistan\u{201D}.").is_empty());
         assert!(check("A char takes 4 bytes; call `String::from`.").is_empty());
         assert!(check("However, the agency is fast.").is_empty());
-        let (_, checked) = Checker::new(&[SOURCE]).unsupported("In 1945, Melanie Phillips counted 100.");
+        let (_, checked) = Checker::new(&[SOURCE], "").unsupported("In 1945, Melanie Phillips counted 100.");
         assert_eq!(checked, 4);
         assert!(check("There were 1,000 of them.").contains(&"1,000".to_string()));
-        assert!(Checker::new(&["about 1000 of them"]).unsupported("There were 1,000 of them.").0.is_empty());
+        assert!(Checker::new(&["about 1000 of them"], "").unsupported("There were 1,000 of them.").0.is_empty());
     }
 
     #[test]
@@ -326,7 +397,7 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
 
     #[test]
     fn stream_passes_grounded_sentences_and_drops_the_rest() {
-        let mut stream = GroundedStream::new(&[SOURCE], 3);
+        let mut stream = GroundedStream::new(&[SOURCE], "", 3, DEFAULT_MIN_SUPPORT);
         let mut shown = String::new();
         for piece in ["An agency builds", " an MVP in 4 weeks [1]", ". It takes 2 weeks [9]. A char", " takes four bytes [3]."] {
             shown.push_str(&stream.push(piece));
@@ -342,13 +413,40 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
 
     #[test]
     fn stream_drops_declines_and_reports_nothing_left() {
-        let mut stream = GroundedStream::new(&[SOURCE], 1);
+        let mut stream = GroundedStream::new(&[SOURCE], "", 1, DEFAULT_MIN_SUPPORT);
         let shown = stream.push("The documents do not contain an answer.") + &stream.finish();
         assert!(shown.is_empty());
         assert!(!stream.emitted());
         assert_eq!(stream.report().dropped, 1);
-        let mut cut = GroundedStream::new(&[SOURCE], 1);
+        let mut cut = GroundedStream::new(&[SOURCE], "", 1, DEFAULT_MIN_SUPPORT);
         let shown = cut.push("A char takes four bytes. However") + &cut.finish();
         assert_eq!(shown, "A char takes four bytes.");
+    }
+
+    #[test]
+    fn drops_sentences_worded_away_from_the_sources() {
+        let source = "Most otters have fish as the primary item in their diet, supplemented by frogs and crabs.";
+        let checker = Checker::new(&[source], "What do otters eat?");
+        // Every word is in the source or the question, in another form.
+        assert_eq!(checker.support("Otters eat fish, frogs and crabs [1]."), 1.0);
+        // Two of four terms (otter, eat) are; salmon and trout are made up.
+        assert_eq!(checker.support("Otters eat salmon and trout."), 0.5);
+        assert_eq!(checker.support("[1]"), 1.0);
+        let mut stream = GroundedStream::new(&[source], "What do otters eat?", 1, DEFAULT_MIN_SUPPORT);
+        let shown = stream.push("Otters mostly eat fish [1]. They also eat salmon and trout. ") + &stream.finish();
+        assert_eq!(shown, "Otters mostly eat fish [1].");
+        assert_eq!((stream.report().dropped, stream.report().off_source), (1, 1));
+        assert!(stream.report().unsupported.is_empty(), "no name or number was wrong");
+    }
+
+    #[test]
+    fn cuts_announcements_and_copied_layout_from_the_front() {
+        assert_eq!(strip_opener("The answer is: 13 species."), "13 species.");
+        assert_eq!(strip_opener("The answer to this question is: [1] (Otter) otters eat fish."), "Otters eat fish.");
+        assert_eq!(strip_opener("Otters (Lutrinae) eat fish [1]."), "Otters (Lutrinae) eat fish [1].");
+        assert_eq!(strip_opener("The answer is:."), ".");
+        let mut stream = GroundedStream::new(&[SOURCE], "", 1, DEFAULT_MIN_SUPPORT);
+        let shown = stream.push("The answer is: an agency builds an MVP in 4 weeks. ") + &stream.finish();
+        assert_eq!(shown, "An agency builds an MVP in 4 weeks.");
     }
 }

@@ -32,10 +32,13 @@ fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, what: &str) -> Result<T
 
 /// `ask` options as JavaScript passes them; every field is optional.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 struct AskOptionsJs {
     sources: Option<usize>,
     min_cosine: Option<f32>,
+    min_extract: Option<f32>,
+    min_support: Option<f32>,
+    copy_bias: Option<f32>,
     max_tokens: Option<usize>,
     temperature: Option<f64>,
     top_p: Option<f64>,
@@ -50,7 +53,10 @@ impl AskOptionsJs {
         AskOptions {
             sources: self.sources.unwrap_or(d.sources),
             min_cosine: self.min_cosine.unwrap_or(DEFAULT_MIN_COSINE),
+            min_extract: self.min_extract.unwrap_or(d.min_extract),
+            min_support: self.min_support.unwrap_or(d.min_support),
             generate: GenerateOptions {
+                copy_bias: self.copy_bias.unwrap_or(g.copy_bias),
                 max_tokens: self.max_tokens.unwrap_or(g.max_tokens),
                 temperature: self.temperature.unwrap_or(g.temperature),
                 top_p: self.top_p.or(g.top_p),
@@ -224,6 +230,24 @@ impl WasmRag {
             hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(text, a), utf16(text, b))).collect();
         }
         to_js(&hits)
+    }
+
+    /// Like `search`, with the sentence that best answers `query`: `{hits, extract}`, where
+    /// `extract` is `{text, source, url, context, start, end, score}` or null, `source` the
+    /// 1-based hit it comes from and `[start, end)` its range in that hit's `text` (UTF-16).
+    #[wasm_bindgen(js_name = searchExtract)]
+    pub fn search_extract(&self, query: &str, k: usize) -> Result<JsValue, JsError> {
+        let mut found = self.rag.borrow().search_extract(query, k, &crate::ExtractOptions::default()).map_err(js_error)?;
+        for hit in &mut found.hits {
+            let text = &hit.snippet.text;
+            hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(text, a), utf16(text, b))).collect();
+        }
+        let passage = |e: &crate::Extract| found.hits.get(e_source(e)).map(|h| h.text.clone());
+        found.extract = found.extract.take().map(|e| {
+            let text = passage(&e);
+            extract_utf16(e, text.as_deref())
+        });
+        to_js(&found)
     }
 
     /// Retrieves sources and starts an answer; returns `{found, sources}`. Then call

@@ -1,6 +1,7 @@
 //! The WebGPU engine natively (Vulkan; Mesa's lavapipe in CI) against the CPU path on the real
-//! SmolLM2 model: fed the same tokens the GPU computes the CPU's logits bit for bit, so greedy
-//! decoding gives the same token ids. (In Chromium the kernels take the wasm CPU path's orders
+//! SmolLM2 model cut to its first few blocks (every kernel and shape, a fraction of the work;
+//! `make test-full` runs the whole model): fed the same tokens the GPU computes the CPU's
+//! logits bit for bit, so greedy decoding gives the same token ids. (In Chromium the kernels take the wasm CPU path's orders
 //! and match it bit for bit too: tests/wasm_gpu.rs.) Without any adapter the tests say so and
 //! pass, unless WASMRAG_REQUIRE_GPU=1 (the test script installs lavapipe and sets it).
 
@@ -9,11 +10,21 @@ mod common;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
-use common::{generator, read, GENERATOR};
+use common::{read, GENERATOR};
 use std::io::Cursor;
-use wasmrag::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
+use wasmrag::gpu::{Adjust, Gpu, GpuDecoder, GpuEmbedder, GpuError};
 use wasmrag::prompt::chatml;
 use wasmrag::{build_index, build_index_async, ChunkOptions, Document, Format, GenerateOptions, Rag};
+
+/// The generator the parity tests run: the real model cut to [`common::CUT_LAYERS`] blocks.
+fn model() -> &'static [u8] {
+    static MODEL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| common::cut_generator(common::CUT_LAYERS))
+}
+
+fn generator() -> wasmrag::Generator {
+    wasmrag::Generator::from_gguf(model()).expect("load the cut generator")
+}
 
 fn gpu() -> Option<Gpu> {
     force_candle_avx2();
@@ -41,7 +52,7 @@ fn force_candle_avx2() {
 fn greedy_answers_on_the_gpu_equal_the_cpu_path() {
     let Some(gpu) = gpu() else { return };
     let mut cpu = generator();
-    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, &read(GENERATOR), cpu.context_length())).unwrap();
+    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), cpu.context_length())).unwrap();
     let options = GenerateOptions { max_tokens: 48, ..Default::default() };
     for question in ["What is the capital of France?", "Name one planet."] {
         let prompt = chatml("You are a helpful assistant.", question);
@@ -54,10 +65,12 @@ fn greedy_answers_on_the_gpu_equal_the_cpu_path() {
         let mut tokens = cpu.encode(&prompt).unwrap();
         let mut feed = tokens.clone();
         let mut got = Vec::new();
+        // As many steps as the CPU took: it stops at end of turn or on a repeated run, which a
+        // model cut to a few blocks soon falls into.
         loop {
             let recent = &tokens[tokens.len().saturating_sub(options.repeat_last_n)..];
-            let next = pollster::block_on(decoder.next_token(&feed, recent, options.repeat_penalty)).unwrap();
-            if next == 2 || got.len() == options.max_tokens {
+            let next = pollster::block_on(decoder.next_token(&feed, &Adjust { recent, penalty: options.repeat_penalty, ..Adjust::default() })).unwrap();
+            if next == 2 || got.len() == expected.len() {
                 break;
             }
             got.push(next);
@@ -80,7 +93,7 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
     let (expected, _) = cpu.generate(&prompt, &options, &mut |_| {}).unwrap();
 
     let mut on_gpu = generator();
-    on_gpu.attach_gpu(pollster::block_on(GpuDecoder::from_gguf(&gpu, &read(GENERATOR), on_gpu.context_length())).unwrap());
+    on_gpu.attach_gpu(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), on_gpu.context_length())).unwrap());
     assert!(on_gpu.has_gpu());
     let mut generation = on_gpu.start(&prompt, &options).unwrap();
     let mut text = String::new();
@@ -102,7 +115,38 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
         assert_eq!(text, expected, "{sampled:?}");
         assert_ne!(text, cpu.generate(&prompt, &GenerateOptions { seed: 9, ..sampled.clone() }, &mut |_| {}).unwrap().0, "another seed, another answer");
     }
+    // The copy bias raises the same source continuations on both engines.
+    let source = "France's capital is Paris, which Clovis made his seat in 508 and Hugh Capet kept in 987.";
+    let copying = GenerateOptions { copy_bias: 4.0, max_tokens: 16, ..options.clone() };
+    let mut generation = cpu.start_with_sources(&prompt, &[source], &copying).unwrap();
+    let mut expected = String::new();
+    while let Some(piece) = cpu.step(&mut generation).unwrap() {
+        expected.push_str(&piece);
+    }
+    let mut generation = on_gpu.start_with_sources(&prompt, &[source], &copying).unwrap();
+    let mut text = String::new();
+    while let Some(piece) = pollster::block_on(on_gpu.step_async(&mut generation)).unwrap() {
+        text.push_str(&piece);
+    }
+    assert_eq!(text, expected);
     assert!(on_gpu.has_gpu() && on_gpu.gpu_error().is_none());
+}
+
+/// The GPU's copy bias adds to the logits of exactly the boosted tokens: a large bias makes a
+/// boosted token the pick, a zero bias changes nothing.
+#[test]
+fn copy_bias_steers_the_gpu_pick() {
+    let Some(gpu) = gpu() else { return };
+    let ids = generator().encode(&chatml("You are a helpful assistant.", "Name one planet.")).unwrap();
+    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), 512)).unwrap();
+    let mut pick = |boosts: &[u32], bias: f32| {
+        decoder.reset();
+        pollster::block_on(decoder.next_token(&ids, &Adjust { recent: &ids, penalty: 1.1, boosts, bias })).unwrap()
+    };
+    let plain = pick(&[], 0.0);
+    let wanted = if plain == 42 { 43 } else { 42 };
+    assert_eq!(pick(&[wanted], 1000.0), wanted);
+    assert_eq!(pick(&[wanted], 0.0), plain);
 }
 
 /// Losing the device in the middle of an answer costs nothing but speed: the step that finds it
@@ -115,7 +159,7 @@ fn a_lost_device_mid_answer_finishes_on_the_cpu() {
     let (expected, _) = generator().generate(&prompt, &options, &mut |_| {}).unwrap();
 
     let mut generator = generator();
-    generator.attach_gpu(pollster::block_on(GpuDecoder::from_gguf(&gpu, &read(GENERATOR), generator.context_length())).unwrap());
+    generator.attach_gpu(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), generator.context_length())).unwrap());
     let mut generation = generator.start(&prompt, &options).unwrap();
     let mut text = String::new();
     for _ in 0..3 {
@@ -136,14 +180,14 @@ fn a_lost_device_mid_answer_finishes_on_the_cpu() {
 #[test]
 fn gpu_logits_equal_the_cpu_at_every_step() {
     let Some(gpu) = gpu() else { return };
-    let bytes = read(GENERATOR);
+    let bytes = model();
     let cpu = generator();
     for question in ["What happens to a value when its owner goes out of scope?", "Name one planet.", "How do I read a file in Rust?"] {
         let ids = cpu.encode(&chatml("You are a helpful assistant.", question)).unwrap();
-        let mut reader = Cursor::new(&bytes);
+        let mut reader = Cursor::new(bytes);
         let content = gguf_file::Content::read(&mut reader).unwrap();
         let mut model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).unwrap();
-        let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, &bytes, 1024)).unwrap();
+        let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, bytes, 1024)).unwrap();
         let forward = |m: &mut ModelWeights, t: &[u32], pos: usize| -> Vec<f32> {
             let input = Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
             m.forward(&input, pos).unwrap().flatten_all().unwrap().to_vec1().unwrap()
@@ -227,12 +271,12 @@ fn documents_indexed_on_the_gpu_search_like_the_cpu_index() {
 #[test]
 fn gpu_logits_equal_the_cpu_bit_for_bit() {
     let Some(gpu) = gpu() else { return };
-    let bytes = read(GENERATOR);
+    let bytes = model();
     let cpu = generator();
     let prompt = chatml("You are a helpful assistant.", &"Each value in Rust has an owner. ".repeat(30));
     let ids = cpu.encode(&prompt).unwrap();
     assert!(ids.len() > 256, "{} tokens", ids.len());
-    let mut reader = Cursor::new(&bytes);
+    let mut reader = Cursor::new(bytes);
     let content = gguf_file::Content::read(&mut reader).unwrap();
     let mut model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).unwrap();
     let mut forward = |t: &[u32], pos: usize| -> Vec<f32> {
@@ -241,7 +285,7 @@ fn gpu_logits_equal_the_cpu_bit_for_bit() {
     };
     forward(&ids[..256], 0);
     let mut expected = forward(&ids[256..], 256);
-    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, &bytes, 512)).unwrap();
+    let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, bytes, 512)).unwrap();
     let mut got = pollster::block_on(decoder.next_logits(&ids)).unwrap();
     for step in 0..4 {
         assert!(got == expected, "step {step}: logits differ from the CPU's");

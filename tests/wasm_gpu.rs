@@ -12,7 +12,7 @@ use candle_transformers::models::quantized_llama::ModelWeights;
 use std::io::Cursor;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-use wasmrag::gpu::{Gpu, GpuDecoder, GpuError};
+use wasmrag::gpu::{Adjust, Gpu, GpuDecoder, GpuError};
 use wasmrag::prompt::chatml;
 use wasmrag::wasm::{WasmEmbedder, WasmGenerator, WasmRag};
 use wasmrag::{GenerateOptions, Generator};
@@ -45,7 +45,7 @@ async fn greedy_answer_on_webgpu_equals_the_cpu_path() {
     let mut got = Vec::new();
     while got.len() < expected.len() {
         let recent = &tokens[tokens.len().saturating_sub(options.repeat_last_n)..];
-        let next = decoder.next_token(&feed, recent, options.repeat_penalty).await.expect("GPU step");
+        let next = decoder.next_token(&feed, &Adjust { recent, penalty: options.repeat_penalty, ..Adjust::default() }).await.expect("GPU step");
         got.push(next);
         tokens.push(next);
         feed = vec![next];

@@ -95,10 +95,28 @@ function renderAnswer(text, sources, citations) {
   $("answer").replaceChildren(...nodes);
 }
 
-/** The extractive answer, shown as soon as the sources are known: the quoted sentence and its source. */
-function showExtract(extract) {
-  $("extract").replaceChildren(
-    ...(extract ? [el("q", { textContent: extract.text }), " ", el("a", { href: `#source-${extract.source}`, className: "cite", textContent: `[${extract.source}]` })] : []),
+/** Characters of passage shown on each side of the extract. */
+const AROUND = 160;
+
+/**
+ * The extractive answer, shown as soon as the passages are known: its page and heading, then
+ * the sentence marked inside its passage (a window around it), and a link to its source.
+ * `passages` are the hits or sources, `extract.source` numbering them from 1. Text only.
+ */
+function showExtract(id, extract, passages) {
+  const passage = extract && passages[extract.source - 1]?.text;
+  if (!extract || passage === undefined) {
+    $(id).replaceChildren();
+    return;
+  }
+  const from = Math.max(0, extract.start - AROUND);
+  const to = Math.min(passage.length, extract.end + AROUND);
+  $(id).replaceChildren(
+    el("span", { className: "path", textContent: `${extract.context} ` }),
+    `${from > 0 ? "…" : ""}${passage.slice(from, extract.start)}`,
+    el("mark", { textContent: passage.slice(extract.start, extract.end) }),
+    `${passage.slice(extract.end, to)}${to < passage.length ? "…" : ""} `,
+    el("a", { href: `#source-${extract.source}`, className: "cite", textContent: `[${extract.source}]` }),
   );
 }
 
@@ -139,10 +157,11 @@ async function search(event) {
   if (!query) return;
   const t0 = performance.now();
   try {
-    const hits = await rag.search(query, { k: 8 });
+    const { hits, extract } = await rag.searchExtract(query, { k: 8 });
     $("retrieval-ms").textContent = ms(performance.now() - t0);
     $("answer-section").hidden = true;
     showResults(hits);
+    showExtract("results-extract", extract, hits);
     status(`${hits.length} results`);
     await showMemory();
   } catch (err) {
@@ -179,7 +198,7 @@ async function ask() {
         rag.generatorReady = true;
         status(event.found ? "Answering…" : "Nothing relevant found");
         showSources(event.sources);
-        showExtract(event.extract);
+        showExtract("extract", event.extract, event.sources);
         $("retrieval-ms").textContent = ms(event.retrievalMs);
       }
     }

@@ -54,6 +54,14 @@ pub fn load(path: &Path) -> Result<Vec<Qa>, EvalError> {
     Ok(out)
 }
 
+/// Reads questions without answers, one per line (blank lines skipped): off-topic questions
+/// that should get the not-found answer.
+pub fn load_lines(path: &Path) -> Result<Vec<Qa>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io { path: path.display().to_string(), source })?;
+    let questions = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    Ok(questions.enumerate().map(|(i, q)| Qa { id: format!("off-topic-{}", i + 1), question: q.to_string(), answers: vec![], doc_id: String::new() }).collect())
+}
+
 /// SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces.
 pub fn normalise(text: &str) -> String {
     let lower: String = text.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' }).collect();

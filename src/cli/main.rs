@@ -4,6 +4,7 @@
 mod answers;
 mod eval;
 mod models;
+mod tune;
 mod walk;
 
 use clap::{Parser, Subcommand};
@@ -102,7 +103,8 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Also score a grid of fusion settings (for tuning on the train split).
+        /// Also score a grid of settings: fusion (tune on the train split), or with --answers the
+        /// extract weights and not-found gate (tuned on half the articles, checked on the rest).
         #[arg(long)]
         sweep: bool,
         /// Hybrid fusion: rrf or blend (default: the library's).
@@ -126,6 +128,21 @@ enum Command {
         /// With --answers: leave every Nth article out of the index; its questions are off-topic (0: none).
         #[arg(long, default_value_t = 5)]
         holdout: usize,
+        /// With --answers --generate: the copy bias (default: the library's; 0 turns it off).
+        #[arg(long)]
+        copy_bias: Option<f32>,
+        /// With --answers --generate: least share of an answer sentence's words found in the sources (default: the library's).
+        #[arg(long)]
+        min_support: Option<f32>,
+        /// With --answers --generate: most evidence sentences in the prompt (default: the library's).
+        #[arg(long)]
+        evidence: Option<usize>,
+        /// With --answers: more off-topic questions, one per line (e.g. tests/data/off-topic-questions.txt).
+        #[arg(long)]
+        off_topic: Option<PathBuf>,
+        /// With --answers: print each question, its gold answers, the extract and the answer to stderr.
+        #[arg(long)]
+        print_answers: bool,
     },
     /// Embed each line of a text file; writes little-endian f32 vectors, one after another, so
     /// other tools (and the benchmarks) can use the exact vectors the index would hold.
@@ -260,8 +277,18 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
         Command::Index { paths, out, exclude, base_url, max_tokens } => {
             index(&paths, &out, &exclude, &base_url, max_tokens, models)
         }
-        Command::Eval { dir, answers: true, index, json, generate, limit, holdout, .. } => {
-            answer_eval(&dir, index.as_deref(), json, generate, limit, holdout, models)
+        Command::Eval { dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, .. } => {
+            let mut generate_options = GenerateOptions { max_tokens: 64, ..Default::default() };
+            generate_options.copy_bias = copy_bias.unwrap_or(generate_options.copy_bias);
+            let defaults = AskOptions::default();
+            let ask = AskOptions {
+                generate: generate_options,
+                min_support: min_support.unwrap_or(defaults.min_support),
+                evidence: evidence.unwrap_or(defaults.evidence),
+                ..defaults
+            };
+            let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, off_topic };
+            answer_eval(&dir, index.as_deref(), json, &run, models)
         }
         Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k, .. } => {
             let defaults = wasmrag::RetrieveOptions::default();
@@ -277,16 +304,20 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
         Command::Search { index, query, k, json } => {
             let rag = load_rag(models, &index)?;
             let start = Instant::now();
-            let hits = rag.search(&query, k)?;
+            let found = rag.search_extract(&query, k, &wasmrag::ExtractOptions::default())?;
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             if json {
-                println!("{}", serde_json::to_string_pretty(&hits).map_err(|e| CliError::Usage(e.to_string()))?);
+                println!("{}", serde_json::to_string_pretty(&found).map_err(|e| CliError::Usage(e.to_string()))?);
                 return Ok(());
             }
-            for (i, h) in hits.iter().enumerate() {
+            if let Some(e) = &found.extract {
+                println!("> {} [{}]\n  ({})\n", e.text, e.source, e.context);
+            }
+            for (i, h) in found.hits.iter().enumerate() {
                 let path = if h.headings.is_empty() { h.title.clone() } else { format!("{} > {}", h.title, h.headings.join(" > ")) };
                 println!("{}. {path}\n   {}  (score {:.4}, cosine {:.3})\n   {}\n", i + 1, h.url, h.score, h.cosine, h.snippet.text);
             }
+            let hits = found.hits;
             eprintln!("{} results in {ms:.1} ms", hits.len());
             Ok(())
         }
@@ -323,6 +354,8 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
                         "n": s.n, "url": s.url, "title": s.title, "score": s.score, "text": s.text, "cited": s.cited,
                     })).collect::<Vec<_>>(),
                     "citations": answer.citations,
+                    "extract": answer.extract,
+                    "grounding": answer.grounding,
                 });
                 println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
             } else {
@@ -350,7 +383,26 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
 }
 
 /// `wasmrag eval --answers`: extractive (and generated) answers against gold answers.
-fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, generate: bool, limit: Option<usize>, holdout: usize, models: &Path) -> Result<(), CliError> {
+/// What `wasmrag eval --answers` runs.
+struct AnswerRun {
+    /// Extract and answer settings.
+    ask: AskOptions,
+    /// Generate answers too.
+    generate: bool,
+    /// Tune the extract weights and the not-found gate instead.
+    sweep: bool,
+    /// Most answerable questions (a fixed sample).
+    limit: Option<usize>,
+    /// Every Nth article is left out of the index.
+    holdout: usize,
+    /// Print every question's answers to stderr.
+    print_answers: bool,
+    /// A file of extra off-topic questions, one per line.
+    off_topic: Option<PathBuf>,
+}
+
+fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRun, models: &Path) -> Result<(), CliError> {
+    let (limit, holdout, generate) = (run.limit, run.holdout, run.generate);
     let qas = answers::load(&dir.join("qa.jsonl"))?;
     let embedder = load_embedder(models)?;
     let index = match index_file.filter(|p| p.exists()) {
@@ -376,13 +428,24 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, generate: bool
     }
     let (answerable, off_topic): (Vec<_>, Vec<_>) = qas.into_iter().filter(|q| !q.is_yes_no()).partition(|q| indexed.contains(&q.doc_id));
     let answerable = answers::sample(answerable, limit, |q| q.id.as_str());
-    let off_topic = answers::sample(off_topic, limit.map(|l| l / 4), |q| q.id.as_str());
+    let mut off_topic = answers::sample(off_topic, limit.map(|l| l / 4), |q| q.id.as_str());
+    if let Some(path) = &run.off_topic {
+        off_topic.extend(answers::load_lines(path)?);
+    }
+    if run.sweep {
+        return answer_sweep(&rag, &answerable, &off_topic, &run.ask.extract, json);
+    }
     let (mut extract_hits, mut gen_hits, mut extract_f1, mut gen_f1, mut answered, mut fell_back, mut dropped, mut declined) = (0, 0, 0.0, 0.0, 0, 0, 0, 0);
+    let (mut context_hits, mut off_source) = (0, 0);
     let mut ttft = Vec::new();
-    let options = AskOptions { generate: GenerateOptions { max_tokens: 64, ..Default::default() }, ..Default::default() };
+    let options = run.ask.clone();
     for q in &answerable {
         let found = rag.search_extract(&q.question, 5, &options.extract)?;
-        let text = found.extract.map(|e| e.text).unwrap_or_default();
+        let (text, context) = found.extract.map(|e| (e.text, e.context)).unwrap_or_default();
+        context_hits += usize::from(answers::contains_gold(&format!("{context}: {text}"), &q.answers));
+        if run.print_answers && !generate {
+            eprintln!("Q {}\n  gold: {}\n  extract: {}", q.question, q.answers.join(" | "), text);
+        }
         extract_hits += usize::from(answers::contains_gold(&text, &q.answers));
         extract_f1 += answers::f1(&text, &q.answers);
         if generate {
@@ -397,20 +460,29 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, generate: bool
             answered += usize::from(answer.found);
             fell_back += usize::from(answer.grounding.fell_back);
             dropped += answer.grounding.dropped;
+            off_source += answer.grounding.off_source;
             gen_hits += usize::from(answer.found && answers::contains_gold(&answer.answer, &q.answers));
+            if run.print_answers {
+                eprintln!("Q {}\n  gold: {}\n  extract: {}\n  answer: {}", q.question, q.answers.join(" | "), text, answer.answer.replace('\n', " "));
+            }
             gen_f1 += if answer.found { answers::f1(&answer.answer, &q.answers) } else { 0.0 };
         }
     }
-    if generate {
-        for q in &off_topic {
-            declined += usize::from(!rag.ask(&q.question, &options, &mut |_| {})?.found);
-        }
+    let mut gated = 0;
+    for q in &answerable {
+        gated += usize::from(!rag.would_answer(&q.question, &options)?);
+    }
+    for q in &off_topic {
+        declined += usize::from(!rag.would_answer(&q.question, &options)?);
     }
     let n = answerable.len().max(1) as f64;
     let value = serde_json::json!({
         "answerable": answerable.len(),
         "off_topic": off_topic.len(),
         "extract_contains_gold": extract_hits as f64 / n,
+        "extract_with_context_contains_gold": context_hits as f64 / n,
+        "answerable_not_found_rate": gated as f64 / n,
+        "off_topic_not_found_rate": declined as f64 / off_topic.len().max(1) as f64,
         "extract_f1": extract_f1 / n,
         "generated": generate.then(|| serde_json::json!({
             "contains_gold": gen_hits as f64 / n,
@@ -418,7 +490,7 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, generate: bool
             "answered_rate": answered as f64 / n,
             "fell_back_rate": fell_back as f64 / n,
             "dropped_sentences_per_answer": dropped as f64 / n,
-            "off_topic_not_found_rate": declined as f64 / off_topic.len().max(1) as f64,
+            "off_source_sentences_per_answer": off_source as f64 / n,
             "median_ttft_seconds": answers::median(&mut ttft),
         })),
     });
@@ -427,6 +499,61 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, generate: bool
         eprintln!("{}: answer quality (yes/no questions skipped)", dir.display());
     }
     println!("{text}");
+    Ok(())
+}
+
+/// `wasmrag eval --answers --sweep`: tunes the extract weights on half the articles and the
+/// not-found gate (answering at least 95% of answerable questions), reporting both halves.
+fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa], extract: &wasmrag::ExtractOptions, json: bool) -> Result<(), CliError> {
+    let wide = wasmrag::ExtractOptions { embed: 64, ..extract.clone() };
+    let hash = |s: &str| s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    let mut questions = Vec::new();
+    let bar = bar((answerable.len() + off_topic.len()) as u64, "scoring");
+    for (q, is_answerable) in answerable.iter().map(|q| (q, true)).chain(off_topic.iter().map(|q| (q, false))) {
+        let (hits, candidates) = rag.candidates(&q.question, wide.passages, &wide, &wasmrag::RetrieveOptions::default())?;
+        let chunks = rag.index().chunks();
+        let candidates = candidates
+            .into_iter()
+            .map(|c| {
+                let gold = answers::contains_gold(&chunks[c.chunk as usize].text[c.start..c.end], &q.answers);
+                (c, gold)
+            })
+            .collect();
+        let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
+        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: hash(&q.doc_id) % 2 == 0 });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let defaults = wasmrag::ExtractOptions::default();
+    let embeds = [16, 24, 32, 48];
+    let (weights, embed, _) = tune::best_weights(&questions, &embeds);
+    let gate = tune::best_gate(&questions, &weights, embed, 0.95);
+    // The gate for the default weights too, so a gate can be calibrated without changing them.
+    let default_gate = tune::best_gate(&questions, &defaults.weights, defaults.embed, 0.95);
+    let current = tune::Gate { min_cosine: wasmrag::rag::DEFAULT_MIN_COSINE, min_extract: wasmrag::rag::DEFAULT_MIN_EXTRACT };
+    let half = |tune: bool| {
+        let rates = |w: &wasmrag::extract::Weights, embed: usize, gate: &tune::Gate| tune::gate_rates(&questions, w, embed, gate, tune);
+        let now = rates(&defaults.weights, defaults.embed, &current);
+        let calibrated = rates(&defaults.weights, defaults.embed, &default_gate);
+        let tuned = rates(&weights, embed, &gate);
+        serde_json::json!({
+            "questions": questions.iter().filter(|q| q.tune == tune).count(),
+            "ceiling": tune::ceiling(&questions, tune),
+            "extract_contains_gold": { "defaults": tune::extract_rate(&questions, &defaults.weights, defaults.embed, tune), "tuned": tune::extract_rate(&questions, &weights, embed, tune) },
+            "answered_rate": { "defaults": now.0, "default_weights_calibrated_gate": calibrated.0, "tuned": tuned.0 },
+            "off_topic_not_found_rate": { "defaults": now.1, "default_weights_calibrated_gate": calibrated.1, "tuned": tuned.1 },
+        })
+    };
+    let value = serde_json::json!({
+        "default_weights_gate": { "min_cosine": default_gate.min_cosine, "min_extract": default_gate.min_extract },
+        "tuned": { "weights": weights, "embed": embed, "min_cosine": gate.min_cosine, "min_extract": gate.min_extract },
+        "tuning_half": half(true),
+        "checking_half": half(false),
+    });
+    if !json {
+        eprintln!("sweep: extract weights and not-found gate tuned on the tuning half (articles hashed even)");
+    }
+    println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
     Ok(())
 }
 

@@ -29,6 +29,9 @@ pub struct Extract {
     pub source: usize,
     /// `url#anchor` of its passage.
     pub url: String,
+    /// Its passage's page title and heading path, e.g. `Millard Fillmore: Early life`: what a
+    /// "he" or "it" opening the sentence most often refers to, so pages show it beside the quote.
+    pub context: String,
     /// Byte range `[start, end)` of the sentence inside the passage text.
     pub start: usize,
     /// End of the range (exclusive).
@@ -53,9 +56,11 @@ pub struct Weights {
 }
 
 impl Default for Weights {
-    /// Tuned on the cmu-qa-dev set with `wasmrag eval --answers --sweep` (see BENCHMARKS.md).
+    /// Tuned on the tuning half of cmu-qa-dev with `wasmrag eval --answers --sweep` (see
+    /// BENCHMARKS.md): the sentence's own term share adds nothing once its share with the
+    /// headings is counted.
     fn default() -> Self {
-        Weights { cosine: 1.0, lexical: 1.0, context: 0.5, rank: 0.3, kind: 0.3 }
+        Weights { cosine: 0.5, lexical: 0.0, context: 0.5, rank: 0.15, kind: 0.3 }
     }
 }
 
@@ -73,7 +78,7 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { passages: 8, embed: 24, weights: Weights::default() }
+        ExtractOptions { passages: 8, embed: 16, weights: Weights::default() }
     }
 }
 
@@ -201,6 +206,7 @@ pub fn best(index: &Index, candidates: &[Candidate], weights: &Weights) -> Optio
         text: chunk.text[c.start..c.end].to_string(),
         source: c.rank + 1,
         url: chunk.link(),
+        context: crate::chunk::context_line(&chunk.title, &chunk.headings),
         start: c.start,
         end: c.end,
         score: c.score(weights),

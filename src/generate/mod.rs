@@ -8,7 +8,7 @@ mod tokenizer;
 
 pub use sample::Draw;
 
-use crate::gpu::{GpuDecoder, GpuError};
+use crate::gpu::{Adjust, GpuDecoder, GpuError};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
@@ -59,6 +59,12 @@ pub(crate) const PREFILL_CHUNK: usize = 256;
 /// model is looping (small models do); generation stops and the repeat is dropped.
 const LOOP_WINDOW: usize = 20;
 
+/// The default [`GenerateOptions::copy_bias`], measured on cmu-qa-dev (see BENCHMARKS.md).
+pub const DEFAULT_COPY_BIAS: f32 = 3.0;
+
+/// Longest run of answer tokens [`copy_boosts`] looks up in the sources.
+const COPY_CONTEXT: usize = 3;
+
 /// Sampling and stopping settings for one generation.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -80,6 +86,10 @@ pub struct GenerateOptions {
     pub cancel: CancelFlag,
     /// Keep going past end-of-turn tokens, so benchmarks decode a fixed number of tokens.
     pub ignore_end_of_turn: bool,
+    /// Added to the logits of the tokens that continue the answer's last tokens as a source
+    /// passage continues them ([`Generator::start_with_sources`]), so a small model copies
+    /// facts rather than paraphrasing them into errors (0 = off).
+    pub copy_bias: f32,
 }
 
 impl Default for GenerateOptions {
@@ -93,6 +103,7 @@ impl Default for GenerateOptions {
             seed: 299792458,
             cancel: CancelFlag::default(),
             ignore_end_of_turn: false,
+            copy_bias: DEFAULT_COPY_BIAS,
         }
     }
 }
@@ -193,6 +204,19 @@ impl Generator {
     /// Starts generating after `prompt`; call [`Generator::step`] until it returns `None`.
     /// Starting another generation supersedes this one.
     pub fn start(&mut self, prompt: &str, options: &GenerateOptions) -> Result<Generation, GenerateError> {
+        self.start_with_sources(prompt, &[], options)
+    }
+
+    /// Like [`Generator::start`], with the source texts the answer should copy from: each step
+    /// raises the tokens that continue the answer as a source does by
+    /// [`GenerateOptions::copy_bias`].
+    pub fn start_with_sources(&mut self, prompt: &str, sources: &[&str], options: &GenerateOptions) -> Result<Generation, GenerateError> {
+        let mut copy = Vec::new();
+        for text in sources {
+            // Encoded with a leading space, as words inside an answer are.
+            copy.extend(self.encode(&format!(" {}", text.trim()))?);
+            copy.push(SOURCE_BREAK);
+        }
         let tokens = self.encode(prompt)?;
         if tokens.is_empty() || tokens.len() >= self.context {
             return Err(GenerateError::PromptTooLong { tokens: tokens.len(), context: self.context });
@@ -208,6 +232,7 @@ impl Generator {
             stop: None,
             options: options.clone(),
             session: self.session,
+            copy,
         })
     }
 
@@ -382,6 +407,8 @@ pub struct Generation {
     emitted: usize,
     stop: Option<StopReason>,
     session: u64,
+    /// Source tokens the answer may copy from, texts separated by [`SOURCE_BREAK`].
+    copy: Vec<u32>,
 }
 
 impl Generation {
@@ -411,8 +438,27 @@ impl Generation {
     }
 }
 
-/// Applies the repetition penalty to next-token `logits` and picks a token: the most likely
-/// one (the last on ties, as candle's greedy sampler), or `g`'s seeded draw.
+/// Separates source texts in [`Generation::copy`], so no run of tokens spans two of them.
+const SOURCE_BREAK: u32 = u32::MAX;
+
+/// The tokens that continue the answer's longest final run (up to [`COPY_CONTEXT`] tokens)
+/// found in `sources`, ascending and distinct; none before the answer's first token.
+pub(crate) fn copy_boosts(sources: &[u32], answer: &[u32]) -> Vec<u32> {
+    for n in (1..=COPY_CONTEXT.min(answer.len())).rev() {
+        let tail = &answer[answer.len() - n..];
+        let mut next: Vec<u32> = sources.windows(n + 1).filter(|w| &w[..n] == tail && w[n] != SOURCE_BREAK).map(|w| w[n]).collect();
+        if !next.is_empty() {
+            next.sort_unstable();
+            next.dedup();
+            return next;
+        }
+    }
+    Vec::new()
+}
+
+/// Applies the repetition penalty and the copy bias to next-token `logits` and picks a
+/// token: the most likely one (the last on ties, as candle's greedy sampler), or `g`'s seeded
+/// draw.
 fn sample(g: &mut Generation, logits: Tensor) -> Result<u32, GenerateError> {
     let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
     let logits = if g.options.repeat_penalty == 1.0 {
@@ -422,10 +468,23 @@ fn sample(g: &mut Generation, logits: Tensor) -> Result<u32, GenerateError> {
         candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..])
             .map_err(compute)?
     };
-    match g.draw() {
-        None => logits.argmax(candle_core::D::Minus1).and_then(|t| t.to_scalar::<u32>()).map_err(compute),
-        Some(draw) => Ok(draw.pick(&logits.to_vec1::<f32>().map_err(compute)?)),
+    let boosts = if g.options.copy_bias == 0.0 { Vec::new() } else { copy_boosts(&g.copy, g.generated_tokens()) };
+    if boosts.is_empty() {
+        return match g.draw() {
+            None => logits.argmax(candle_core::D::Minus1).and_then(|t| t.to_scalar::<u32>()).map_err(compute),
+            Some(draw) => Ok(draw.pick(&logits.to_vec1::<f32>().map_err(compute)?)),
+        };
     }
+    let mut values = logits.to_vec1::<f32>().map_err(compute)?;
+    for &t in &boosts {
+        if let Some(v) = values.get_mut(t as usize) {
+            *v += g.options.copy_bias;
+        }
+    }
+    Ok(match g.draw() {
+        None => values.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v >= best.1 { (i, v) } else { best }).0 as u32,
+        Some(draw) => draw.pick(&values),
+    })
 }
 
 /// The next token of `g` from the GPU engine, continuing from the tokens it has already seen.
@@ -436,9 +495,11 @@ async fn gpu_next(gpu: &mut GpuDecoder, g: &mut Generation) -> Result<u32, Gener
     }
     let feed = &g.tokens[g.gpu_fed..];
     let recent = &g.tokens[g.tokens.len().saturating_sub(g.options.repeat_last_n)..];
+    let boosts = if g.options.copy_bias == 0.0 { Vec::new() } else { copy_boosts(&g.copy, g.generated_tokens()) };
+    let adjust = Adjust { recent, penalty: g.options.repeat_penalty, boosts: &boosts, bias: g.options.copy_bias };
     let next = match g.draw() {
-        None => gpu.next_token(feed, recent, g.options.repeat_penalty).await?,
-        Some(draw) => gpu.next_token_drawn(feed, recent, g.options.repeat_penalty, &draw).await?,
+        None => gpu.next_token(feed, &adjust).await?,
+        Some(draw) => gpu.next_token_drawn(feed, &adjust, &draw).await?,
     };
     g.gpu_fed = g.tokens.len();
     Ok(next)
@@ -515,7 +576,7 @@ fn validate(content: &Content, file_len: usize) -> Result<(), GenerateError> {
 
 #[cfg(test)]
 mod tests {
-    use super::repeated_tail;
+    use super::{copy_boosts, repeated_tail, SOURCE_BREAK};
 
     #[test]
     fn detects_a_repeated_run_only() {
@@ -524,5 +585,19 @@ mod tests {
         assert_eq!(repeated_tail(&looping, 5), None);
         assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 7, 8], 4), None);
         assert_eq!(repeated_tail(&[7, 7, 7], 2), None, "too short to hold a run twice");
+    }
+
+    #[test]
+    fn copy_boosts_follow_the_longest_matching_run() {
+        let sources = [5, 6, 7, 5, 6, 8, SOURCE_BREAK, 6, 9, 4];
+        assert!(copy_boosts(&sources, &[]).is_empty(), "nothing before the first token");
+        // "6" alone is followed by 7, 8 and 9; "5 6" only by 7 and 8.
+        assert_eq!(copy_boosts(&sources, &[1, 6]), vec![7, 8, 9]);
+        assert_eq!(copy_boosts(&sources, &[5, 6]), vec![7, 8]);
+        assert_eq!(copy_boosts(&sources, &[7, 5, 6]), vec![8]);
+        // A run longer than the sources hold falls back to its shorter tails.
+        assert_eq!(copy_boosts(&sources, &[3, 7, 5, 6]), vec![8]);
+        assert!(copy_boosts(&sources, &[8]).is_empty(), "no token crosses a source break");
+        assert!(copy_boosts(&sources, &[42]).is_empty());
     }
 }

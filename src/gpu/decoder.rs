@@ -52,12 +52,30 @@ pub(crate) struct Weight {
     blocks: usize,
 }
 
+/// What is done to the logits before a token is picked, as the CPU path does it: the
+/// repetition `penalty` over the distinct tokens of `recent` (1.0 for none), then `bias` added
+/// to the logits of the distinct tokens `boosts` (the copy bias).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adjust<'a> {
+    /// Recent tokens the penalty applies to.
+    pub recent: &'a [u32],
+    /// The repetition penalty.
+    pub penalty: f32,
+    /// Tokens the copy bias raises.
+    pub boosts: &'a [u32],
+    /// The copy bias.
+    pub bias: f32,
+}
+
 /// A llama-family GGUF model loaded onto the GPU, with its KV cache.
 pub struct GpuDecoder {
     gpu: Gpu,
     shape: Shape,
     step: wgpu::Buffer,
     recent: wgpu::Buffer,
+    /// Copy-bias count and value (a `Dims`), written before each picked token.
+    boost_dims: wgpu::Buffer,
+    boosts: wgpu::Buffer,
     out: wgpu::Buffer,
     staging: wgpu::Buffer,
     tokens: wgpu::Buffer,
@@ -65,9 +83,9 @@ pub struct GpuDecoder {
     body: Vec<(Dispatch, Grid)>,
     /// Final norm and output projection of the chunk's last token: the logits.
     head: Vec<Dispatch>,
-    /// Repetition penalty and argmax over the logits.
+    /// Repetition penalty, copy bias and argmax over the logits.
     pick: Vec<Dispatch>,
-    /// Repetition penalty and the seeded draw over the logits.
+    /// Repetition penalty, copy bias and the seeded draw over the logits.
     draw: Vec<Dispatch>,
     /// The draw's settings, written before each drawn token.
     sampling: wgpu::Buffer,
@@ -173,31 +191,32 @@ impl GpuDecoder {
     }
 
     /// Feeds `tokens` at the next positions and returns the greedy next token, after the
-    /// repetition `penalty` over the distinct tokens of `recent` (1.0 for none). A prompt runs
-    /// in chunks of 256 tokens, one submit each; only the 4-byte token id is read back.
-    pub async fn next_token(&mut self, tokens: &[u32], recent: &[u32], penalty: f32) -> Result<u32, GpuError> {
-        let bytes = self.run(tokens, recent, penalty, Pick::Greedy).await?;
+    /// logits are `adjust`ed. A prompt runs in chunks of 256 tokens, one submit each; only the
+    /// 4-byte token id is read back.
+    pub async fn next_token(&mut self, tokens: &[u32], adjust: &Adjust<'_>) -> Result<u32, GpuError> {
+        let bytes = self.run(tokens, adjust, Pick::Greedy).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
     /// Like [`GpuDecoder::next_token`], but the token is `draw`n as the CPU path draws it
     /// ([`Draw::pick`]): same seed and logits, same token. Only its id is read back.
-    pub async fn next_token_drawn(&mut self, tokens: &[u32], recent: &[u32], penalty: f32, draw: &Draw) -> Result<u32, GpuError> {
+    pub async fn next_token_drawn(&mut self, tokens: &[u32], adjust: &Adjust<'_>, draw: &Draw) -> Result<u32, GpuError> {
         let settings = [draw.temperature.to_bits(), draw.top_p.to_bits(), draw.seed as u32, (draw.seed >> 32) as u32, draw.position, self.shape.vocab as u32, 0, 0];
         self.gpu.queue.write_buffer(&self.sampling, 0, &u32_bytes(&settings));
-        let bytes = self.run(tokens, recent, penalty, Pick::Draw).await?;
+        let bytes = self.run(tokens, adjust, Pick::Draw).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
     /// Feeds `tokens` and returns the next-token logits (reads back the whole vocabulary,
     /// `4 × vocab` bytes).
     pub async fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GpuError> {
-        let bytes = self.run(tokens, &[], 1.0, Pick::Logits).await?;
+        let bytes = self.run(tokens, &Adjust { penalty: 1.0, ..Adjust::default() }, Pick::Logits).await?;
         Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     }
 
     /// Runs the graph over `tokens`; reads back the picked token, or all logits.
-    async fn run(&mut self, tokens: &[u32], recent: &[u32], penalty: f32, pick: Pick) -> Result<Vec<u8>, GpuError> {
+    async fn run(&mut self, tokens: &[u32], adjust: &Adjust<'_>, pick: Pick) -> Result<Vec<u8>, GpuError> {
+        let penalty = adjust.penalty;
         if tokens.is_empty() {
             return Err(GpuError::Internal("no tokens to feed".into()));
         }
@@ -213,15 +232,27 @@ impl GpuDecoder {
         let distinct: Vec<u32> = if penalty == 1.0 {
             Vec::new()
         } else {
-            let set: HashSet<u32> = recent.iter().copied().filter(|&t| (t as usize) < self.shape.vocab).collect();
+            let set: HashSet<u32> = adjust.recent.iter().copied().filter(|&t| (t as usize) < self.shape.vocab).collect();
             set.into_iter().collect()
         };
-        if distinct.len() > MAX_RECENT {
-            return Err(GpuError::Internal(format!("{} distinct recent tokens (at most {MAX_RECENT})", distinct.len())));
+        let boosts: Vec<u32> = if adjust.bias == 0.0 {
+            Vec::new()
+        } else {
+            let set: HashSet<u32> = adjust.boosts.iter().copied().filter(|&t| (t as usize) < self.shape.vocab).collect();
+            set.into_iter().collect()
+        };
+        if distinct.len() > MAX_RECENT || boosts.len() > MAX_RECENT {
+            return Err(GpuError::Internal(format!("{} recent and {} boosted tokens (at most {MAX_RECENT} each)", distinct.len(), boosts.len())));
         }
         if !distinct.is_empty() {
             self.gpu.queue.write_buffer(&self.recent, 0, &u32_bytes(&distinct));
         }
+        if !boosts.is_empty() {
+            self.gpu.queue.write_buffer(&self.boosts, 0, &u32_bytes(&boosts));
+        }
+        let mut boost_dims = u32_bytes(&[boosts.len() as u32, 0, 0, 0]);
+        boost_dims.extend(f32_bytes(&[adjust.bias, 0.0, 0.0, 0.0]));
+        self.gpu.queue.write_buffer(&self.boost_dims, 0, &boost_dims);
         let chunks = tokens.chunks(CHUNK).count();
         for (i, chunk) in tokens.chunks(CHUNK).enumerate() {
             let last = i + 1 == chunks;
@@ -300,6 +331,7 @@ pub(crate) struct Kernels {
     pub(crate) attention: wgpu::ComputePipeline,
     pub(crate) silu_mul: wgpu::ComputePipeline,
     pub(crate) penalty: wgpu::ComputePipeline,
+    pub(crate) boost: wgpu::ComputePipeline,
     pub(crate) argmax: wgpu::ComputePipeline,
     pub(crate) sample: wgpu::ComputePipeline,
 }
@@ -326,6 +358,7 @@ impl Kernels {
             attention: with("attention", &format!("{exp}\n{}", include_str!("shaders/attention.wgsl")), &attention),
             silu_mul: make("silu_mul", &format!("{exp}\n{}", include_str!("shaders/silu_mul.wgsl"))),
             penalty: make("penalty", include_str!("shaders/penalty.wgsl")),
+            boost: make("boost", include_str!("shaders/boost.wgsl")),
             argmax: make("argmax", include_str!("shaders/argmax.wgsl")),
             sample: make("sample", &format!("{}\n{}", include_str!("shaders/exp_libm.wgsl"), include_str!("shaders/sample.wgsl"))),
         }
@@ -551,6 +584,13 @@ impl Builder<'_> {
         let scores = alloc.zeroed(rows * s.heads * s.context);
         let tokens = alloc.zeroed(rows);
         let recent = alloc.zeroed(MAX_RECENT);
+        let boosts = alloc.zeroed(MAX_RECENT);
+        let boost_dims = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("copy bias"),
+            size: 32,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let out = alloc.zeroed(1);
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("token read-back"),
@@ -604,6 +644,7 @@ impl Builder<'_> {
         ];
         let pick = vec![
             alloc.dispatch(&k.penalty, &[&step, &recent, &logits], per_64(MAX_RECENT)),
+            alloc.dispatch(&k.boost, &[&boost_dims, &boosts, &logits], per_64(MAX_RECENT)),
             alloc.dispatch(&k.argmax, &[&alloc.dims(s.vocab, 0, 0, 0, 0.0), &logits, &out], (1, 1)),
         ];
         let sampling = device.create_buffer(&wgpu::BufferDescriptor {
@@ -614,6 +655,7 @@ impl Builder<'_> {
         });
         let draw = vec![
             alloc.dispatch(&k.penalty, &[&step, &recent, &logits], per_64(MAX_RECENT)),
+            alloc.dispatch(&k.boost, &[&boost_dims, &boosts, &logits], per_64(MAX_RECENT)),
             alloc.dispatch(&k.sample, &[&sampling, &logits, &alloc.zeroed(s.vocab), &out], (1, 1)),
         ];
         let logits_staging = device.create_buffer(&wgpu::BufferDescriptor {
@@ -622,6 +664,6 @@ impl Builder<'_> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, out, staging, tokens, body, head, pick, draw, sampling, logits, logits_staging, position: 0 })
+        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, boost_dims, boosts, out, staging, tokens, body, head, pick, draw, sampling, logits, logits_staging, position: 0 })
     }
 }

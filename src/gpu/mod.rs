@@ -8,7 +8,7 @@ mod embedder;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
-pub use decoder::GpuDecoder;
+pub use decoder::{Adjust, GpuDecoder};
 pub use embedder::{BertShape, GpuEmbedder};
 
 use std::sync::Arc;

@@ -102,6 +102,10 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   assert.ok(hits.length > 0);
   assert.match(hits[0].href, /^\/book\/ch04-01-what-is-ownership\.html#/);
   assert.ok(hits.some((h) => h.marks.length > 0), "matched words are marked");
+  // Search shows the best answering sentence at once, marked inside its passage, as text.
+  const quoted = await page.$eval("#results-extract", (q) => ({ mark: q.querySelector("mark")?.textContent ?? "", tags: [...q.children].map((c) => c.tagName) }));
+  assert.ok(quoted.mark.split(" ").length >= 3, `a sentence is marked: ${quoted.mark}`);
+  assert.deepEqual(quoted.tags, ["SPAN", "MARK", "A"], "the extract is text with one mark and its source link");
 
   // Document text with markup characters is shown as text, never parsed as HTML.
   const generic = await search(page, "Vec<i32> vector of integers");
