@@ -56,12 +56,9 @@ fn generation(gguf: &[u8], prompt: &str, decode_tokens: usize, sampled: bool) ->
 }
 
 fn main() {
-    let embedder = Embedder::from_bytes(
-        &read("all-MiniLM-L6-v2/model.safetensors"),
-        &read("all-MiniLM-L6-v2/config.json"),
-        &read("all-MiniLM-L6-v2/tokenizer.json"),
-    )
-    .expect("embedder");
+    let embedder =
+        Embedder::from_bytes(&read("all-MiniLM-L6-v2/model.safetensors"), &read("all-MiniLM-L6-v2/config.json"), &read("all-MiniLM-L6-v2/tokenizer.json"))
+            .expect("embedder");
 
     // Passages of the Rust Book, cut to ~128 tokens as the embedding benchmark asks.
     let pages = ["ch04-01-what-is-ownership.html", "ch08-01-vectors.html", "ch10-02-traits.html", "ch15-01-box.html"];
@@ -78,23 +75,35 @@ fn main() {
     println!("wasmrag native benchmark — medians of {RUNS} runs, {} threads", std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!();
     println!("embedding: {} passages, {mean_tokens:.0} tokens on average", refs.len());
-    let batch16 = median((0..RUNS).map(|_| {
-        let t = Instant::now();
-        embedder.embed(&refs).expect("embed");
-        refs.len() as f64 / t.elapsed().as_secs_f64()
-    }).collect());
-    let batch1 = median((0..RUNS).map(|_| {
-        let t = Instant::now();
-        for r in &refs[..20] {
-            embedder.embed_one(r).expect("embed");
-        }
-        20.0 / t.elapsed().as_secs_f64()
-    }).collect());
-    let query = median((0..RUNS * 4).map(|_| {
-        let t = Instant::now();
-        embedder.embed_one("how do I borrow a value mutably?").expect("embed");
-        t.elapsed().as_secs_f64() * 1000.0
-    }).collect());
+    let batch16 = median(
+        (0..RUNS)
+            .map(|_| {
+                let t = Instant::now();
+                embedder.embed(&refs).expect("embed");
+                refs.len() as f64 / t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    let batch1 = median(
+        (0..RUNS)
+            .map(|_| {
+                let t = Instant::now();
+                for r in &refs[..20] {
+                    embedder.embed_one(r).expect("embed");
+                }
+                20.0 / t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    let query = median(
+        (0..RUNS * 4)
+            .map(|_| {
+                let t = Instant::now();
+                embedder.embed_one("how do I borrow a value mutably?").expect("embed");
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect(),
+    );
     println!("  {:<34} {:>10.1} passages/s", "batch 16 (sorted by length)", batch16);
     println!("  {:<34} {:>10.1} passages/s   ({:.2}x batch 1)", "batch 1 (baseline)", batch1, batch16 / batch1);
     println!("  {:<34} {:>10.1} ms", "one short query", query);
@@ -110,32 +119,58 @@ fn main() {
             let index = wasmrag::Index::from_bytes(&bytes).expect("index");
             let load_ms = t.elapsed().as_secs_f64() * 1000.0;
             let questions = [
-                "What is ownership?", "How do I borrow a value mutably?", "How do I read a file?",
-                "What is a trait object?", "How do closures capture variables?", "What does the ? operator do?",
-                "How do I create a new vector?", "What is a lifetime?", "How do I spawn a thread?",
-                "How do I handle errors with Result?", "What is Cargo?", "How do I write tests?",
-                "What is a smart pointer?", "How do iterators work?", "How do I define an enum?",
-                "What is shadowing?", "How do I publish a crate?", "What is a slice?",
-                "How do macros work?", "What does unsafe allow?",
+                "What is ownership?",
+                "How do I borrow a value mutably?",
+                "How do I read a file?",
+                "What is a trait object?",
+                "How do closures capture variables?",
+                "What does the ? operator do?",
+                "How do I create a new vector?",
+                "What is a lifetime?",
+                "How do I spawn a thread?",
+                "How do I handle errors with Result?",
+                "What is Cargo?",
+                "How do I write tests?",
+                "What is a smart pointer?",
+                "How do iterators work?",
+                "How do I define an enum?",
+                "What is shadowing?",
+                "How do I publish a crate?",
+                "What is a slice?",
+                "How do macros work?",
+                "What does unsafe allow?",
             ];
             let queries = embedder.embed(&questions).expect("embed");
             let time_queries = |f: SearchFn| {
-                median((0..RUNS).map(|_| {
-                    let t = Instant::now();
-                    for q in &queries {
-                        f(q);
-                    }
-                    t.elapsed().as_secs_f64() * 1e6 / queries.len() as f64
-                }).collect())
+                median(
+                    (0..RUNS)
+                        .map(|_| {
+                            let t = Instant::now();
+                            for q in &queries {
+                                f(q);
+                            }
+                            t.elapsed().as_secs_f64() * 1e6 / queries.len() as f64
+                        })
+                        .collect(),
+                )
             };
             let hnsw_us = time_queries(&|q| index.dense_search(q, 10).expect("search"));
             let exact_us = time_queries(&|q| index.exact_search(q, 10).expect("search"));
-            let recall = queries.iter().map(|q| {
-                let exact: Vec<u32> = index.exact_search(q, 10).expect("search").iter().map(|h| h.0).collect();
-                index.dense_search(q, 10).expect("search").iter().filter(|h| exact.contains(&h.0)).count()
-            }).sum::<usize>() as f64 / (queries.len() * 10) as f64;
+            let recall = queries
+                .iter()
+                .map(|q| {
+                    let exact: Vec<u32> = index.exact_search(q, 10).expect("search").iter().map(|h| h.0).collect();
+                    index.dense_search(q, 10).expect("search").iter().filter(|h| exact.contains(&h.0)).count()
+                })
+                .sum::<usize>() as f64
+                / (queries.len() * 10) as f64;
             let r = index.size_report();
-            println!("vector search: Rust Book index, {} passages, {} bytes ({:.0} bytes/passage), loaded in {load_ms:.0} ms", index.len(), r.total, r.total as f64 / r.chunks as f64);
+            println!(
+                "vector search: Rust Book index, {} passages, {} bytes ({:.0} bytes/passage), loaded in {load_ms:.0} ms",
+                index.len(),
+                r.total,
+                r.total as f64 / r.chunks as f64
+            );
             println!("  {:<34} {:>10.0} µs/query   recall@10 {recall:.3} vs exact", "HNSW", hnsw_us);
             println!("  {:<34} {:>10.0} µs/query   ({:.1}x the HNSW time)", "exact brute force (baseline)", exact_us, exact_us / hnsw_us);
         }
@@ -156,11 +191,7 @@ fn main() {
         println!("  {name:<34} prefill {prefill:>6.1} tok/s ({n} tokens, first token {ttft:>5.0} ms)   decode {decode:>5.1} tok/s");
         results.push((prefill, decode));
     }
-    println!(
-        "  shipped vs published: prefill {:.2}x, decode {:.2}x",
-        results[0].0 / results[1].0,
-        results[0].1 / results[1].1
-    );
+    println!("  shipped vs published: prefill {:.2}x, decode {:.2}x", results[0].0 / results[1].0, results[0].1 / results[1].1);
     let (_, _, _, sampled) = generation(&read(rows[0].1), &prompt, 128, true);
     println!("  {:<34} decode {sampled:>5.1} tok/s   ({:.2}x greedy)", "Q8_0, temperature 0.7, top-p 0.9", sampled / results[0].1);
 }

@@ -4,6 +4,9 @@
 # Installs what they need first (models, wasm32 target, wasm-bindgen-cli, Chromium, lavapipe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== cargo fmt --check"
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+cargo fmt --check
 bash scripts/rust-book.sh >/dev/null
 bash scripts/setup-browser.sh
 bash scripts/setup-gpu.sh

@@ -33,10 +33,31 @@ pub const DEFAULT_MIN_SUPPORT: f32 = 0.7;
 
 /// Number words mapped to digits on both sides, so "four bytes" supports "4 bytes".
 const NUMBER_WORDS: &[(&str, &str)] = &[
-    ("zero", "0"), ("two", "2"), ("three", "3"), ("four", "4"), ("five", "5"), ("six", "6"), ("seven", "7"), ("eight", "8"),
-    ("nine", "9"), ("ten", "10"), ("eleven", "11"), ("twelve", "12"), ("thirteen", "13"), ("fourteen", "14"), ("fifteen", "15"),
-    ("sixteen", "16"), ("seventeen", "17"), ("eighteen", "18"), ("nineteen", "19"), ("twenty", "20"), ("thirty", "30"),
-    ("forty", "40"), ("fifty", "50"), ("hundred", "100"), ("thousand", "1000"),
+    ("zero", "0"),
+    ("two", "2"),
+    ("three", "3"),
+    ("four", "4"),
+    ("five", "5"),
+    ("six", "6"),
+    ("seven", "7"),
+    ("eight", "8"),
+    ("nine", "9"),
+    ("ten", "10"),
+    ("eleven", "11"),
+    ("twelve", "12"),
+    ("thirteen", "13"),
+    ("fourteen", "14"),
+    ("fifteen", "15"),
+    ("sixteen", "16"),
+    ("seventeen", "17"),
+    ("eighteen", "18"),
+    ("nineteen", "19"),
+    ("twenty", "20"),
+    ("thirty", "30"),
+    ("forty", "40"),
+    ("fifty", "50"),
+    ("hundred", "100"),
+    ("thousand", "1000"),
 ];
 
 /// Lower-cases, straightens quotes and dashes, drops thousands separators and maps number
@@ -212,7 +233,18 @@ pub fn clean_markers(sentence: &str, sources: usize) -> (String, usize) {
 
 /// Phrases by which a small model says it has no answer: not a fact, so such a sentence is
 /// dropped and, when nothing else is left, the extractive answer is shown instead.
-const DECLINES: &[&str] = &["do not contain", "does not contain", "don't contain", "doesn't contain", "not mentioned", "no information", "not provided", "cannot answer", "can't answer", "not specified"];
+const DECLINES: &[&str] = &[
+    "do not contain",
+    "does not contain",
+    "don't contain",
+    "doesn't contain",
+    "not mentioned",
+    "no information",
+    "not provided",
+    "cannot answer",
+    "can't answer",
+    "not specified",
+];
 
 /// Openings by which a small model announces its answer ("The answer is: …"), and the
 /// bracketed marker or `(title)` it copies from the prompt's evidence layout: not part of the

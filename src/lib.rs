@@ -25,9 +25,9 @@ pub mod wasm;
 
 pub use chunk::{Chunk, ChunkError, ChunkOptions, Document, Format};
 pub use embed::{EmbedError, Embedder};
-pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
-pub use index::{Index, IndexError, SizeReport};
 pub use extract::{Extract, ExtractOptions};
+pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
 pub use ground::Grounding;
+pub use index::{Index, IndexError, SizeReport};
 pub use rag::{build_index, build_index_async, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, SearchHit, SearchResults, Source};
 pub use retrieve::{Fusion, RetrieveOptions};

@@ -6,7 +6,7 @@ use crate::chunk::{chunk_document, ChunkError, ChunkOptions, Document};
 use crate::embed::{EmbedError, Embedder};
 use crate::extract::{self, sentences::sentences, Candidate, Extract, ExtractOptions};
 use crate::generate::{GenerateError, GenerateOptions, Generation, Generator, StopReason};
-use crate::ground::{Grounding, GroundedStream};
+use crate::ground::{GroundedStream, Grounding};
 use crate::index::{Index, IndexError, IndexInfo};
 use crate::prompt;
 use crate::retrieve::{retrieve, snippet, Hit, RetrieveOptions, Snippet};
@@ -254,12 +254,7 @@ fn chunk_documents(
     (chunks, texts, skipped)
 }
 
-fn embed_documents(
-    docs: &[Document],
-    embedder: &Embedder,
-    options: &ChunkOptions,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Embedded, RagError> {
+fn embed_documents(docs: &[Document], embedder: &Embedder, options: &ChunkOptions, progress: &mut dyn FnMut(Progress)) -> Result<Embedded, RagError> {
     let (chunks, texts, skipped) = chunk_documents(docs, embedder, options, progress);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let total = refs.len();
@@ -268,12 +263,7 @@ fn embed_documents(
 }
 
 /// Builds an index over `docs`; fails only when no document yields any passage.
-pub fn build_index(
-    docs: &[Document],
-    embedder: &Embedder,
-    options: &ChunkOptions,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Built, RagError> {
+pub fn build_index(docs: &[Document], embedder: &Embedder, options: &ChunkOptions, progress: &mut dyn FnMut(Progress)) -> Result<Built, RagError> {
     let embedded = embed_documents(docs, embedder, options, progress)?;
     finish_index(docs, embedder, options, embedded, progress)
 }
@@ -556,7 +546,6 @@ impl Rag {
         self.generator.as_ref()
     }
 
-
     /// The finished answer with its sources, those the answer cites marked. The answer is
     /// what passed the grounding check, or the extract when nothing did.
     pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
@@ -608,11 +597,7 @@ impl Rag {
             .iter()
             .zip(&vectors)
             .filter_map(|(&(start, end), v)| {
-                let (i, cosine) = chunks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &c)| (i, self.index.cosine(c, v)))
-                    .max_by(|a, b| a.1.total_cmp(&b.1))?;
+                let (i, cosine) = chunks.iter().enumerate().map(|(i, &c)| (i, self.index.cosine(c, v))).max_by(|a, b| a.1.total_cmp(&b.1))?;
                 (cosine >= ATTRIBUTION_MIN_COSINE).then_some(Citation { start, end, source: i + 1, cosine })
             })
             .collect())

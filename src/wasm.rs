@@ -4,11 +4,11 @@
 
 use crate::chunk::{ChunkError, ChunkOptions, Document, Format};
 use crate::generate::{CancelFlag, GenerateOptions};
-use crate::rag::{AskOptions, PendingAnswer, Progress, Rag, DEFAULT_MIN_COSINE};
 use crate::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
+use crate::rag::{AskOptions, PendingAnswer, Progress, Rag, DEFAULT_MIN_COSINE};
 use crate::{Embedder, Generator, Index};
-use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
@@ -144,13 +144,7 @@ impl WasmRag {
     /// Builds an index in the page from `[{url, text, format?}]`; `progress` (optional) is
     /// called with `{stage, done, total}`.
     #[wasm_bindgen(js_name = fromDocuments)]
-    pub fn from_documents(
-        docs: JsValue,
-        weights: &[u8],
-        config: &[u8],
-        tokenizer: &[u8],
-        progress: Option<js_sys::Function>,
-    ) -> Result<WasmRag, JsError> {
+    pub fn from_documents(docs: JsValue, weights: &[u8], config: &[u8], tokenizer: &[u8], progress: Option<js_sys::Function>) -> Result<WasmRag, JsError> {
         let docs = documents(docs)?;
         let embedder = embedder(weights, config, tokenizer)?;
         let mut report = progress_reporter(progress);
@@ -339,9 +333,9 @@ impl WasmRag {
     pub fn ask(&mut self, question: &str, options: JsValue, on_token: &js_sys::Function) -> Result<JsValue, JsError> {
         self.begin_ask(question, options)?;
         while let Some(piece) = self.next_token()? {
-            let keep_going = on_token.call1(&JsValue::NULL, &JsValue::from_str(&piece)).map_err(|e| {
-                JsError::new(&format!("onToken threw: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))
-            })?;
+            let keep_going = on_token
+                .call1(&JsValue::NULL, &JsValue::from_str(&piece))
+                .map_err(|e| JsError::new(&format!("onToken threw: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))))?;
             if keep_going == JsValue::FALSE {
                 self.cancel_ask();
             }
@@ -437,12 +431,14 @@ async fn gpu_for(backend: &str) -> Result<Option<Result<Gpu, GpuError>>, JsError
 async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -> Result<BackendChoice, JsError> {
     let attempt = match gpu_for(backend).await? {
         None => return Ok(BackendChoice::cpu(None)),
-        Some(gpu) => async {
-            let gpu = gpu?;
-            let decoder = GpuDecoder::from_gguf(&gpu, gguf, generator.context_length()).await?;
-            Ok::<_, GpuError>((gpu.adapter().name.clone(), decoder))
+        Some(gpu) => {
+            async {
+                let gpu = gpu?;
+                let decoder = GpuDecoder::from_gguf(&gpu, gguf, generator.context_length()).await?;
+                Ok::<_, GpuError>((gpu.adapter().name.clone(), decoder))
+            }
+            .await
         }
-        .await,
     };
     Ok(match attempt {
         Ok((adapter, decoder)) => {
@@ -458,12 +454,14 @@ async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -
 async fn choose_embedder_backend(embedder: &mut Embedder, weights: &[u8], backend: &str) -> Result<BackendChoice, JsError> {
     let attempt = match gpu_for(backend).await? {
         None => return Ok(BackendChoice::cpu(None)),
-        Some(gpu) => async {
-            let gpu = gpu?;
-            let engine = GpuEmbedder::from_safetensors(&gpu, weights, embedder.bert_shape(), crate::embed::BATCH_SIZE, crate::embed::MAX_TOKENS).await?;
-            Ok::<_, GpuError>((gpu.adapter().name.clone(), engine))
+        Some(gpu) => {
+            async {
+                let gpu = gpu?;
+                let engine = GpuEmbedder::from_safetensors(&gpu, weights, embedder.bert_shape(), crate::embed::BATCH_SIZE, crate::embed::MAX_TOKENS).await?;
+                Ok::<_, GpuError>((gpu.adapter().name.clone(), engine))
+            }
+            .await
         }
-        .await,
     };
     Ok(match attempt {
         Ok((adapter, engine)) => {

@@ -6,12 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn wasmrag(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmrag"))
-        .arg("--models")
-        .arg(common::models())
-        .args(args)
-        .output()
-        .expect("run wasmrag")
+    Command::new(env!("CARGO_BIN_EXE_wasmrag")).arg("--models").arg(common::models()).args(args).output().expect("run wasmrag")
 }
 
 fn stderr(o: &Output) -> String {

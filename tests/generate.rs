@@ -20,11 +20,8 @@ fn tokenizer_from_gguf_round_trips_and_keeps_control_tokens() {
     let ids = g.encode("<|im_start|>user\nHi<|im_end|>").unwrap();
     assert_eq!(ids.first(), Some(&1), "<|im_start|> is one id: {ids:?}");
     assert_eq!(ids.last(), Some(&2), "<|im_end|> is one id: {ids:?}");
-    for text in [
-        "Hello, world! fn main() { println!(\"{}\", 12345); }",
-        "  leading spaces\n\ttabs and ünïcödé — 日本語 🦀",
-        "The year 2024 had 366 days.",
-    ] {
+    for text in ["Hello, world! fn main() { println!(\"{}\", 12345); }", "  leading spaces\n\ttabs and ünïcödé — 日本語 🦀", "The year 2024 had 366 days."]
+    {
         let ids = g.encode(text).unwrap();
         assert_eq!(g.decode(&ids).unwrap(), text);
     }

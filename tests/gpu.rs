@@ -105,7 +105,10 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
 
     // A seeded draw is made on the GPU too (only the token id comes back) and picks the CPU's
     // tokens: the logits are equal and the sampler is defined to run alike on both.
-    for sampled in [GenerateOptions { temperature: 0.7, seed: 7, ..options.clone() }, GenerateOptions { temperature: 1.2, top_p: Some(0.9), seed: 8, max_tokens: 24, ..options.clone() }] {
+    for sampled in [
+        GenerateOptions { temperature: 0.7, seed: 7, ..options.clone() },
+        GenerateOptions { temperature: 1.2, top_p: Some(0.9), seed: 8, max_tokens: 24, ..options.clone() },
+    ] {
         let (expected, _) = cpu.generate(&prompt, &sampled, &mut |_| {}).unwrap();
         let mut generation = on_gpu.start(&prompt, &sampled).unwrap();
         let mut text = String::new();
@@ -229,7 +232,8 @@ fn embeddings_on_the_gpu_equal_the_cpu_path() {
     assert!(engine.dispatches_per_batch() > 50);
     on_gpu.attach_gpu(engine);
     let long = "ownership borrowing lifetimes ".repeat(120);
-    let mut texts = vec!["What is ownership?", "Each value in Rust has an owner.", "", "a", long.as_str(), "Le propriétaire d'une valeur — ünïcödé, 日本語, 🦀."];
+    let mut texts =
+        vec!["What is ownership?", "Each value in Rust has an owner.", "", "a", long.as_str(), "Le propriétaire d'une valeur — ünïcödé, 日本語, 🦀."];
     let book = "References let you refer to a value without taking ownership of it. ";
     let more: Vec<String> = (1..12).map(|n| book.repeat(n % 5 + 1)).collect();
     texts.extend(more.iter().map(String::as_str));
@@ -249,8 +253,16 @@ fn embeddings_on_the_gpu_equal_the_cpu_path() {
 fn documents_indexed_on_the_gpu_search_like_the_cpu_index() {
     let Some(gpu) = gpu() else { return };
     let docs = vec![
-        Document { url: "own.md".into(), format: Format::Markdown, bytes: b"# Ownership\n\nEach value in Rust has an owner. When the owner goes out of scope, the value is dropped.".to_vec() },
-        Document { url: "maps.md".into(), format: Format::Markdown, bytes: b"# Hash maps\n\nA hash map stores keys with their values, like a dictionary.".to_vec() },
+        Document {
+            url: "own.md".into(),
+            format: Format::Markdown,
+            bytes: b"# Ownership\n\nEach value in Rust has an owner. When the owner goes out of scope, the value is dropped.".to_vec(),
+        },
+        Document {
+            url: "maps.md".into(),
+            format: Format::Markdown,
+            bytes: b"# Hash maps\n\nA hash map stores keys with their values, like a dictionary.".to_vec(),
+        },
     ];
     let cpu = common::embedder();
     let built = build_index(&docs, &cpu, &ChunkOptions::default(), &mut |_| {}).unwrap();

@@ -69,7 +69,8 @@ async fn search_matches_the_native_cli() {
         assert!((ours.cosine - native.cosine).abs() < 1e-3, "{ours:?} vs {native:?}");
     }
     // The extract is a sentence of the hit it names, its range in UTF-16 code units.
-    let found: serde_json::Value = serde_wasm_bindgen::from_value(rag.search_extract("What is ownership?", 3).map_err(JsValue::from).expect("searchExtract")).expect("json");
+    let found: serde_json::Value =
+        serde_wasm_bindgen::from_value(rag.search_extract("What is ownership?", 3).map_err(JsValue::from).expect("searchExtract")).expect("json");
     let extract = &found["extract"];
     let hit = &found["hits"][extract["source"].as_u64().expect("source") as usize - 1];
     let units: Vec<u16> = hit["text"].as_str().expect("text").encode_utf16().collect();
@@ -112,7 +113,8 @@ async fn documents_added_in_the_page_survive_export() {
     assert_eq!(rag.passage_count(), before + 1);
     let exported = rag.export_index();
     let reloaded = WasmRag::new(&exported, &m.weights, &m.config, &m.tokenizer).map_err(JsValue::from).expect("reload");
-    let hits: Vec<Hit> = serde_wasm_bindgen::from_value(reloaded.search("what animal is the mascot?", 1).map_err(JsValue::from).expect("search")).expect("hits");
+    let hits: Vec<Hit> =
+        serde_wasm_bindgen::from_value(reloaded.search("what animal is the mascot?", 1).map_err(JsValue::from).expect("search")).expect("hits");
     assert_eq!(hits[0].url, "faq.md#mascot");
 }
 
@@ -120,9 +122,7 @@ async fn documents_added_in_the_page_survive_export() {
 async fn ask_streams_through_a_callback_and_cancels() {
     let m = models().await;
     let mut rag = rag(&m).await;
-    rag.load_generator(&fetch("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf").await)
-        .map_err(JsValue::from)
-        .expect("generator");
+    rag.load_generator(&fetch("models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf").await).map_err(JsValue::from).expect("generator");
     let pieces = js_sys::Array::new();
     let sink = pieces.clone();
     let on_token = wasm_bindgen::closure::Closure::<dyn FnMut(String) -> bool>::new(move |piece: String| {

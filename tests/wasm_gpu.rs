@@ -133,7 +133,8 @@ async fn embeddings_on_webgpu_equal_the_cpu_path() {
     let gpu = WasmEmbedder::load(weights, config, tokenizer, "webgpu".into()).await.map_err(JsValue::from).expect("webgpu");
     let backend = js_sys::Reflect::get(&gpu.backend_info(), &JsValue::from_str("backend")).expect("field");
     assert_eq!(backend.as_string().as_deref(), Some("webgpu"));
-    let texts = vec!["What is ownership?".to_string(), "Each value in Rust has an owner, and there can only be one owner at a time.".to_string(), "a".to_string()];
+    let texts =
+        vec!["What is ownership?".to_string(), "Each value in Rust has an owner, and there can only be one owner at a time.".to_string(), "a".to_string()];
     let expected = cpu.embed(texts.clone()).map_err(JsValue::from).expect("cpu vectors");
     let got = gpu.embed_async(texts).await.map_err(JsValue::from).expect("gpu vectors");
     let dim = 384;
@@ -175,4 +176,3 @@ async fn documents_indexed_on_webgpu_search_like_the_cpu_index() {
         assert_eq!(top(&gpu, query), top(&cpu, query), "{query}");
     }
 }
-

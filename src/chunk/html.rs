@@ -7,14 +7,31 @@ use super::{collapse_whitespace, Block, Page};
 use scraper::{ElementRef, Html, Node, Selector};
 
 /// Elements whose content is never page text.
-const SKIPPED: &[&str] = &[
-    "script", "style", "nav", "footer", "header", "noscript", "template", "svg", "button", "form",
-    "iframe", "select", "head",
-];
+const SKIPPED: &[&str] = &["script", "style", "nav", "footer", "header", "noscript", "template", "svg", "button", "form", "iframe", "select", "head"];
 /// Elements that end a paragraph.
 const BLOCKS: &[&str] = &[
-    "p", "div", "li", "dt", "dd", "tr", "blockquote", "section", "article", "main", "aside", "ul",
-    "ol", "dl", "table", "figure", "figcaption", "details", "summary", "hr", "body", "address",
+    "p",
+    "div",
+    "li",
+    "dt",
+    "dd",
+    "tr",
+    "blockquote",
+    "section",
+    "article",
+    "main",
+    "aside",
+    "ul",
+    "ol",
+    "dl",
+    "table",
+    "figure",
+    "figcaption",
+    "details",
+    "summary",
+    "hr",
+    "body",
+    "address",
 ];
 
 /// Reads an HTML page. The tree is walked with an explicit stack, so deeply nested markup cannot
@@ -25,10 +42,7 @@ pub(super) fn parse(source: &str) -> Page {
         return Page::default();
     }
     let title = first(&doc, "title").map(|t| collapse_whitespace(&t.text().collect::<String>()));
-    let root = ["main", "article", "body"]
-        .iter()
-        .find_map(|s| first(&doc, s))
-        .unwrap_or_else(|| doc.root_element());
+    let root = ["main", "article", "body"].iter().find_map(|s| first(&doc, s)).unwrap_or_else(|| doc.root_element());
 
     enum Step<'a> {
         Visit(ego_tree::NodeRef<'a, Node>),
@@ -51,11 +65,7 @@ pub(super) fn parse(source: &str) -> Page {
             Node::Text(t) => buf.push_str(t),
             Node::Element(e) => {
                 let name = e.name();
-                if SKIPPED.contains(&name)
-                    || e.attr("hidden").is_some()
-                    || e.attr("aria-hidden") == Some("true")
-                    || e.attr("data-wasmrag-ignore").is_some()
-                {
+                if SKIPPED.contains(&name) || e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true") || e.attr("data-wasmrag-ignore").is_some() {
                     continue;
                 }
                 if let Some(level) = heading_level(name) {
@@ -87,9 +97,7 @@ pub(super) fn parse(source: &str) -> Page {
 
 fn is_noindex(doc: &Html) -> bool {
     let Ok(selector) = Selector::parse("meta[name=robots]") else { return false };
-    doc.select(&selector)
-        .filter_map(|m| m.value().attr("content"))
-        .any(|c| c.to_ascii_lowercase().contains("noindex"))
+    doc.select(&selector).filter_map(|m| m.value().attr("content")).any(|c| c.to_ascii_lowercase().contains("noindex"))
 }
 
 fn first<'a>(doc: &'a Html, selector: &str) -> Option<ElementRef<'a>> {
@@ -111,18 +119,11 @@ fn heading_level(name: &str) -> Option<u8> {
 
 /// The heading's own `id`, or else the first `id` inside it (some generators put it on an `<a>`).
 fn element_id(el: ElementRef) -> Option<String> {
-    el.value()
-        .id()
-        .or_else(|| el.descendants().filter_map(ElementRef::wrap).find_map(|d| d.value().id()))
-        .map(str::to_string)
+    el.value().id().or_else(|| el.descendants().filter_map(ElementRef::wrap).find_map(|d| d.value().id())).map(str::to_string)
 }
 
 fn flush(blocks: &mut Vec<Block>, buf: &mut String, pre: bool) {
-    let text = if pre {
-        buf.trim_matches(|c| c == '\n' || c == '\r').trim_end().to_string()
-    } else {
-        collapse_whitespace(buf)
-    };
+    let text = if pre { buf.trim_matches(|c| c == '\n' || c == '\r').trim_end().to_string() } else { collapse_whitespace(buf) };
     if !text.trim().is_empty() {
         blocks.push(Block::Paragraph(text));
     }

@@ -6,10 +6,7 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 /// Reads a Markdown page.
 pub(super) fn parse(source: &str) -> Page {
-    let options = Options::ENABLE_TABLES
-        | Options::ENABLE_HEADING_ATTRIBUTES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
+    let options = Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
     let mut page = Page::default();
     let mut buf = String::new();
     let mut heading: Option<(u8, Option<String>)> = None;
@@ -44,13 +41,7 @@ pub(super) fn parse(source: &str) -> Page {
                 in_code = false;
             }
             Event::Start(Tag::Item) => flush(&mut page.blocks, &mut buf),
-            Event::End(
-                TagEnd::Paragraph
-                | TagEnd::Item
-                | TagEnd::TableHead
-                | TagEnd::TableRow
-                | TagEnd::BlockQuote(_),
-            ) => flush(&mut page.blocks, &mut buf),
+            Event::End(TagEnd::Paragraph | TagEnd::Item | TagEnd::TableHead | TagEnd::TableRow | TagEnd::BlockQuote(_)) => flush(&mut page.blocks, &mut buf),
             Event::End(TagEnd::TableCell) => buf.push(' '),
             Event::Text(t) | Event::Code(t) => buf.push_str(&t),
             Event::SoftBreak | Event::HardBreak => buf.push(if in_code { '\n' } else { ' ' }),

@@ -117,11 +117,7 @@ impl Chunk {
 
 /// The "title: heading > heading" line that prefixes a passage for embedding.
 pub(crate) fn context_line(title: &str, headings: &[String]) -> String {
-    let path: Vec<&str> = headings
-        .iter()
-        .map(String::as_str)
-        .filter(|h| *h != title)
-        .collect();
+    let path: Vec<&str> = headings.iter().map(String::as_str).filter(|h| *h != title).collect();
     match (title.is_empty(), path.is_empty()) {
         (true, true) => String::new(),
         (false, true) => title.to_string(),
@@ -144,11 +140,7 @@ pub struct ChunkOptions {
 
 impl Default for ChunkOptions {
     fn default() -> Self {
-        ChunkOptions {
-            max_tokens: 256,
-            overlap_tokens: 32,
-            max_document_bytes: 16 * 1024 * 1024,
-        }
+        ChunkOptions { max_tokens: 256, overlap_tokens: 32, max_document_bytes: 16 * 1024 * 1024 }
     }
 }
 
@@ -156,11 +148,7 @@ impl Default for ChunkOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Block {
     /// A heading with its level (1–6), text and `id` if the page gives one.
-    Heading {
-        level: u8,
-        text: String,
-        id: Option<String>,
-    },
+    Heading { level: u8, text: String, id: Option<String> },
     /// A paragraph, list item, code block or table row as text.
     Paragraph(String),
 }
@@ -174,42 +162,26 @@ pub(crate) struct Page {
 
 /// Splits a document into passages of at most `options.max_tokens` tokens as counted by
 /// `count_tokens` (the embedder's tokenizer in the pipeline).
-pub fn chunk_document(
-    doc: &Document,
-    options: &ChunkOptions,
-    count_tokens: &dyn Fn(&str) -> usize,
-) -> Result<Vec<Chunk>, ChunkError> {
+pub fn chunk_document(doc: &Document, options: &ChunkOptions, count_tokens: &dyn Fn(&str) -> usize) -> Result<Vec<Chunk>, ChunkError> {
     let source = decode_text(doc, options)?;
     let page = match doc.format {
         Format::Markdown => markdown::parse(source),
         Format::Html => html::parse(source),
         Format::Text => text::parse(source),
     };
-    let title = page
-        .title
-        .clone()
-        .filter(|t| !t.is_empty())
-        .or_else(|| first_heading(&page.blocks))
-        .unwrap_or_else(|| file_stem(&doc.url));
+    let title = page.title.clone().filter(|t| !t.is_empty()).or_else(|| first_heading(&page.blocks)).unwrap_or_else(|| file_stem(&doc.url));
     Ok(split::split_page(&doc.url, &title, page.blocks, options, count_tokens))
 }
 
 /// Checks size, binary content and UTF-8 before any parsing.
 fn decode_text<'a>(doc: &'a Document, options: &ChunkOptions) -> Result<&'a str, ChunkError> {
     if doc.bytes.len() > options.max_document_bytes {
-        return Err(ChunkError::TooLarge {
-            url: doc.url.clone(),
-            size: doc.bytes.len(),
-            limit: options.max_document_bytes,
-        });
+        return Err(ChunkError::TooLarge { url: doc.url.clone(), size: doc.bytes.len(), limit: options.max_document_bytes });
     }
     if doc.bytes.contains(&0) {
         return Err(ChunkError::Binary { url: doc.url.clone() });
     }
-    std::str::from_utf8(&doc.bytes).map_err(|e| ChunkError::NotUtf8 {
-        url: doc.url.clone(),
-        offset: e.valid_up_to(),
-    })
+    std::str::from_utf8(&doc.bytes).map_err(|e| ChunkError::NotUtf8 { url: doc.url.clone(), offset: e.valid_up_to() })
 }
 
 fn first_heading(blocks: &[Block]) -> Option<String> {
@@ -267,20 +239,11 @@ mod tests {
     fn refuses_binary_non_utf8_and_huge() {
         let opts = ChunkOptions { max_document_bytes: 100, ..Default::default() };
         let bin = Document { url: "b.txt".into(), format: Format::Text, bytes: vec![1, 0, 2] };
-        assert_eq!(
-            chunk_document(&bin, &opts, &words),
-            Err(ChunkError::Binary { url: "b.txt".into() })
-        );
+        assert_eq!(chunk_document(&bin, &opts, &words), Err(ChunkError::Binary { url: "b.txt".into() }));
         let latin1 = Document { url: "l.txt".into(), format: Format::Text, bytes: b"caf\xe9".to_vec() };
-        assert_eq!(
-            chunk_document(&latin1, &opts, &words),
-            Err(ChunkError::NotUtf8 { url: "l.txt".into(), offset: 3 })
-        );
+        assert_eq!(chunk_document(&latin1, &opts, &words), Err(ChunkError::NotUtf8 { url: "l.txt".into(), offset: 3 }));
         let huge = doc("h.txt", Format::Text, &"word ".repeat(30));
-        assert!(matches!(
-            chunk_document(&huge, &opts, &words),
-            Err(ChunkError::TooLarge { size: 150, limit: 100, .. })
-        ));
+        assert!(matches!(chunk_document(&huge, &opts, &words), Err(ChunkError::TooLarge { size: 150, limit: 100, .. })));
     }
 
     #[test]

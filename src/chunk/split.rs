@@ -9,25 +9,9 @@ const SPECIAL_TOKENS: usize = 2;
 const MIN_BUDGET: usize = 16;
 
 /// Splits `blocks` of the page at `url` into passages; see [`super::chunk_document`].
-pub(super) fn split_page(
-    url: &str,
-    title: &str,
-    blocks: Vec<Block>,
-    options: &ChunkOptions,
-    count_tokens: &dyn Fn(&str) -> usize,
-) -> Vec<Chunk> {
-    let mut s = Splitter {
-        url,
-        title,
-        options,
-        count_tokens,
-        headings: Vec::new(),
-        anchor: None,
-        paragraphs: Vec::new(),
-        tokens: 0,
-        budget: 0,
-        out: Vec::new(),
-    };
+pub(super) fn split_page(url: &str, title: &str, blocks: Vec<Block>, options: &ChunkOptions, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Chunk> {
+    let mut s =
+        Splitter { url, title, options, count_tokens, headings: Vec::new(), anchor: None, paragraphs: Vec::new(), tokens: 0, budget: 0, out: Vec::new() };
     s.budget = s.text_budget();
     for block in blocks {
         match block {
@@ -74,11 +58,7 @@ impl Splitter<'_> {
             return;
         }
         if self.tokens + tokens > self.budget && !self.paragraphs.is_empty() {
-            let carried = self
-                .paragraphs
-                .last()
-                .filter(|(_, t)| *t <= self.options.overlap_tokens && *t + tokens <= self.budget)
-                .cloned();
+            let carried = self.paragraphs.last().filter(|(_, t)| *t <= self.options.overlap_tokens && *t + tokens <= self.budget).cloned();
             self.emit();
             if let Some((p, t)) = carried {
                 self.paragraphs.push((p, t));
@@ -111,12 +91,7 @@ impl Splitter<'_> {
         if self.paragraphs.is_empty() {
             return;
         }
-        let text = self
-            .paragraphs
-            .drain(..)
-            .map(|(p, _)| p)
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let text = self.paragraphs.drain(..).map(|(p, _)| p).collect::<Vec<_>>().join("\n\n");
         self.tokens = 0;
         self.push_chunk(text);
     }
@@ -134,9 +109,6 @@ impl Splitter<'_> {
     fn text_budget(&self) -> usize {
         let headings: Vec<String> = self.headings.iter().map(|(_, h)| h.clone()).collect();
         let context = (self.count_tokens)(&context_line(self.title, &headings));
-        self.options
-            .max_tokens
-            .saturating_sub(context + SPECIAL_TOKENS)
-            .max(MIN_BUDGET)
+        self.options.max_tokens.saturating_sub(context + SPECIAL_TOKENS).max(MIN_BUDGET)
     }
 }

@@ -54,9 +54,7 @@ fn jsonl(path: &Path) -> Result<Vec<serde_json::Value>, EvalError> {
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| EvalError::Format { path: path.display().to_string(), line: i + 1, message: e.to_string() })
-        })
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| EvalError::Format { path: path.display().to_string(), line: i + 1, message: e.to_string() }))
         .collect()
 }
 
@@ -154,11 +152,7 @@ pub fn rank(index: &Index, queries: &[(String, String)], vectors: &[Vec<f32>], o
         .map(|((qid, text), v)| {
             let hits = retrieve(index, text, v, options).unwrap_or_default();
             let mut seen = HashSet::new();
-            let docs = hits
-                .iter()
-                .map(|h| index.chunks()[h.chunk as usize].url.clone())
-                .filter(|d| seen.insert(d.clone()))
-                .collect();
+            let docs = hits.iter().map(|h| index.chunks()[h.chunk as usize].url.clone()).filter(|d| seen.insert(d.clone())).collect();
             (qid.clone(), docs)
         })
         .collect()
@@ -167,11 +161,7 @@ pub fn rank(index: &Index, queries: &[(String, String)], vectors: &[Vec<f32>], o
 /// The three rankings reported: dense only, BM25 only, and the given hybrid.
 pub fn modes(hybrid: &RetrieveOptions) -> [(&'static str, RetrieveOptions); 3] {
     let base = RetrieveOptions { k: 100, candidates: 100, ..hybrid.clone() };
-    [
-        ("dense", RetrieveOptions { dense_weight: 1.0, ..base.clone() }),
-        ("bm25", RetrieveOptions { dense_weight: 0.0, ..base.clone() }),
-        ("hybrid", base),
-    ]
+    [("dense", RetrieveOptions { dense_weight: 1.0, ..base.clone() }), ("bm25", RetrieveOptions { dense_weight: 0.0, ..base.clone() }), ("hybrid", base)]
 }
 
 /// Share of the exact top-10 neighbours that HNSW returns, over the queries.

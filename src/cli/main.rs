@@ -194,10 +194,7 @@ impl From<wasmrag::GenerateError> for CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let models = cli
-        .models
-        .or_else(|| std::env::var_os("WASMRAG_MODELS").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("models"));
+    let models = cli.models.or_else(|| std::env::var_os("WASMRAG_MODELS").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("models"));
     match run(cli.command, &models) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -215,18 +212,11 @@ fn load_embedder(models: &Path) -> Result<Embedder, CliError> {
     let file = |name: &str| {
         let path = models.join(name);
         if !path.exists() {
-            return Err(CliError::Usage(format!(
-                "{} not found; run `wasmrag models` (or pass --models DIR)",
-                path.display()
-            )));
+            return Err(CliError::Usage(format!("{} not found; run `wasmrag models` (or pass --models DIR)", path.display())));
         }
         read(&path)
     };
-    Ok(Embedder::from_bytes(
-        &file(models::EMBEDDER_WEIGHTS)?,
-        &file(models::EMBEDDER_CONFIG)?,
-        &file(models::EMBEDDER_TOKENIZER)?,
-    )?)
+    Ok(Embedder::from_bytes(&file(models::EMBEDDER_WEIGHTS)?, &file(models::EMBEDDER_CONFIG)?, &file(models::EMBEDDER_TOKENIZER)?)?)
 }
 
 fn load_rag(models: &Path, index: &Path) -> Result<Rag, CliError> {
@@ -235,8 +225,7 @@ fn load_rag(models: &Path, index: &Path) -> Result<Rag, CliError> {
 }
 
 fn embed_lines(input: &Path, out: &Path, models: &Path) -> Result<(), CliError> {
-    let text = String::from_utf8(read(input)?)
-        .map_err(|_| CliError::Usage(format!("{} is not UTF-8 text", input.display())))?;
+    let text = String::from_utf8(read(input)?).map_err(|_| CliError::Usage(format!("{} is not UTF-8 text", input.display())))?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let embedder = load_embedder(models)?;
     let progress = bar(lines.len() as u64, "embedding");
@@ -245,13 +234,7 @@ fn embed_lines(input: &Path, out: &Path, models: &Path) -> Result<(), CliError> 
     progress.finish_and_clear();
     let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
     std::fs::write(out, bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
-    eprintln!(
-        "{} vectors of {} in {:.1} s -> {}",
-        vectors.len(),
-        embedder.dim(),
-        start.elapsed().as_secs_f64(),
-        out.display()
-    );
+    eprintln!("{} vectors of {} in {:.1} s -> {}", vectors.len(), embedder.dim(), start.elapsed().as_secs_f64(), out.display());
     Ok(())
 }
 
@@ -274,10 +257,10 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             Ok(())
         }
         Command::Embed { input, out } => embed_lines(&input, &out, models),
-        Command::Index { paths, out, exclude, base_url, max_tokens } => {
-            index(&paths, &out, &exclude, &base_url, max_tokens, models)
-        }
-        Command::Eval { dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, .. } => {
+        Command::Index { paths, out, exclude, base_url, max_tokens } => index(&paths, &out, &exclude, &base_url, max_tokens, models),
+        Command::Eval {
+            dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, ..
+        } => {
             let mut generate_options = GenerateOptions { max_tokens: 64, ..Default::default() };
             generate_options.copy_bias = copy_bias.unwrap_or(generate_options.copy_bias);
             let defaults = AskOptions::default();
@@ -573,11 +556,7 @@ fn evaluate(
         Some(path) => {
             let index = Index::from_bytes(&read(path)?)?;
             if index.info().embedder != embedder.fingerprint() {
-                return Err(wasmrag::RagError::EmbedderMismatch {
-                    index: index.info().embedder.clone(),
-                    loaded: embedder.fingerprint().to_string(),
-                }
-                .into());
+                return Err(wasmrag::RagError::EmbedderMismatch { index: index.info().embedder.clone(), loaded: embedder.fingerprint().to_string() }.into());
             }
             index
         }
@@ -599,10 +578,8 @@ fn evaluate(
     };
     let index_secs = start.elapsed().as_secs_f64();
     let vectors = eval::embed_queries(&embedder, &beir.queries)?;
-    let results: Vec<(&str, eval::Metrics)> = eval::modes(hybrid)
-        .iter()
-        .map(|(name, options)| (*name, eval::score(&eval::rank(&index, &beir.queries, &vectors, options), &beir.qrels)))
-        .collect();
+    let results: Vec<(&str, eval::Metrics)> =
+        eval::modes(hybrid).iter().map(|(name, options)| (*name, eval::score(&eval::rank(&index, &beir.queries, &vectors, options), &beir.qrels))).collect();
     let hnsw_recall = eval::hnsw_recall(&index, &vectors);
     let bytes_per_doc = index.to_bytes().len() as f64 / beir.documents.len().max(1) as f64;
     let swept: Vec<(wasmrag::RetrieveOptions, eval::Metrics)> = if sweep {
@@ -669,10 +646,7 @@ fn index(paths: &[String], out: &Path, exclude: &[String], base_url: &str, max_t
         eprintln!("warning: {w}");
     }
     if docs.is_empty() {
-        return Err(CliError::Usage(format!(
-            "no .md, .html, .htm or .txt files found under {}",
-            paths.join(", ")
-        )));
+        return Err(CliError::Usage(format!("no .md, .html, .htm or .txt files found under {}", paths.join(", "))));
     }
     let embedder = load_embedder(models)?;
     let options = ChunkOptions { max_tokens, ..Default::default() };

@@ -36,11 +36,7 @@ pub fn collect(roots: &[String], exclude: &GlobSet, base_url: &str) -> (Vec<Docu
                 continue;
             }
             let path = entry.path();
-            let relative = if single_file {
-                path.file_name().map(Path::new).unwrap_or(path)
-            } else {
-                path.strip_prefix(root_path).unwrap_or(path)
-            };
+            let relative = if single_file { path.file_name().map(Path::new).unwrap_or(path) } else { path.strip_prefix(root_path).unwrap_or(path) };
             let url = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
             let Some(format) = Format::from_path(&url) else { continue };
             if exclude.is_match(relative) {

@@ -51,22 +51,17 @@ impl Embedder {
     /// Loads the encoder from the bytes of `model.safetensors`, `config.json` and
     /// `tokenizer.json`, so it works the same from files, the network or a browser cache.
     pub fn from_bytes(weights: &[u8], config_bytes: &[u8], tokenizer_bytes: &[u8]) -> Result<Self, EmbedError> {
-        let config: Config =
-            serde_json::from_slice(config_bytes).map_err(|e| EmbedError::Config(e.to_string()))?;
+        let config: Config = serde_json::from_slice(config_bytes).map_err(|e| EmbedError::Config(e.to_string()))?;
         validate(&config)?;
         let dim = config.hidden_size;
         let max_tokens = MAX_TOKENS.min(config.max_position_embeddings);
-        let mut tokenizer =
-            Tokenizer::from_bytes(tokenizer_bytes).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() }))
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let mut tokenizer = Tokenizer::from_bytes(tokenizer_bytes).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        tokenizer.with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() })).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None);
         let mut counter = tokenizer.clone();
         counter.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights.to_vec(), DType::F32, &device)
-            .map_err(|e| EmbedError::Weights(e.to_string()))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights.to_vec(), DType::F32, &device).map_err(|e| EmbedError::Weights(e.to_string()))?;
         let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Weights(e.to_string()))?;
         let fingerprint = fingerprint(config_bytes, tokenizer_bytes);
         let shape = BertShape {
@@ -93,10 +88,7 @@ impl Embedder {
 
     /// Number of wordpiece tokens in `text`, without `[CLS]`/`[SEP]`; used to size passages.
     pub fn count_tokens(&self, text: &str) -> usize {
-        self.counter
-            .encode_fast(text, false)
-            .map(|e| e.len())
-            .unwrap_or_else(|_| text.split_whitespace().count())
+        self.counter.encode_fast(text, false).map(|e| e.len()).unwrap_or_else(|_| text.split_whitespace().count())
     }
 
     /// Embeds one text (e.g. a query).
@@ -110,11 +102,7 @@ impl Embedder {
     }
 
     /// Like [`Embedder::embed`], calling `progress` with the number of texts done after each batch.
-    pub fn embed_with_progress(
-        &self,
-        texts: &[&str],
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+    pub fn embed_with_progress(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let mut out = vec![Vec::new(); texts.len()];
@@ -184,10 +172,7 @@ impl Embedder {
 
     /// Token ids and attention masks of `texts`, each padded to the longest: `(ids, mask, len)`.
     fn encode(&self, texts: &[&str]) -> Result<(Vec<u32>, Vec<u32>, usize), EmbedError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let encodings = self.tokenizer.encode_batch_fast(texts.to_vec(), true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let len = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
         let mut ids = vec![0u32; texts.len() * len];
         let mut mask = vec![0u32; texts.len() * len];

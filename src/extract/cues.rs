@@ -21,27 +21,53 @@ pub enum Kind {
     Other,
 }
 
-const MONTHS: &[&str] = &[
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
-];
+const MONTHS: &[&str] = &["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
 
 const NUMBER_WORDS: &[&str] = &[
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
-    "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
-    "eighty", "ninety", "hundred", "thousand", "million", "billion", "dozen", "half", "double", "twice", "single",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "thousand",
+    "million",
+    "billion",
+    "dozen",
+    "half",
+    "double",
+    "twice",
+    "single",
 ];
 
-const AUXILIARIES: &[&str] = &[
-    "is", "are", "was", "were", "do", "does", "did", "can", "could", "has", "have", "had", "will", "would", "should", "shall",
-    "may", "might", "must",
-];
+const AUXILIARIES: &[&str] =
+    &["is", "are", "was", "were", "do", "does", "did", "can", "could", "has", "have", "had", "will", "would", "should", "shall", "may", "might", "must"];
 
 /// Lower-cased words of `text` (letters, digits and apostrophes).
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
 
 /// The kind of answer `question` asks for.
@@ -52,8 +78,16 @@ pub fn kind(question: &str) -> Kind {
     if has("when") || pair("what", "year") || pair("which", "year") || pair("what", "date") || pair("what", "century") || pair("which", "century") {
         return Kind::Time;
     }
-    if pair("how", "many") || pair("how", "much") || pair("how", "long") || pair("how", "old") || pair("how", "far")
-        || pair("how", "big") || pair("how", "large") || pair("how", "tall") || pair("how", "high") || pair("what", "percentage")
+    if pair("how", "many")
+        || pair("how", "much")
+        || pair("how", "long")
+        || pair("how", "old")
+        || pair("how", "far")
+        || pair("how", "big")
+        || pair("how", "large")
+        || pair("how", "tall")
+        || pair("how", "high")
+        || pair("what", "percentage")
     {
         return Kind::Quantity;
     }

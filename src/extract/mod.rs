@@ -106,11 +106,7 @@ pub struct Candidate {
 impl Candidate {
     /// Its score under `w`.
     pub fn score(&self, w: &Weights) -> f32 {
-        w.cosine * self.cosine
-            + w.lexical * self.lexical
-            + w.context * self.context
-            + w.rank / (1.0 + self.rank as f32)
-            + if self.kind { w.kind } else { 0.0 }
+        w.cosine * self.cosine + w.lexical * self.lexical + w.context * self.context + w.rank / (1.0 + self.rank as f32) + if self.kind { w.kind } else { 0.0 }
     }
 }
 

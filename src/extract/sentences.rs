@@ -3,9 +3,8 @@
 
 /// Words that end with a full stop without ending the sentence.
 const ABBREVIATIONS: &[&str] = &[
-    "e.g", "i.e", "etc", "vs", "cf", "mr", "mrs", "ms", "dr", "st", "jr", "sr", "fig", "approx", "ca", "c", "inc", "ltd",
-    "co", "gen", "col", "lt", "sgt", "capt", "rev", "prof", "mt", "ft", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul",
-    "aug", "sep", "sept", "oct", "nov", "dec",
+    "e.g", "i.e", "etc", "vs", "cf", "mr", "mrs", "ms", "dr", "st", "jr", "sr", "fig", "approx", "ca", "c", "inc", "ltd", "co", "gen", "col", "lt", "sgt",
+    "capt", "rev", "prof", "mt", "ft", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 ];
 
 /// Byte ranges `[start, end)` of the sentences in `text`, trimmed, in order. A sentence ends at

@@ -162,10 +162,7 @@ impl Generator {
         validate(&content, bytes.len())?;
         let tokenizer = tokenizer::from_gguf(&content)?;
         let md = &content.metadata;
-        let mut stop_tokens: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"]
-            .iter()
-            .filter_map(|t| tokenizer.token_to_id(t))
-            .collect();
+        let mut stop_tokens: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
         if let Some(eos) = md.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
             stop_tokens.push(eos);
         }
@@ -173,8 +170,7 @@ impl Generator {
         let context = trained.min(MAX_SEQ_LEN);
         let device = Device::Cpu;
         let mut reader = Cursor::new(bytes);
-        let model = ModelWeights::from_gguf(content, &mut reader, &device)
-            .map_err(|e| GenerateError::Corrupt(e.to_string()))?;
+        let model = ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
         Ok(Generator { model, tokenizer, stop_tokens, context, device, session: 0, gpu: None, gpu_error: None })
     }
 
@@ -190,10 +186,7 @@ impl Generator {
 
     /// Token ids of `text`, with `<|im_start|>`-style control tokens as single ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, GenerateError> {
-        self.tokenizer
-            .encode_fast(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| GenerateError::Tokenizer(e.to_string()))
+        self.tokenizer.encode_fast(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| GenerateError::Tokenizer(e.to_string()))
     }
 
     /// Text of token ids, control tokens dropped.
@@ -223,26 +216,11 @@ impl Generator {
         }
         self.model.clear_kv_cache();
         self.session += 1;
-        Ok(Generation {
-            prompt_len: tokens.len(),
-            tokens,
-            fed: 0,
-            gpu_fed: 0,
-            emitted: 0,
-            stop: None,
-            options: options.clone(),
-            session: self.session,
-            copy,
-        })
+        Ok(Generation { prompt_len: tokens.len(), tokens, fed: 0, gpu_fed: 0, emitted: 0, stop: None, options: options.clone(), session: self.session, copy })
     }
 
     /// Generates a whole answer, calling `on_token` with each new piece of text.
-    pub fn generate(
-        &mut self,
-        prompt: &str,
-        options: &GenerateOptions,
-        on_token: &mut dyn FnMut(&str),
-    ) -> Result<(String, StopReason), GenerateError> {
+    pub fn generate(&mut self, prompt: &str, options: &GenerateOptions, on_token: &mut dyn FnMut(&str)) -> Result<(String, StopReason), GenerateError> {
         let mut generation = self.start(prompt, options)?;
         while let Some(piece) = self.step(&mut generation)? {
             on_token(&piece);
@@ -363,9 +341,7 @@ impl Generator {
         let mut logits = None;
         while g.fed < g.tokens.len() {
             let end = (g.fed + PREFILL_CHUNK).min(g.tokens.len());
-            let input = Tensor::new(&g.tokens[g.fed..end], &self.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(compute)?;
+            let input = Tensor::new(&g.tokens[g.fed..end], &self.device).and_then(|t| t.unsqueeze(0)).map_err(compute)?;
             logits = Some(self.model.forward(&input, g.fed).map_err(compute)?);
             g.fed = end;
         }
@@ -465,8 +441,7 @@ fn sample(g: &mut Generation, logits: Tensor) -> Result<u32, GenerateError> {
         logits
     } else {
         let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
-        candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..])
-            .map_err(compute)?
+        candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..]).map_err(compute)?
     };
     let boosts = if g.options.copy_bias == 0.0 { Vec::new() } else { copy_boosts(&g.copy, g.generated_tokens()) };
     if boosts.is_empty() {
@@ -536,11 +511,7 @@ fn validate(content: &Content, file_len: usize) -> Result<(), GenerateError> {
         )));
     }
     let get = |key: &str| -> Result<usize, GenerateError> {
-        md.get(key)
-            .and_then(|v| v.to_u32().ok())
-            .map(|v| v as usize)
-            .filter(|&v| v > 0)
-            .ok_or_else(|| GenerateError::Corrupt(format!("missing or zero {key}")))
+        md.get(key).and_then(|v| v.to_u32().ok()).map(|v| v as usize).filter(|&v| v > 0).ok_or_else(|| GenerateError::Corrupt(format!("missing or zero {key}")))
     };
     let heads = get("llama.attention.head_count")?;
     let kv_heads = get("llama.attention.head_count_kv")?;

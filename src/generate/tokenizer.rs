@@ -35,18 +35,12 @@ pub fn from_gguf(content: &Content) -> Result<Tokenizer, GenerateError> {
         .iter()
         .map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| bad("merge without a space")))
         .collect::<Result<Vec<_>, _>>()?;
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .build()
-        .map_err(|e| bad(&e.to_string()))?;
+    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| bad(&e.to_string()))?;
     let mut tokenizer = Tokenizer::new(bpe);
     let byte_level = ByteLevel::new(false, true, true);
     let pre = md.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok());
-    let pre_tokenizer: PreTokenizerWrapper = if pre.map(String::as_str) == Some("smollm") {
-        Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
-    } else {
-        byte_level.into()
-    };
+    let pre_tokenizer: PreTokenizerWrapper =
+        if pre.map(String::as_str) == Some("smollm") { Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into() } else { byte_level.into() };
     tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
     tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
     if let Some(Value::Array(types)) = md.get("tokenizer.ggml.token_type") {

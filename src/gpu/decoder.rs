@@ -105,12 +105,7 @@ fn unsupported(what: impl Into<String>) -> GpuError {
 }
 
 fn metadata(content: &Content, key: &str) -> Result<usize, GpuError> {
-    content
-        .metadata
-        .get(key)
-        .and_then(|v| v.to_u32().ok())
-        .map(|v| v as usize)
-        .ok_or_else(|| unsupported(format!("missing {key}")))
+    content.metadata.get(key).and_then(|v| v.to_u32().ok()).map(|v| v as usize).ok_or_else(|| unsupported(format!("missing {key}")))
 }
 
 fn metadata_f32(content: &Content, key: &str, default: f32) -> f32 {
@@ -127,10 +122,7 @@ fn tensor_bytes<'a>(content: &'a Content, bytes: &'a [u8], name: &str) -> Result
         other => return Err(unsupported(format!("{name} is {other:?}; the GPU kernels take Q8_0 matrices and F32 norms"))),
     };
     let start = usize::try_from(content.tensor_data_offset + info.offset).map_err(|_| unsupported("tensor offset"))?;
-    let data = start
-        .checked_add(size)
-        .and_then(|end| bytes.get(start..end))
-        .ok_or_else(|| unsupported(format!("{name} lies outside the file")))?;
+    let data = start.checked_add(size).and_then(|end| bytes.get(start..end)).ok_or_else(|| unsupported(format!("{name} lies outside the file")))?;
     Ok((data, info))
 }
 
@@ -201,7 +193,8 @@ impl GpuDecoder {
     /// Like [`GpuDecoder::next_token`], but the token is `draw`n as the CPU path draws it
     /// ([`Draw::pick`]): same seed and logits, same token. Only its id is read back.
     pub async fn next_token_drawn(&mut self, tokens: &[u32], adjust: &Adjust<'_>, draw: &Draw) -> Result<u32, GpuError> {
-        let settings = [draw.temperature.to_bits(), draw.top_p.to_bits(), draw.seed as u32, (draw.seed >> 32) as u32, draw.position, self.shape.vocab as u32, 0, 0];
+        let settings =
+            [draw.temperature.to_bits(), draw.top_p.to_bits(), draw.seed as u32, (draw.seed >> 32) as u32, draw.position, self.shape.vocab as u32, 0, 0];
         self.gpu.queue.write_buffer(&self.sampling, 0, &u32_bytes(&settings));
         let bytes = self.run(tokens, adjust, Pick::Draw).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -403,10 +396,7 @@ pub(crate) fn cpu_order() -> CpuOrder {
 /// A compute pipeline from WGSL `source` with its entry point `main`, a layout derived from
 /// the bindings it uses, and values for its `override` constants.
 pub(crate) fn compile(device: &wgpu::Device, name: &str, source: &str, constants: &[(&str, f64)]) -> wgpu::ComputePipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(name),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source.into()) });
     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(name),
         layout: None,
@@ -442,24 +432,14 @@ impl Alloc<'_> {
     pub(crate) fn dims(&self, a: usize, b: usize, c: usize, d: usize, eps: f32) -> wgpu::Buffer {
         let mut bytes = u32_bytes(&[a as u32, b as u32, c as u32, d as u32]);
         bytes.extend(f32_bytes(&[eps, 0.0, 0.0, 0.0]));
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: &bytes,
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &bytes, usage: wgpu::BufferUsages::UNIFORM })
     }
 
     pub(crate) fn dispatch(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer], workgroups: (u32, u32)) -> Dispatch {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-            .collect();
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        let entries: Vec<wgpu::BindGroupEntry> =
+            buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+        let bind_group =
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
         Dispatch { pipeline: pipeline.clone(), bind_group, workgroups }
     }
 
@@ -664,6 +644,24 @@ impl Builder<'_> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuDecoder { gpu: self.gpu.clone(), shape: s, step, recent, boost_dims, boosts, out, staging, tokens, body, head, pick, draw, sampling, logits, logits_staging, position: 0 })
+        Ok(GpuDecoder {
+            gpu: self.gpu.clone(),
+            shape: s,
+            step,
+            recent,
+            boost_dims,
+            boosts,
+            out,
+            staging,
+            tokens,
+            body,
+            head,
+            pick,
+            draw,
+            sampling,
+            logits,
+            logits_staging,
+            position: 0,
+        })
     }
 }

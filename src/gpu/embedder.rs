@@ -73,7 +73,12 @@ impl GpuEmbedder {
     pub async fn from_safetensors(gpu: &Gpu, weights: &[u8], shape: BertShape, max_batch: usize, max_seq: usize) -> Result<GpuEmbedder, GpuError> {
         let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| unsupported(format!("unreadable safetensors: {e}")))?;
         let max_seq = max_seq.min(shape.max_positions).min(MAX_SEQ);
-        if shape.heads == 0 || !shape.hidden.is_multiple_of(shape.heads) || !shape.hidden.is_multiple_of(16) || !shape.intermediate.is_multiple_of(16) || shape.hidden > 1024 {
+        if shape.heads == 0
+            || !shape.hidden.is_multiple_of(shape.heads)
+            || !shape.hidden.is_multiple_of(16)
+            || !shape.intermediate.is_multiple_of(16)
+            || shape.hidden > 1024
+        {
             return Err(unsupported(format!("hidden size {} with {} heads", shape.hidden, shape.heads)));
         }
         let gpu = gpu.clone();
@@ -145,14 +150,12 @@ fn build(gpu: &Gpu, tensors: &HashMap<String, candle_core::Tensor>, s: BertShape
     let device = &gpu.device;
     let alloc = Alloc { device };
     let tensor = |name: &str, len: usize| -> Result<wgpu::Buffer, GpuError> {
-        let t = tensors
-            .get(name)
-            .or_else(|| tensors.get(&format!("bert.{name}")))
-            .ok_or_else(|| unsupported(format!("no tensor {name}")))?;
+        let t = tensors.get(name).or_else(|| tensors.get(&format!("bert.{name}"))).ok_or_else(|| unsupported(format!("no tensor {name}")))?;
         if t.elem_count() != len {
             return Err(unsupported(format!("{name} has {} values, expected {len}", t.elem_count())));
         }
-        let values: Vec<f32> = t.to_dtype(DType::F32).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1()).map_err(|e| unsupported(format!("{name}: {e}")))?;
+        let values: Vec<f32> =
+            t.to_dtype(DType::F32).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1()).map_err(|e| unsupported(format!("{name}: {e}")))?;
         Ok(alloc.storage(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()))
     };
     let common = format!("{}\n{}", include_str!("shaders/common.wgsl"), include_str!("shaders/bert_common.wgsl"));
@@ -172,7 +175,8 @@ fn build(gpu: &Gpu, tensors: &HashMap<String, candle_core::Tensor>, s: BertShape
     });
     let ids = alloc.zeroed(rows);
     let mask = alloc.zeroed(rows);
-    let (x, y, q, k, v, att) = (alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h));
+    let (x, y, q, k, v, att) =
+        (alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h), alloc.zeroed(rows * h));
     let inner = alloc.zeroed(rows * s.intermediate);
     let out = alloc.zeroed(max_batch * h);
     let staging = device.create_buffer(&wgpu::BufferDescriptor {
@@ -201,7 +205,11 @@ fn build(gpu: &Gpu, tensors: &HashMap<String, candle_core::Tensor>, s: BertShape
         Grid::Elements(h),
     )];
     graph.push((
-        alloc.dispatch(&norm_k, &[&norm_dims, &batch, &y, &y, &tensor("embeddings.LayerNorm.weight", h)?, &tensor("embeddings.LayerNorm.bias", h)?, &x], (1, 1)),
+        alloc.dispatch(
+            &norm_k,
+            &[&norm_dims, &batch, &y, &y, &tensor("embeddings.LayerNorm.weight", h)?, &tensor("embeddings.LayerNorm.bias", h)?, &x],
+            (1, 1),
+        ),
         Grid::Rows,
     ));
     let linear = |input: &wgpu::Buffer, output: &wgpu::Buffer, prefix: &str, n: usize, kk: usize, gelu: bool| -> Result<(Dispatch, Grid), GpuError> {

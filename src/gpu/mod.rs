@@ -11,8 +11,8 @@ mod tests;
 pub use decoder::{Adjust, GpuDecoder};
 pub use embedder::{BertShape, GpuEmbedder};
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why the GPU engine could not start or run; every case means "use the CPU instead".
@@ -83,8 +83,8 @@ impl Gpu {
         };
         let adapter = instance.request_adapter(&options).await.map_err(|_| GpuError::NoAdapter)?;
         let info = adapter.get_info();
-        let software = info.device_type == wgpu::DeviceType::Cpu
-            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|s| info.name.to_lowercase().contains(s));
+        let software =
+            info.device_type == wgpu::DeviceType::Cpu || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|s| info.name.to_lowercase().contains(s));
         // Browsers may hide the adapter's name; say at least what kind it is.
         let name = match info.name.trim() {
             "" if software => "software WebGPU adapter".to_string(),
@@ -155,9 +155,7 @@ impl Gpu {
             let _ = sender.send(result);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Lost(e.to_string()))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Lost(e.to_string()))?;
         let mapped = receiver.await.map_err(|_| GpuError::Lost("the read-back was dropped".into()))?;
         mapped.map_err(|e| if self.is_lost() { GpuError::Lost(e.to_string()) } else { GpuError::Internal(e.to_string()) })?;
         let bytes = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Internal(e.to_string()))?.to_vec();

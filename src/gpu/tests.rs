@@ -141,7 +141,14 @@ fn rope_matches_candle_interleaved_rope() {
     let buffers = [&dims, &step_uniform, &qb, &kb, &vb, &k_cache, &v_cache, &alloc.storage(&bytes(&cos)), &alloc.storage(&bytes(&sin))];
     let got_q = run(&gpu, &kernels.rope, &buffers, per_64((heads + kv_heads) * hd / 2), &qb, heads * hd);
     assert_close(&got_q, &cpu(&q, heads), 1e-6, "rope q");
-    let cache = run(&gpu, &kernels.rope, &[&dims, &step_uniform, &alloc.storage(&bytes(&q)), &kb, &vb, &k_cache, &v_cache, buffers[7], buffers[8]], per_64((heads + kv_heads) * hd / 2), &k_cache, context * kv_heads * hd);
+    let cache = run(
+        &gpu,
+        &kernels.rope,
+        &[&dims, &step_uniform, &alloc.storage(&bytes(&q)), &kb, &vb, &k_cache, &v_cache, buffers[7], buffers[8]],
+        per_64((heads + kv_heads) * hd / 2),
+        &k_cache,
+        context * kv_heads * hd,
+    );
     let row = pos * kv_heads * hd;
     assert_close(&cache[row..row + kv_heads * hd], &cpu(&k, kv_heads), 1e-6, "rope k in cache");
     let values = run(&gpu, &kernels.rope, &buffers, per_64((heads + kv_heads) * hd / 2), &v_cache, context * kv_heads * hd);
@@ -192,7 +199,8 @@ fn quantize_matches_candle_on_small_and_halfway_blocks() {
     let alloc = Alloc { device: &gpu.device };
     let (input, xq, xd) = (alloc.storage(&bytes(&x)), alloc.zeroed(x.len() / 4), alloc.zeroed(blocks));
     let scales = run(&gpu, &kernels.quantize, &[&input, &xq, &xd], (blocks as u32, 1), &xd, blocks);
-    let quants: Vec<u8> = run(&gpu, &kernels.quantize, &[&input, &xq, &xd], (blocks as u32, 1), &xq, x.len() / 4).iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+    let quants: Vec<u8> =
+        run(&gpu, &kernels.quantize, &[&input, &xq, &xd], (blocks as u32, 1), &xq, x.len() / 4).iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
     for (b, block) in expected.chunks_exact(34).enumerate() {
         let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
         assert_eq!(scales[b].to_bits(), d.to_bits(), "block {b}: scale {} vs candle {d}", scales[b]);
@@ -258,7 +266,10 @@ fn sample_kernel_draws_the_cpu_token() {
         for (case, (temperature, top_p)) in [(0.7f32, 0.9f32), (1.0, 1.0), (0.2, 0.5), (2.0, 0.95), (1.3, 1e-4)].into_iter().enumerate() {
             for position in 0..8u32 {
                 let draw = Draw { temperature, top_p, seed: seed * 1000 + case as u64, position };
-                let settings: Vec<u8> = [temperature.to_bits(), top_p.to_bits(), draw.seed as u32, (draw.seed >> 32) as u32, position, vocab as u32, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+                let settings: Vec<u8> = [temperature.to_bits(), top_p.to_bits(), draw.seed as u32, (draw.seed >> 32) as u32, position, vocab as u32, 0, 0]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect();
                 let uniform = {
                     use wgpu::util::DeviceExt;
                     gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &settings, usage: wgpu::BufferUsages::UNIFORM })

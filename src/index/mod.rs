@@ -145,9 +145,8 @@ impl Index {
     /// who bring their own embeddings and only need nearest-neighbour search.
     pub fn from_vectors(dim: usize, vectors: &[Vec<f32>]) -> Result<Index, IndexError> {
         let info = IndexInfo { embedder: "external".into(), dim, chunking: ChunkOptions::default() };
-        let chunks = (0..vectors.len())
-            .map(|i| Chunk { url: i.to_string(), title: String::new(), headings: Vec::new(), anchor: None, text: String::new() })
-            .collect();
+        let chunks =
+            (0..vectors.len()).map(|i| Chunk { url: i.to_string(), title: String::new(), headings: Vec::new(), anchor: None, text: String::new() }).collect();
         Self::build(info, chunks, vectors)
     }
 
@@ -164,12 +163,7 @@ impl Index {
 
     /// A new index with every passage from the pages in `remove_urls` dropped and the given
     /// passages added; `self` is left as it was, so a failure loses nothing.
-    pub fn with_changes(
-        &self,
-        remove_urls: &[&str],
-        add_chunks: Vec<Chunk>,
-        add_vectors: &[Vec<f32>],
-    ) -> Result<Index, IndexError> {
+    pub fn with_changes(&self, remove_urls: &[&str], add_chunks: Vec<Chunk>, add_vectors: &[Vec<f32>]) -> Result<Index, IndexError> {
         if add_chunks.len() != add_vectors.len() {
             return Err(IndexError::CountMismatch { chunks: add_chunks.len(), vectors: add_vectors.len() });
         }
@@ -177,13 +171,8 @@ impl Index {
             return Err(IndexError::Dimension { expected: self.info.dim, found: v.len() });
         }
         let keep = |c: &Chunk| !remove_urls.contains(&c.url.as_str());
-        let (mut chunks, mut vectors): (Vec<Chunk>, Vec<QVec>) = self
-            .chunks
-            .iter()
-            .zip(&self.vectors)
-            .filter(|(c, _)| keep(c))
-            .map(|(c, v)| (c.clone(), v.clone()))
-            .unzip();
+        let (mut chunks, mut vectors): (Vec<Chunk>, Vec<QVec>) =
+            self.chunks.iter().zip(&self.vectors).filter(|(c, _)| keep(c)).map(|(c, v)| (c.clone(), v.clone())).unzip();
         chunks.extend(add_chunks);
         vectors.extend(add_vectors.iter().map(|v| QVec::quantize(v)));
         Self::from_parts(self.info.clone(), chunks, vectors)
@@ -215,11 +204,7 @@ impl Index {
         self.check_dim(query)?;
         let q = QVec::quantize(query);
         let mut search = Search::default();
-        let found: Vec<(u32, f32)> = self
-            .hnsw
-            .search(&q, &mut search)
-            .map(|item| (*item.value, self.vectors[*item.value as usize].dot_f32(query)))
-            .collect();
+        let found: Vec<(u32, f32)> = self.hnsw.search(&q, &mut search).map(|item| (*item.value, self.vectors[*item.value as usize].dot_f32(query))).collect();
         Ok(top_k(found, k))
     }
 

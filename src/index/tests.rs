@@ -124,19 +124,10 @@ fn crafted_bodies_never_panic() {
 #[test]
 fn build_errors_are_typed() {
     assert_eq!(Index::build(info(32), vec![], &[]).unwrap_err(), IndexError::Empty);
-    assert_eq!(
-        Index::build(info(32), chunks(2), &vectors(1, 32, 1)).unwrap_err(),
-        IndexError::CountMismatch { chunks: 2, vectors: 1 }
-    );
-    assert_eq!(
-        Index::build(info(32), chunks(1), &vectors(1, 16, 1)).unwrap_err(),
-        IndexError::Dimension { expected: 32, found: 16 }
-    );
+    assert_eq!(Index::build(info(32), chunks(2), &vectors(1, 32, 1)).unwrap_err(), IndexError::CountMismatch { chunks: 2, vectors: 1 });
+    assert_eq!(Index::build(info(32), chunks(1), &vectors(1, 16, 1)).unwrap_err(), IndexError::Dimension { expected: 32, found: 16 });
     let (index, _) = sample(10);
-    assert_eq!(
-        index.dense_search(&[1.0; 8], 3).unwrap_err(),
-        IndexError::Dimension { expected: 32, found: 8 }
-    );
+    assert_eq!(index.dense_search(&[1.0; 8], 3).unwrap_err(), IndexError::Dimension { expected: 32, found: 8 });
 }
 
 #[test]

@@ -107,10 +107,7 @@ fn normalise(scored: &[(u32, f32)]) -> Vec<(u32, f32)> {
     let max = scored.iter().map(|s| s.1).fold(f32::MIN, f32::max);
     let min = scored.iter().map(|s| s.1).fold(f32::MAX, f32::min);
     let range = max - min;
-    scored
-        .iter()
-        .map(|&(c, s)| (c, if range > 0.0 { (s - min) / range } else { 1.0 }))
-        .collect()
+    scored.iter().map(|&(c, s)| (c, if range > 0.0 { (s - min) / range } else { 1.0 })).collect()
 }
 
 #[cfg(test)]
@@ -125,10 +122,7 @@ mod tests {
 
     fn index() -> Index {
         let texts = ["apples and pears", "the Box<T> smart pointer", "ownership rules", "pears in syrup"];
-        let chunks = texts
-            .iter()
-            .map(|t| Chunk { url: "u".into(), title: String::new(), headings: vec![], anchor: None, text: t.to_string() })
-            .collect();
+        let chunks = texts.iter().map(|t| Chunk { url: "u".into(), title: String::new(), headings: vec![], anchor: None, text: t.to_string() }).collect();
         let vectors = [unit(&[1.0, 0.0, 0.0]), unit(&[0.0, 1.0, 0.0]), unit(&[0.0, 0.0, 1.0]), unit(&[0.9, 0.1, 0.0])];
         let info = IndexInfo { embedder: "t".into(), dim: 3, chunking: ChunkOptions::default() };
         Index::build(info, chunks, &vectors).unwrap()

@@ -59,11 +59,7 @@ pub fn snippet(text: &str, query: &str, max_chars: usize) -> Snippet {
     let prefix = if from > 0 { "…" } else { "" };
     let suffix = if to < text.len() { "…" } else { "" };
     let shift = prefix.len();
-    let highlights = words
-        .iter()
-        .filter(|w| w.2 && w.0 >= from && w.1 <= to)
-        .map(|w| (w.0 - from + shift, w.1 - from + shift))
-        .collect();
+    let highlights = words.iter().filter(|w| w.2 && w.0 >= from && w.1 <= to).map(|w| (w.0 - from + shift, w.1 - from + shift)).collect();
     Snippet { text: format!("{prefix}{body}{suffix}"), highlights }
 }
 

@@ -7,14 +7,8 @@ use wasmrag::{Document, Embedder, Format, Generator};
 /// The models folder set up by `wasmrag models` (`make models`); tests fail, not skip,
 /// without it.
 pub fn models() -> PathBuf {
-    let dir = std::env::var_os("WASMRAG_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    assert!(
-        dir.join("all-MiniLM-L6-v2/model.safetensors").exists(),
-        "models not found in {}: run `make models` first",
-        dir.display()
-    );
+    let dir = std::env::var_os("WASMRAG_MODELS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    assert!(dir.join("all-MiniLM-L6-v2/model.safetensors").exists(), "models not found in {}: run `make models` first", dir.display());
     dir
 }
 
@@ -24,12 +18,8 @@ pub fn read(rel: &str) -> Vec<u8> {
 }
 
 pub fn embedder() -> Embedder {
-    Embedder::from_bytes(
-        &read("all-MiniLM-L6-v2/model.safetensors"),
-        &read("all-MiniLM-L6-v2/config.json"),
-        &read("all-MiniLM-L6-v2/tokenizer.json"),
-    )
-    .expect("load embedder")
+    Embedder::from_bytes(&read("all-MiniLM-L6-v2/model.safetensors"), &read("all-MiniLM-L6-v2/config.json"), &read("all-MiniLM-L6-v2/tokenizer.json"))
+        .expect("load embedder")
 }
 
 pub const GENERATOR: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
@@ -62,8 +52,7 @@ pub fn cut_generator(layers: usize) -> Vec<u8> {
     let mut metadata: Vec<(&String, &gguf_file::Value)> = content.metadata.iter().collect();
     metadata.sort_by_key(|(k, _)| k.as_str());
     let count = gguf_file::Value::U32(layers as u32);
-    let metadata: Vec<(&str, &gguf_file::Value)> =
-        metadata.into_iter().map(|(k, v)| (k.as_str(), if k == "llama.block_count" { &count } else { v })).collect();
+    let metadata: Vec<(&str, &gguf_file::Value)> = metadata.into_iter().map(|(k, v)| (k.as_str(), if k == "llama.block_count" { &count } else { v })).collect();
     let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
     let mut out = std::io::Cursor::new(Vec::new());
     gguf_file::write(&mut out, &metadata, &tensors).expect("write GGUF");
@@ -80,20 +69,12 @@ pub fn book_dir() -> PathBuf {
 }
 
 /// A few chapters of the Rust Book, enough for distinct topics and quick to embed.
-pub const BOOK_PAGES: &[&str] = &[
-    "ch04-01-what-is-ownership.html",
-    "ch04-02-references-and-borrowing.html",
-    "ch08-03-hash-maps.html",
-    "ch15-01-box.html",
-    "ch16-01-threads.html",
-];
+pub const BOOK_PAGES: &[&str] =
+    &["ch04-01-what-is-ownership.html", "ch04-02-references-and-borrowing.html", "ch08-03-hash-maps.html", "ch15-01-box.html", "ch16-01-threads.html"];
 
 pub fn book_documents() -> Vec<Document> {
     let dir = book_dir();
-    BOOK_PAGES
-        .iter()
-        .map(|p| Document { url: p.to_string(), format: Format::Html, bytes: std::fs::read(dir.join(p)).expect("read page") })
-        .collect()
+    BOOK_PAGES.iter().map(|p| Document { url: p.to_string(), format: Format::Html, bytes: std::fs::read(dir.join(p)).expect("read page") }).collect()
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
