@@ -30,9 +30,29 @@ fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, what: &str) -> Result<T
     serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
 }
 
+/// The option names `ask` takes, as JavaScript spells them.
+const ASK_OPTIONS: &[&str] = &["sources", "minCosine", "minExtract", "minSupport", "copyBias", "maxTokens", "temperature", "topP", "seed", "repeatPenalty"];
+
+/// `ask` options from JavaScript: a misspelt name is an error rather than silently ignored
+/// (serde-wasm-bindgen reads only the fields it knows, so the keys are checked here).
+fn ask_options(value: JsValue) -> Result<AskOptionsJs, JsError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(AskOptionsJs::default());
+    }
+    if let Some(object) = value.dyn_ref::<js_sys::Object>() {
+        for key in js_sys::Object::keys(object).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !ASK_OPTIONS.contains(&key.as_str()) {
+                return Err(JsError::new(&format!("invalid ask options: unknown field `{key}`, expected one of {}", ASK_OPTIONS.join(", "))));
+            }
+        }
+    }
+    from_js(value, "ask options")
+}
+
 /// `ask` options as JavaScript passes them; every field is optional.
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default)]
 struct AskOptionsJs {
     sources: Option<usize>,
     min_cosine: Option<f32>,
@@ -248,7 +268,7 @@ impl WasmRag {
     /// `nextToken()` until it returns `undefined`, then `finishAsk()`.
     #[wasm_bindgen(js_name = beginAsk)]
     pub fn begin_ask(&mut self, question: &str, options: JsValue) -> Result<JsValue, JsError> {
-        let options: AskOptionsJs = if options.is_undefined() || options.is_null() { AskOptionsJs::default() } else { from_js(options, "ask options")? };
+        let options = ask_options(options)?;
         *self.pending.get_mut() = None;
         self.cancel = CancelFlag::default();
         let pending = self.rag.get_mut().begin_ask(question, &options.into_options(self.cancel.clone())).map_err(js_error)?;

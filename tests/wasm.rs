@@ -63,7 +63,7 @@ async fn search_matches_the_native_cli() {
     let expected = &expected.hits[..5.min(expected.hits.len())];
     let hits: Vec<Hit> = serde_wasm_bindgen::from_value(rag.search("What is ownership?", 5).map_err(JsValue::from).expect("search")).expect("hits");
     assert_eq!(hits.len(), expected.len());
-    for (ours, native) in hits.iter().zip(&expected) {
+    for (ours, native) in hits.iter().zip(expected) {
         assert_eq!(ours.url, native.url);
         assert!((ours.score - native.score).abs() < 1e-5, "{ours:?} vs {native:?}");
         assert!((ours.cosine - native.cosine).abs() < 1e-3, "{ours:?} vs {native:?}");
