@@ -99,11 +99,15 @@ pub fn f1(text: &str, answers: &[String]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// FNV-1a hash of `s`: the same on every run and machine, for fixed samples and splits.
+pub fn hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
 /// A deterministic sample of at most `limit` items: those with the smallest FNV-1a hash of
 /// their key, so `--limit` picks the same questions on every run and machine.
 pub fn sample<T>(items: Vec<T>, limit: Option<usize>, key: impl Fn(&T) -> &str) -> Vec<T> {
     let Some(limit) = limit else { return items };
-    let hash = |s: &str| s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     let mut keyed: Vec<(u64, T)> = items.into_iter().map(|t| (hash(key(&t)), t)).collect();
     keyed.sort_by_key(|(h, _)| *h);
     keyed.into_iter().take(limit).map(|(_, t)| t).collect()

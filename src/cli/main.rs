@@ -489,7 +489,6 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
 /// not-found gate (answering at least 95% of answerable questions), reporting both halves.
 fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa], extract: &wasmrag::ExtractOptions, json: bool) -> Result<(), CliError> {
     let wide = wasmrag::ExtractOptions { embed: 64, ..extract.clone() };
-    let hash = |s: &str| s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     let mut questions = Vec::new();
     let bar = bar((answerable.len() + off_topic.len()) as u64, "scoring");
     for (q, is_answerable) in answerable.iter().map(|q| (q, true)).chain(off_topic.iter().map(|q| (q, false))) {
@@ -503,7 +502,7 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
             })
             .collect();
         let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
-        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: hash(&q.doc_id) % 2 == 0 });
+        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: answers::hash(&q.doc_id) % 2 == 0 });
         bar.inc(1);
     }
     bar.finish_and_clear();

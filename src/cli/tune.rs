@@ -3,7 +3,7 @@
 //! grid then only re-weighs them, so a sweep costs one embedding pass. Questions are split by
 //! article into a tuning half and a checking half, and the figures of both are reported.
 
-use wasmrag::extract::{Candidate, Weights};
+use wasmrag::extract::{best_first, Candidate, Weights};
 
 /// One question's candidates and what the not-found gate looks at.
 #[derive(Debug, Clone)]
@@ -25,13 +25,12 @@ fn cheap(c: &Candidate, w: &Weights) -> f32 {
 }
 
 /// The candidate the pipeline would pick: the `embed` best by the cheap features, then the best
-/// of those by the full score (ties as in `extract::rank`: earlier passage, earlier sentence).
+/// of those by the full score (both in [`best_first`] order).
 pub fn pick<'a>(candidates: &'a [(Candidate, bool)], w: &Weights, embed: usize) -> Option<&'a (Candidate, bool)> {
-    let order = |a: &Candidate, b: &Candidate, f: &dyn Fn(&Candidate) -> f32| f(b).total_cmp(&f(a)).then(a.rank.cmp(&b.rank)).then(a.start.cmp(&b.start));
     let mut pre: Vec<&(Candidate, bool)> = candidates.iter().collect();
-    pre.sort_by(|a, b| order(&a.0, &b.0, &|c| cheap(c, w)));
+    pre.sort_by(|a, b| best_first(&a.0, &b.0, |c| cheap(c, w)));
     pre.truncate(embed);
-    pre.into_iter().min_by(|a, b| order(&a.0, &b.0, &|c| c.score(w)))
+    pre.into_iter().min_by(|a, b| best_first(&a.0, &b.0, |c| c.score(w)))
 }
 
 /// Share of the answerable questions of one half whose picked sentence contains a gold answer.

@@ -179,7 +179,7 @@ pub fn candidates(
     }
     // Keep the most promising by everything but the cosine, then embed those.
     let w = &options.weights;
-    found.sort_by(|a, b| b.score(w).total_cmp(&a.score(w)).then(a.rank.cmp(&b.rank)).then(a.start.cmp(&b.start)));
+    found.sort_by(|a, b| best_first(a, b, |c| c.score(w)));
     found.truncate(options.embed);
     let texts: Vec<&str> = found.iter().map(|c| &index.chunks()[c.chunk as usize].text[c.start..c.end]).collect();
     let vectors = embedder.embed(&texts)?;
@@ -189,14 +189,20 @@ pub fn candidates(
     Ok(found)
 }
 
+/// The order candidates are ranked in: higher `score` first, then the earlier passage, then
+/// the earlier sentence.
+pub fn best_first(a: &Candidate, b: &Candidate, score: impl Fn(&Candidate) -> f32) -> std::cmp::Ordering {
+    score(b).total_cmp(&score(a)).then(a.rank.cmp(&b.rank)).then(a.start.cmp(&b.start))
+}
+
 /// Sorts candidates best first under `weights` (ties: earlier passage, earlier sentence).
 pub fn rank(candidates: &mut [Candidate], weights: &Weights) {
-    candidates.sort_by(|a, b| b.score(weights).total_cmp(&a.score(weights)).then(a.rank.cmp(&b.rank)).then(a.start.cmp(&b.start)));
+    candidates.sort_by(|a, b| best_first(a, b, |c| c.score(weights)));
 }
 
 /// The best candidate as an [`Extract`], its source numbered by its passage's rank.
 pub fn best(index: &Index, candidates: &[Candidate], weights: &Weights) -> Option<Extract> {
-    let c = candidates.iter().max_by(|a, b| a.score(weights).total_cmp(&b.score(weights)).then(b.rank.cmp(&a.rank)).then(b.start.cmp(&a.start)))?;
+    let c = candidates.iter().min_by(|a, b| best_first(a, b, |c| c.score(weights)))?;
     let chunk = &index.chunks()[c.chunk as usize];
     Some(Extract {
         text: chunk.text[c.start..c.end].to_string(),
