@@ -257,8 +257,8 @@ pub fn strip_opener(sentence: &str) -> String {
     let mut rest = sentence.trim_start();
     loop {
         let before = rest;
-        let lower = rest.to_lowercase();
-        if let Some(o) = OPENERS.iter().find(|o| lower.starts_with(*o) && lower.is_char_boundary(o.len())) {
+        // The openers are ASCII, so a byte-length prefix of `rest` compares without lower-casing.
+        if let Some(o) = OPENERS.iter().find(|o| rest.get(..o.len()).is_some_and(|p| p.eq_ignore_ascii_case(o))) {
             rest = rest[o.len()..].trim_start_matches([':', ',', ' ']);
         }
         for (open, close) in [('[', ']'), ('(', ')')] {
@@ -477,6 +477,7 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
         assert_eq!(strip_opener("The answer to this question is: [1] (Otter) otters eat fish."), "Otters eat fish.");
         assert_eq!(strip_opener("Otters (Lutrinae) eat fish [1]."), "Otters (Lutrinae) eat fish [1].");
         assert_eq!(strip_opener("The answer is:."), ".");
+        assert_eq!(strip_opener("İs the answer ünïcödé?"), "İs the answer ünïcödé?");
         let mut stream = GroundedStream::new(&[SOURCE], "", 1, DEFAULT_MIN_SUPPORT);
         let shown = stream.push("The answer is: an agency builds an MVP in 4 weeks. ") + &stream.finish();
         assert_eq!(shown, "An agency builds an MVP in 4 weeks.");
