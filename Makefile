@@ -1,5 +1,5 @@
 # Every target is a script in scripts/ that also runs on its own.
-.PHONY: demo demo-cli test test-full check models wasm bench bench-native
+.PHONY: demo demo-cli test test-full check lint fuzz models wasm bench bench-native
 
 ## Build the wasm package, index the Rust Book and serve the demo on 127.0.0.1.
 demo:
@@ -24,6 +24,14 @@ test-full:
 ## Formatting, clippy and the model-free unit tests: the quick everyday check.
 check:
 	bash scripts/check.sh
+
+## Formatting and clippy (native and wasm32), warnings as errors.
+lint:
+	bash scripts/lint.sh
+
+## Fuzz the index decoder, GGUF loading, the chunkers and the tokenizer (10 min each; nightly).
+fuzz:
+	bash scripts/fuzz.sh
 
 ## Download, verify and convert the default models into models/.
 models:

@@ -186,7 +186,7 @@ const rows = {
     const afterAnswer = await memory();
     const wasm = readFileSync(join(repo, "pkg/wasm/wasmrag_bg.wasm"));
     const gzip = execFileSync("gzip", ["-9c"], { input: wasm, maxBuffer: 64 << 20 }).length;
-    const glue = ["pkg/wasm/wasmrag.js", "pkg/index.js", "pkg/worker.js", "pkg/assets.js"].map((f) => readFileSync(join(repo, f)));
+    const glue = ["pkg/wasm/wasmrag.js", "pkg/index.js", "pkg/worker.js", "pkg/assets.js", "pkg/errors.js"].map((f) => readFileSync(join(repo, f)));
     const glueGzip = execFileSync("gzip", ["-9c"], { input: Buffer.concat(glue) }).length;
     const result = { cold, warmReadyMs: median("ready"), warmFirstResultMs: median("firstResult"), afterSearch, afterAnswer, wasm: wasm.length, gzip, glue: glue.reduce((s, b) => s + b.length, 0), glueGzip };
     console.log(`\nstartup and size: demo on www/${index}, headless Chromium`);

@@ -1,5 +1,6 @@
 // Fetching model and index files for the worker: download with progress, SHA-256 check, and
 // the Cache API so a second visit works with the network off.
+import { WasmragError } from "./errors.js";
 
 /** Lower-case hex SHA-256 of bytes. */
 export async function sha256(bytes) {
@@ -16,8 +17,13 @@ async function openCache(name) {
 }
 
 async function download(url, expected, onProgress) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new WasmragError("network", `${url}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!response.ok) throw new WasmragError("network", `${url}: HTTP ${response.status}`);
   const total = Number(response.headers.get("content-length")) || expected || 0;
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
@@ -28,7 +34,13 @@ async function download(url, expected, onProgress) {
   const parts = [];
   let loaded = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (err) {
+      throw new WasmragError("network", `${url}: the download broke off: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const { done, value } = chunk;
     if (done) break;
     parts.push(value);
     loaded += value.length;
@@ -82,7 +94,7 @@ export async function fetchAsset(spec, { cacheName, strategy, onProgress }) {
   }
   if (expected) {
     const actual = await sha256(bytes);
-    if (actual !== expected) throw new Error(`${url}: SHA-256 mismatch (expected ${expected}, got ${actual})`);
+    if (actual !== expected) throw new WasmragError("integrity", `${url}: SHA-256 mismatch (expected ${expected}, got ${actual})`);
   }
   if (cache) {
     await cache.put(url, new Response(bytes, { headers: { "content-type": "application/octet-stream" } })).catch(() => {});

@@ -1,3 +1,59 @@
+/**
+ * The stable name of an error, in `WasmragError.code`:
+ * - `index_corrupt`: the index file is damaged, truncated or not an index; `index_version`: it
+ *   was written by an incompatible version (rebuild it); `nothing_indexed`: no document gave text.
+ * - `model_invalid`: a model file is not a usable embedder or GGUF; `model_mismatch`: the index
+ *   was built with another embedder; `no_generator`: none is loaded; `prompt_too_long`.
+ * - `network`: a download failed (offline, HTTP error); `integrity`: a file's SHA-256 differs.
+ * - `empty_query`; `invalid_option`: a misspelt option or a value of the wrong kind;
+ *   `document_too_large`, `document_invalid`: a document given in the page; `callback`: a
+ *   callback threw.
+ * - `busy`, `invalid_state`, `superseded`: a call at the wrong moment (low-level bindings).
+ * - `compute`, `out_of_memory`, `gpu_unavailable`, `gpu_unsupported`, `gpu_lost`, `gpu_error`:
+ *   running a model failed (GPU failures during an answer fall back to the CPU instead).
+ * - `runtime_crashed`: the WebAssembly instance trapped; calls in flight reject with this and
+ *   the runtime restarts with what it had loaded. `terminated`: after `terminate()`.
+ * - `internal`: a bug in wasmrag.
+ */
+export type ErrorCode =
+  | "index_corrupt"
+  | "index_version"
+  | "nothing_indexed"
+  | "model_invalid"
+  | "model_mismatch"
+  | "no_generator"
+  | "prompt_too_long"
+  | "network"
+  | "integrity"
+  | "empty_query"
+  | "invalid_option"
+  | "document_too_large"
+  | "document_invalid"
+  | "callback"
+  | "busy"
+  | "invalid_state"
+  | "superseded"
+  | "compute"
+  | "out_of_memory"
+  | "gpu_unavailable"
+  | "gpu_unsupported"
+  | "gpu_lost"
+  | "gpu_error"
+  | "runtime_crashed"
+  | "terminated"
+  | "internal";
+
+/** Every error wasmrag's API rejects with. */
+export declare class WasmragError extends Error {
+  constructor(code: ErrorCode, message: string);
+  readonly name: "WasmragError";
+  /** What went wrong, as a stable name to branch on; `message` explains it to a person. */
+  code: ErrorCode;
+}
+
+/** Every `ErrorCode`, for checks at run time. */
+export declare const ERROR_CODES: readonly ErrorCode[];
+
 /** A file to load: a URL, bytes, or a URL with the SHA-256 (hex) and size it must have. */
 export type Asset = string | URL | Uint8Array | ArrayBuffer | { url: string | URL; sha256?: string; bytes?: number };
 
@@ -40,8 +96,12 @@ export interface CreateRagOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Cache API cache for models and the index (default "wasmrag-v1"). */
   cacheName?: string;
-  /** A worker to use instead of the package's own (e.g. one built by your bundler). */
-  worker?: Worker;
+  /**
+   * The worker to use instead of the package's own (e.g. one built by your bundler): a function
+   * returning a new Worker, so the runtime can restart after a crash. A Worker itself also
+   * works, but then a crash leaves the instance unusable (`runtime_crashed`).
+   */
+  worker?: (() => Worker) | Worker;
   /**
    * Where the generator runs, and where `documents` are embedded when indexing in the page:
    * "auto" (default: WebGPU on a real GPU, else the CPU), "webgpu" (any WebGPU adapter,
@@ -62,7 +122,7 @@ export interface GeneratorBackend {
   fallbackReason: string | null;
 }
 
-/** Excerpt of a passage with the byte ranges of matched query words. */
+/** Excerpt of a passage with the ranges of matched query words. */
 export interface Snippet {
   text: string;
   /** `[start, end)` ranges of matched words, in UTF-16 code units (string indices). */
@@ -204,6 +264,8 @@ export declare class Rag {
     indexedOn: "webgpu" | "cpu" | null;
     loadMs: number;
   } | null;
+  /** How many times the runtime crashed (a WebAssembly trap) and was restarted with the same index, documents and generator. */
+  restarts: number;
   search(query: string, options?: { k?: number }): Promise<SearchHit[]>;
   /** `search` with the sentence that best answers the query; `extract.source` is its 1-based hit (added last if it ranked below `k`), `start`/`end` index that hit's `text`. */
   searchExtract(query: string, options?: { k?: number }): Promise<{ hits: SearchHit[]; extract: Extract | null }>;
@@ -214,8 +276,9 @@ export declare class Rag {
   exportIndex(): Promise<Uint8Array>;
   /** The worker's WebAssembly memory in bytes (it only grows, so also the peak so far). */
   memory(): Promise<{ wasmBytes: number }>;
+  /** Stops the worker; calls in flight and later calls reject with `terminated`. */
   terminate(): void;
 }
 
-/** Starts wasmrag in a Web Worker and loads the index and embedder. */
+/** Starts wasmrag in a Web Worker and loads the index and embedder; rejects with a `WasmragError`. */
 export declare function createRag(options: CreateRagOptions): Promise<Rag>;

@@ -1,6 +1,12 @@
 // wasmrag for web pages: `createRag` starts a Web Worker that loads the index and models
 // (with progress, SHA-256 checks and the Cache API) and answers search and ask requests.
 import { defaultModels } from "./models.js";
+import { WasmragError, ERROR_CODES, checkOptions } from "./errors.js";
+
+export { WasmragError, ERROR_CODES };
+
+const SEARCH_OPTIONS = ["k"];
+const CREATE_OPTIONS = ["index", "documents", "onProgress", "embedder", "generator", "backend", "cacheName", "worker"];
 
 const absolute = (spec) => {
   if (typeof spec === "string" || spec instanceof URL) return { url: new URL(spec, globalThis.location?.href).href };
@@ -10,60 +16,142 @@ const absolute = (spec) => {
   return spec;
 };
 
+/** A spawner for a worker the caller made: it can start the runtime once, so not restart it. */
+const singleUse = (worker) => {
+  let used = false;
+  return () => {
+    if (used) throw new WasmragError("runtime_crashed", "pass `worker` as a function returning a new Worker so wasmrag can restart after a crash");
+    used = true;
+    return worker;
+  };
+};
+
 /** A running wasmrag instance; see `createRag`. */
 export class Rag {
+  #spawn;
   #worker;
   #next = 1;
   #calls = new Map();
   #onProgress;
+  #initOptions = null;
+  /** The index changes made since init, replayed into a fresh worker after a crash. */
+  #changes = [];
+  #generatorLoaded = false;
+  /** While a fresh worker is being started after a crash: settles when it is ready. */
+  #restarting = null;
+  /** Set when the instance cannot be used: a `WasmragError` every call rejects with. */
+  #dead = null;
   /** `{passages, backend, indexedOn, loadMs}` once ready. */
   info = null;
+  /** How many times the runtime crashed and was restarted with what it had loaded. */
+  restarts = 0;
 
-  constructor(worker, onProgress) {
-    this.#worker = worker;
+  constructor(spawn, onProgress) {
+    this.#spawn = spawn;
     this.#onProgress = onProgress;
+    this.#attach(spawn());
+  }
+
+  #attach(worker) {
+    this.#worker = worker;
     worker.onmessage = ({ data }) => this.#receive(data);
     worker.onerror = (event) => {
       event.preventDefault?.();
-      const error = new Error(`wasmrag worker failed: ${event.message ?? "its script could not be loaded"}`);
-      for (const call of this.#calls.values()) call.reject(error);
-      this.#calls.clear();
+      this.#crashed(`the worker failed: ${event.message ?? "its script could not be loaded"}`);
     };
   }
 
   #receive(data) {
+    if (data.type === "crashed") return this.#crashed(data.message);
+    if (data.type === "progress") return this.#onProgress?.(data);
     const call = this.#calls.get(data.id);
-    if (data.type === "progress") {
-      this.#onProgress?.(data);
-      return;
-    }
     if (!call) return;
     if (data.type === "result") {
       this.#calls.delete(data.id);
       call.resolve(data.value);
     } else if (data.type === "error") {
       this.#calls.delete(data.id);
-      call.reject(new Error(data.message));
+      call.reject(new WasmragError(data.code ?? "internal", data.message));
     } else {
       call.onEvent?.(data);
     }
   }
 
-  #call(type, payload = {}, onEvent) {
-    const id = this.#next++;
+  /** Rejects the calls in flight with `code`; the worker is gone. */
+  #rejectAll(code, message) {
+    const error = new WasmragError(code, message);
+    for (const call of this.#calls.values()) call.reject(error);
+    this.#calls.clear();
+  }
+
+  /**
+   * After a trap (or a worker that died): rejects the calls in flight with `runtime_crashed`
+   * and starts a fresh worker with the same index, the documents added or removed since, and
+   * the generator if it was loaded (models come from the Cache API, so nothing is downloaded
+   * again). Calls made meanwhile wait for it.
+   */
+  #crashed(reason) {
+    if (this.#restarting || this.#dead) return;
+    this.#worker.terminate();
+    this.#rejectAll("runtime_crashed", `the wasmrag runtime crashed (${reason}); it is being restarted`);
+    if (!this.info) {
+      this.#dead = new WasmragError("runtime_crashed", `the wasmrag runtime crashed while starting (${reason})`);
+      return;
+    }
+    this.#restarting = this.#restart()
+      .then(() => this.restarts++)
+      .catch((err) => {
+        this.#dead = new WasmragError("runtime_crashed", `the wasmrag runtime crashed and could not be restarted: ${err.message}`);
+      })
+      .finally(() => (this.#restarting = null));
+  }
+
+  async #restart() {
+    this.#attach(this.#spawn());
+    const send = (type, payload) => this.#send(this.#next++, type, payload, undefined);
+    await send("init", this.#initOptions);
+    for (const { type, payload } of this.#changes) await send(type, payload);
+    if (this.#generatorLoaded) await send("loadGenerator");
+  }
+
+  #send(id, type, payload, onEvent) {
     const promise = new Promise((resolve, reject) => this.#calls.set(id, { resolve, reject, onEvent }));
     this.#worker.postMessage({ ...payload, id, type });
+    return promise;
+  }
+
+  #call(type, payload = {}, onEvent) {
+    const id = this.#next++;
+    if (this.#dead) return { id, promise: Promise.reject(this.#dead) };
+    const promise = this.#restarting
+      ? this.#restarting.then(() => (this.#dead ? Promise.reject(this.#dead) : this.#send(id, type, payload, onEvent)))
+      : this.#send(id, type, payload, onEvent);
     return { id, promise };
+  }
+
+  /** Records a successful index change so a restart can replay it. */
+  async #change(type, payload) {
+    const value = await this.#call(type, payload).promise;
+    this.#changes.push({ type, payload });
+    return value;
   }
 
   /** @internal */
   async _init(options) {
+    this.#initOptions = options;
     this.info = await this.#call("init", options).promise;
     return this;
   }
 
+  /** @internal Traps the WebAssembly instance on purpose, to test recovery. */
+  _trapForTests() {
+    return this.#call("trapForTests").promise;
+  }
+
   /** The `k` passages that best match `query`, best first. */
-  async search(query, { k = 5 } = {}) {
+  async search(query, options = {}) {
+    checkOptions(options, SEARCH_OPTIONS, "search options");
+    const { k = 5 } = options;
     const { hits } = await this.#call("search", { query, k }).promise;
     return hits;
   }
@@ -73,7 +161,9 @@ export class Rag {
    * `query` (or null), with the hit it comes from. Embeds a few dozen sentences more than
    * `search`, so it takes a little longer.
    */
-  async searchExtract(query, { k = 5 } = {}) {
+  async searchExtract(query, options = {}) {
+    checkOptions(options, SEARCH_OPTIONS, "search options");
+    const { k = 5 } = options;
     const { hits, extract } = await this.#call("searchExtract", { query, k }).promise;
     return { hits, extract };
   }
@@ -99,7 +189,10 @@ export class Rag {
     if (signal?.aborted) onAbort();
     let finished = false;
     promise.then(
-      (answer) => push({ done: true, ...answer }),
+      (answer) => {
+        this.#generatorLoaded = true;
+        push({ done: true, ...answer });
+      },
       (error) => push({ error }),
     );
     try {
@@ -121,18 +214,20 @@ export class Rag {
    * Downloads and loads the generator now instead of on the first `ask`; resolves to
    * `{backend: "webgpu" | "cpu", adapter, dispatches, fallbackReason}` (`dispatches`: GPU kernel launches per token).
    */
-  loadGenerator() {
-    return this.#call("loadGenerator").promise;
+  async loadGenerator() {
+    const backend = await this.#call("loadGenerator").promise;
+    this.#generatorLoaded = true;
+    return backend;
   }
 
   /** Adds `[{url, text, format?}]` to the index; resolves to the reasons any were skipped. */
   addDocuments(documents) {
-    return this.#call("addDocuments", { documents }).promise;
+    return this.#change("addDocuments", { documents });
   }
 
   /** Removes every passage of the given page URLs. */
   removeDocuments(urls) {
-    return this.#call("removeDocuments", { urls }).promise;
+    return this.#change("removeDocuments", { urls });
   }
 
   /** The current index as file bytes (a Uint8Array). */
@@ -148,9 +243,11 @@ export class Rag {
     return this.#call("memory").promise;
   }
 
-  /** Stops the worker; the instance cannot be used afterwards. */
+  /** Stops the worker; calls in flight and any made later reject with `terminated`. */
   terminate() {
     this.#worker.terminate();
+    this.#dead = new WasmragError("terminated", "this wasmrag instance was terminated");
+    this.#rejectAll("terminated", "this wasmrag instance was terminated");
   }
 }
 
@@ -160,21 +257,30 @@ export class Rag {
  * (`[{url, text, format?}]`) to index in the page. `embedder` and `generator` default to the
  * models shipped in this package; `onProgress` receives download events. `backend` picks where
  * the generator runs: "auto" (WebGPU on a real GPU, else the CPU), "webgpu" (any WebGPU
- * adapter, software ones included) or "cpu"; WebGPU failures fall back to the CPU.
+ * adapter, software ones included) or "cpu"; WebGPU failures fall back to the CPU. `worker`
+ * replaces the package's worker (e.g. one your bundler built): a function returning a new
+ * Worker, so the runtime can be restarted after a crash. Every error is a `WasmragError`
+ * with a stable `code`; a misspelt option is `invalid_option`.
  */
 export async function createRag(options = {}) {
+  checkOptions(options, CREATE_OPTIONS, "createRag options");
   const { index, documents, onProgress, embedder, generator, backend = "auto", cacheName = "wasmrag-v1", worker } = options;
-  if (!["auto", "webgpu", "cpu"].includes(backend)) throw new Error(`backend must be "auto", "webgpu" or "cpu", not ${JSON.stringify(backend)}`);
-  if (!index && !documents) throw new Error("createRag needs an `index` URL or `documents`");
-  const w = worker ?? new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  if (!["auto", "webgpu", "cpu"].includes(backend)) throw new WasmragError("invalid_option", `backend must be "auto", "webgpu" or "cpu", not ${JSON.stringify(backend)}`);
+  if (!index && !documents) throw new WasmragError("invalid_option", "createRag needs an `index` URL or `documents`");
+  const spawn = typeof worker === "function" ? worker : worker ? singleUse(worker) : () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   const e = embedder ?? defaultModels.embedder;
-  const rag = new Rag(w, onProgress);
-  return rag._init({
+  const rag = new Rag(spawn, onProgress);
+  const starting = rag._init({
     index: index && absolute(index),
     documents,
     embedder: { weights: absolute(e.weights), config: absolute(e.config), tokenizer: absolute(e.tokenizer) },
     generator: absolute(generator ?? defaultModels.generator),
     backend,
     cacheName,
+  });
+  // A failed start leaves no worker behind.
+  return starting.catch((err) => {
+    rag.terminate();
+    throw err;
   });
 }

@@ -1,15 +1,31 @@
 // The Web Worker that runs wasmrag, so search and generation never block the page.
 // Protocol: the page posts {id, type, ...}; the worker answers with {id, type: "result"},
-// {id, type: "error", message}, and for `ask` a stream of {type: "token"} before "result";
-// {type: "progress"} events report downloads.
-import init, { WasmRag } from "./wasm/wasmrag.js";
+// {id, type: "error", code, message}, and for `ask` a stream of {type: "token"} before
+// "result"; {type: "progress"} events report downloads. After a WebAssembly trap it posts
+// {type: "crashed"} and answers every later call with `runtime_crashed`: the page then
+// starts a fresh worker.
+//
+// Calls run in one queue, in the order they arrive. Searches are the exception: they wait only
+// for the calls before them that change the index (init, addDocuments, removeDocuments), so a
+// search can run while an answer streams. That is safe because a search is synchronous and
+// needs only shared access, and an answer holds no borrow of the index between its tokens
+// (its sources and their vectors are copies).
+import init, { WasmRag, __trapForTests } from "./wasm/wasmrag.js";
 import { fetchAsset } from "./assets.js";
+import { WasmragError } from "./errors.js";
 
 let rag = null;
 let config = null;
-let generatorLoading = null;
-let askQueue = Promise.resolve();
+let wasmExports = null;
+/** `{backend, adapter, dispatches, fallbackReason}` once the generator is loaded. */
+let generatorBackend = null;
+/** Set after a trap: the instance's memory may be inconsistent, so nothing runs any more. */
+let crashed = null;
 const cancelled = new Set();
+/** The end of the queue: every call but a search waits for all calls before it. */
+let tail = Promise.resolve();
+/** The last queued call that changes what searches see. */
+let lastWrite = Promise.resolve();
 
 const post = (message, transfer) => self.postMessage(message, transfer ?? []);
 
@@ -39,11 +55,8 @@ async function fetchAll(id, entries) {
   );
 }
 
-let wasmExports = null;
-/** `{backend, adapter, dispatches, fallbackReason}` once the generator is loaded. */
-let generatorBackend = null;
-
 async function initialise(id, message) {
+  if (rag) throw new WasmragError("invalid_state", "wasmrag is already initialised");
   config = message;
   const t0 = performance.now();
   wasmExports = await init({ module_or_path: message.wasmUrl });
@@ -63,18 +76,12 @@ async function initialise(id, message) {
   return { passages: rag.passageCount, backend: "wasm-simd", indexedOn: message.documents ? rag.embedderBackend : null, loadMs: performance.now() - t0 };
 }
 
+/** Loads the generator unless it is loaded; calls are queued, so this never runs twice at once. */
 async function ensureGenerator(id) {
-  if (rag.hasGenerator) return;
-  generatorLoading ??= fetchAll(id, [["generator", config.generator, "cache-first"]])
-    .then(([gguf]) => rag.loadGeneratorWith(gguf, config.backend ?? "auto"))
-    .then((choice) => {
-      generatorBackend = choice;
-    });
-  try {
-    await generatorLoading;
-  } finally {
-    generatorLoading = null;
-  }
+  if (rag.hasGenerator) return generatorBackend;
+  const [gguf] = await fetchAll(id, [["generator", config.generator, "cache-first"]]);
+  generatorBackend = await rag.loadGeneratorWith(gguf, config.backend ?? "auto");
+  return generatorBackend;
 }
 
 async function ask(id, { question, options }) {
@@ -84,14 +91,12 @@ async function ask(id, { question, options }) {
   const retrievalMs = performance.now() - t0;
   post({ id, type: "sources", found: begun.found, sources: begun.sources, extract: begun.extract ?? null, retrievalMs });
   let first = null;
-  let pieces = 0;
   for (;;) {
     if (cancelled.has(id)) rag.cancelAsk();
     const piece = await rag.nextTokenAsync();
     if (piece === undefined) break;
     if (piece) {
       first ??= performance.now();
-      pieces++;
       post({ id, type: "token", token: piece });
     }
     await yieldToEvents();
@@ -110,12 +115,11 @@ async function ask(id, { question, options }) {
     gpuError: rag.gpuError ?? null,
     grounding: answer.grounding,
   };
-  cancelled.delete(id);
   return answer;
 }
 
-const handlers = {
-  init: initialise,
+/** Calls that only read: they may overlap an answer being generated. */
+const reads = {
   search: (id, { query, k }) => {
     const t0 = performance.now();
     const hits = rag.search(query, k ?? 5);
@@ -126,17 +130,44 @@ const handlers = {
     const { hits, extract } = rag.searchExtract(query, k ?? 5);
     return { hits, extract, ms: performance.now() - t0 };
   },
-  ask: (id, message) => {
-    const run = askQueue.then(() => ask(id, message));
-    askQueue = run.catch(() => {});
-    return run;
-  },
-  loadGenerator: (id) => ensureGenerator(id).then(() => generatorBackend),
+  memory: () => ({ wasmBytes: wasmExports.memory.buffer.byteLength }),
+  // Not queued, so a test can trap the instance in the middle of an answer.
+  trapForTests: () => __trapForTests(),
+};
+
+/** Calls that change the index: searches queued after them wait for them. */
+const writes = {
+  init: initialise,
   addDocuments: (id, { documents }) => rag.addDocuments(documents),
   removeDocuments: (id, { urls }) => rag.removeDocuments(urls),
-  exportIndex: () => rag.exportIndex(),
-  memory: () => ({ wasmBytes: wasmExports.memory.buffer.byteLength }),
 };
+
+/** The other calls, each run alone. */
+const exclusive = {
+  ask,
+  loadGenerator: (id) => ensureGenerator(id),
+  exportIndex: () => rag.exportIndex(),
+};
+
+/** Puts a call in the queue; resolves to its value. */
+function schedule(type, job) {
+  if (type in reads) return lastWrite.then(job);
+  const run = tail.then(job);
+  tail = run.catch(() => {});
+  if (type in writes) lastWrite = tail;
+  return run;
+}
+
+/** The error as the page receives it; a trap marks the instance dead. */
+function describe(err) {
+  if (err instanceof WebAssembly.RuntimeError && !crashed) {
+    crashed = err.message;
+    post({ type: "crashed", message: err.message });
+  }
+  if (crashed) return { code: "runtime_crashed", message: `the wasmrag runtime crashed (${crashed})` };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: typeof err?.code === "string" ? err.code : "internal", message };
+}
 
 self.onmessage = async ({ data }) => {
   const { id, type } = data;
@@ -145,12 +176,17 @@ self.onmessage = async ({ data }) => {
     return;
   }
   try {
-    const handler = handlers[type];
-    if (!handler) throw new Error(`unknown request ${type}`);
-    if (type !== "init" && !rag) throw new Error("wasmrag is not initialised");
-    const value = await handler(id, data);
+    const handler = reads[type] ?? writes[type] ?? exclusive[type];
+    if (!handler) throw new WasmragError("invalid_option", `unknown request ${type}`);
+    const value = await schedule(type, () => {
+      if (crashed) throw new WasmragError("runtime_crashed", `the wasmrag runtime crashed (${crashed})`);
+      if (type !== "init" && !rag) throw new WasmragError("invalid_state", "wasmrag is not initialised");
+      return handler(id, data);
+    });
     post({ id, type: "result", value }, value instanceof Uint8Array ? [value.buffer] : []);
   } catch (err) {
-    post({ id, type: "error", message: err instanceof Error ? err.message : String(err) });
+    post({ id, type: "error", ...describe(err) });
+  } finally {
+    cancelled.delete(id);
   }
 };

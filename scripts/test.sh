@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Every test: native unit and integration tests on the real models and Rust Book pages, the
-# wasm bindings in headless Chromium, and the demo end to end with playwright-core.
+# Every test: formatting and clippy, native unit and integration tests on the real models and
+# Rust Book pages, the wasm bindings in headless Chromium, and the demo and the runtime end to
+# end with playwright-core.
 # Installs what they need first (models, wasm32 target, wasm-bindgen-cli, Chromium, lavapipe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== cargo fmt --check"
-rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
-cargo fmt --check
+bash scripts/lint.sh
 bash scripts/rust-book.sh >/dev/null
 bash scripts/setup-browser.sh
 bash scripts/setup-gpu.sh

@@ -20,6 +20,7 @@ pub mod index;
 pub mod prompt;
 pub mod rag;
 pub mod retrieve;
+pub mod sample;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

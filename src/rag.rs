@@ -7,7 +7,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::extract::{self, sentences::sentences, Candidate, Extract, ExtractOptions};
 use crate::generate::{GenerateError, GenerateOptions, Generation, Generator, StopReason};
 use crate::ground::{GroundedStream, Grounding};
-use crate::index::{Index, IndexError, IndexInfo};
+use crate::index::{vector::QVec, Index, IndexError, IndexInfo};
 use crate::prompt;
 use crate::retrieve::{retrieve, snippet, Hit, RetrieveOptions, Snippet};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,7 @@ const SNIPPET_CHARS: usize = 240;
 
 /// Why a pipeline call failed; wraps the failing stage's error.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum RagError {
     /// The index could not be built, read or searched.
     #[error(transparent)]
@@ -62,6 +63,22 @@ pub enum RagError {
     /// No document produced any passage.
     #[error("nothing to index: {0} document(s) given, none produced text (skipped: {1})")]
     NothingIndexed(usize, usize),
+}
+
+impl RagError {
+    /// A stable, machine-readable name for this error (the failing stage's code where it
+    /// wraps one), the `code` JavaScript callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RagError::Index(e) => e.code(),
+            RagError::Embed(e) => e.code(),
+            RagError::Generate(e) => e.code(),
+            RagError::EmptyQuery => "empty_query",
+            RagError::NoGenerator => "no_generator",
+            RagError::EmbedderMismatch { .. } => "model_mismatch",
+            RagError::NothingIndexed(..) => "nothing_indexed",
+        }
+    }
 }
 
 /// A search result ready to show: where it is, what it says, and why it ranked.
@@ -497,7 +514,7 @@ impl Rag {
         let stream = GroundedStream::new(&texts, question, sources.len(), options.min_support);
         Ok(PendingAnswer {
             sources,
-            chunks: used.iter().map(|&(c, _)| c).collect(),
+            vectors: used.iter().filter_map(|&(c, _)| self.index.vector(c).cloned()).collect(),
             generation: Some(generation),
             notice_sent: false,
             extract,
@@ -549,7 +566,7 @@ impl Rag {
     /// The finished answer with its sources, those the answer cites marked. The answer is
     /// what passed the grounding check, or the extract when nothing did.
     pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
-        let PendingAnswer { mut sources, chunks, generation, extract, mut stream, shown, .. } = pending;
+        let PendingAnswer { mut sources, vectors, generation, extract, mut stream, shown, .. } = pending;
         let Some(generation) = generation else {
             return Ok(Answer {
                 answer: NOT_FOUND.to_string(),
@@ -567,7 +584,7 @@ impl Rag {
         let found = !answer.is_empty();
         let answer = if found { answer } else { NOT_FOUND.to_string() };
         let written = prompt::citations(&answer, sources.len());
-        let citations = if found { self.attribute(&answer, &chunks)? } else { vec![] };
+        let citations = if found { self.attribute(&answer, &vectors)? } else { vec![] };
         for s in &mut sources {
             s.cited = written.contains(&s.n) || citations.iter().any(|c| c.source == s.n);
         }
@@ -584,11 +601,11 @@ impl Rag {
         })
     }
 
-    /// Links each sentence of `answer` to the source passage (`chunks[n - 1]`) it most
+    /// Links each sentence of `answer` to the source passage (vector `sources[n - 1]`) it most
     /// resembles, when the resemblance reaches [`ATTRIBUTION_MIN_COSINE`].
-    fn attribute(&self, answer: &str, chunks: &[u32]) -> Result<Vec<Citation>, RagError> {
+    fn attribute(&self, answer: &str, sources: &[QVec]) -> Result<Vec<Citation>, RagError> {
         let spans: Vec<(usize, usize)> = sentences(answer).into_iter().filter(|&(a, b)| answer[a..b].split_whitespace().count() >= 4).collect();
-        if spans.is_empty() || chunks.is_empty() {
+        if spans.is_empty() || sources.is_empty() {
             return Ok(vec![]);
         }
         let texts: Vec<&str> = spans.iter().map(|&(a, b)| &answer[a..b]).collect();
@@ -597,7 +614,7 @@ impl Rag {
             .iter()
             .zip(&vectors)
             .filter_map(|(&(start, end), v)| {
-                let (i, cosine) = chunks.iter().enumerate().map(|(i, &c)| (i, self.index.cosine(c, v))).max_by(|a, b| a.1.total_cmp(&b.1))?;
+                let (i, cosine) = sources.iter().enumerate().map(|(i, s)| (i, s.dot_f32(v))).max_by(|a, b| a.1.total_cmp(&b.1))?;
                 (cosine >= ATTRIBUTION_MIN_COSINE).then_some(Citation { start, end, source: i + 1, cosine })
             })
             .collect())
@@ -609,8 +626,9 @@ impl Rag {
 pub struct PendingAnswer {
     /// Copies of the source passages, so index changes cannot alter the answer.
     sources: Vec<Source>,
-    /// Index positions of the sources' passages, in source order.
-    chunks: Vec<u32>,
+    /// Copies of the sources' passage vectors, in source order, for attributing sentences
+    /// after generation even if the index changed meanwhile.
+    vectors: Vec<QVec>,
     /// `None` when retrieval was too weak and the answer is [`NOT_FOUND`].
     generation: Option<Generation>,
     notice_sent: bool,
@@ -626,7 +644,7 @@ impl PendingAnswer {
     fn not_found(sources: Vec<Source>) -> PendingAnswer {
         PendingAnswer {
             sources,
-            chunks: vec![],
+            vectors: vec![],
             generation: None,
             notice_sent: false,
             extract: None,

@@ -18,16 +18,57 @@ fn start() {
     }));
 }
 
-fn js_error(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// An error as JavaScript receives it: an `Error` whose `code` is a stable name
+/// (`index_corrupt`, `model_invalid`, `invalid_option`, ...) and whose message explains it.
+pub struct Failure {
+    code: &'static str,
+    message: String,
 }
 
-fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_error)
+impl Failure {
+    fn new(code: &'static str, message: impl Into<String>) -> Failure {
+        Failure { code, message: message.into() }
+    }
 }
 
-fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, what: &str) -> Result<T, JsError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
+impl From<Failure> for JsValue {
+    fn from(f: Failure) -> JsValue {
+        let error = js_sys::Error::new(&f.message);
+        let _ = js_sys::Reflect::set(&error, &"code".into(), &f.code.into());
+        error.into()
+    }
+}
+
+/// The typed errors of the pipeline's layers, each with its stable code.
+trait Coded: std::fmt::Display {
+    fn code(&self) -> &'static str;
+}
+
+macro_rules! coded {
+    ($($t:ty),*) => {$(
+        impl Coded for $t {
+            fn code(&self) -> &'static str {
+                <$t>::code(self)
+            }
+        }
+    )*};
+}
+coded!(crate::RagError, crate::IndexError, crate::EmbedError, crate::GenerateError, GpuError, ChunkError);
+
+fn js_error(e: impl Coded) -> Failure {
+    Failure::new(e.code(), e.to_string())
+}
+
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, Failure> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| Failure::new("internal", e.to_string()))
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, what: &str) -> Result<T, Failure> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| invalid(format!("invalid {what}: {e}")))
+}
+
+fn invalid(message: String) -> Failure {
+    Failure::new("invalid_option", message)
 }
 
 /// The option names `ask` takes, as JavaScript spells them.
@@ -35,7 +76,7 @@ const ASK_OPTIONS: &[&str] = &["sources", "minCosine", "minExtract", "minSupport
 
 /// `ask` options from JavaScript: a misspelt name is an error rather than silently ignored
 /// (serde-wasm-bindgen reads only the fields it knows, so the keys are checked here).
-fn ask_options(value: JsValue) -> Result<AskOptionsJs, JsError> {
+fn ask_options(value: JsValue) -> Result<AskOptionsJs, Failure> {
     if value.is_undefined() || value.is_null() {
         return Ok(AskOptionsJs::default());
     }
@@ -43,7 +84,7 @@ fn ask_options(value: JsValue) -> Result<AskOptionsJs, JsError> {
         for key in js_sys::Object::keys(object).iter() {
             let key = key.as_string().unwrap_or_default();
             if !ASK_OPTIONS.contains(&key.as_str()) {
-                return Err(JsError::new(&format!("invalid ask options: unknown field `{key}`, expected one of {}", ASK_OPTIONS.join(", "))));
+                return Err(invalid(format!("invalid ask options: unknown field `{key}`, expected one of {}", ASK_OPTIONS.join(", "))));
             }
         }
     }
@@ -99,7 +140,7 @@ struct DocumentJs {
     format: Option<String>,
 }
 
-fn documents(value: JsValue) -> Result<Vec<Document>, JsError> {
+fn documents(value: JsValue) -> Result<Vec<Document>, Failure> {
     let docs: Vec<DocumentJs> = from_js(value, "documents (expected [{url, text, format?}])")?;
     docs.into_iter()
         .map(|d| {
@@ -107,7 +148,7 @@ fn documents(value: JsValue) -> Result<Vec<Document>, JsError> {
                 Some("markdown" | "md") => Format::Markdown,
                 Some("html") => Format::Html,
                 Some("text" | "txt") => Format::Text,
-                Some(other) => return Err(JsError::new(&format!("unknown document format {other:?} (use markdown, html or text)"))),
+                Some(other) => return Err(invalid(format!("unknown document format {other:?} (use markdown, html or text)"))),
                 None => Format::from_path(&d.url).unwrap_or(Format::Text),
             };
             Ok(Document { url: d.url, format, bytes: d.text.into_bytes() })
@@ -137,7 +178,7 @@ fn skipped(errors: &[ChunkError]) -> Vec<String> {
     errors.iter().map(|e| e.to_string()).collect()
 }
 
-fn embedder(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<Embedder, JsError> {
+fn embedder(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<Embedder, Failure> {
     Embedder::from_bytes(weights, config, tokenizer).map_err(js_error)
 }
 
@@ -155,7 +196,7 @@ impl WasmRag {
     /// Loads an index file and the embedder it was built with (safetensors, config.json,
     /// tokenizer.json bytes).
     #[wasm_bindgen(constructor)]
-    pub fn new(index: &[u8], weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, JsError> {
+    pub fn new(index: &[u8], weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, Failure> {
         let index = Index::from_bytes(index).map_err(js_error)?;
         let rag = Rag::new(index, embedder(weights, config, tokenizer)?).map_err(js_error)?;
         Ok(WasmRag::from_rag(rag))
@@ -164,7 +205,7 @@ impl WasmRag {
     /// Builds an index in the page from `[{url, text, format?}]`; `progress` (optional) is
     /// called with `{stage, done, total}`.
     #[wasm_bindgen(js_name = fromDocuments)]
-    pub fn from_documents(docs: JsValue, weights: &[u8], config: &[u8], tokenizer: &[u8], progress: Option<js_sys::Function>) -> Result<WasmRag, JsError> {
+    pub fn from_documents(docs: JsValue, weights: &[u8], config: &[u8], tokenizer: &[u8], progress: Option<js_sys::Function>) -> Result<WasmRag, Failure> {
         let docs = documents(docs)?;
         let embedder = embedder(weights, config, tokenizer)?;
         let mut report = progress_reporter(progress);
@@ -185,7 +226,7 @@ impl WasmRag {
         tokenizer: Vec<u8>,
         backend: String,
         progress: Option<js_sys::Function>,
-    ) -> Result<WasmRag, JsError> {
+    ) -> Result<WasmRag, Failure> {
         let docs = documents(docs)?;
         let mut model = embedder(&weights, &config, &tokenizer)?;
         let choice = choose_embedder_backend(&mut model, &weights, &backend).await?;
@@ -205,7 +246,7 @@ impl WasmRag {
 
     /// Loads the generator from GGUF bytes on the CPU; only `ask` needs it.
     #[wasm_bindgen(js_name = loadGenerator)]
-    pub fn load_generator(&mut self, gguf: &[u8]) -> Result<(), JsError> {
+    pub fn load_generator(&mut self, gguf: &[u8]) -> Result<(), Failure> {
         *self.pending.get_mut() = None;
         self.rag.get_mut().set_generator(Generator::from_gguf(gguf).map_err(js_error)?);
         Ok(())
@@ -215,7 +256,7 @@ impl WasmRag {
     /// ones included) or `"auto"` (WebGPU only on a real GPU). Resolves to `{backend, adapter,
     /// fallbackReason}`; if WebGPU cannot run the model the CPU is used and the call succeeds.
     #[wasm_bindgen(js_name = loadGeneratorWith)]
-    pub async fn load_generator_with(&self, gguf: Vec<u8>, backend: String) -> Result<JsValue, JsError> {
+    pub async fn load_generator_with(&self, gguf: Vec<u8>, backend: String) -> Result<JsValue, Failure> {
         let mut generator = Generator::from_gguf(&gguf).map_err(js_error)?;
         let choice = choose_backend(&mut generator, &gguf, &backend).await?;
         *self.pending.borrow_mut() = None;
@@ -237,7 +278,7 @@ impl WasmRag {
 
     /// The `k` best passages: `[{url, title, headings, text, snippet: {text, highlights}, score, cosine, chunk}]`;
     /// highlight ranges are in UTF-16 code units, as JavaScript strings index.
-    pub fn search(&self, query: &str, k: usize) -> Result<JsValue, JsError> {
+    pub fn search(&self, query: &str, k: usize) -> Result<JsValue, Failure> {
         let mut hits = self.rag.borrow().search(query, k).map_err(js_error)?;
         for hit in &mut hits {
             let text = &hit.snippet.text;
@@ -250,7 +291,7 @@ impl WasmRag {
     /// `extract` is `{text, source, url, context, start, end, score}` or null, `source` the
     /// 1-based hit it comes from and `[start, end)` its range in that hit's `text` (UTF-16).
     #[wasm_bindgen(js_name = searchExtract)]
-    pub fn search_extract(&self, query: &str, k: usize) -> Result<JsValue, JsError> {
+    pub fn search_extract(&self, query: &str, k: usize) -> Result<JsValue, Failure> {
         let mut found = self.rag.borrow().search_extract(query, k, &crate::ExtractOptions::default()).map_err(js_error)?;
         for hit in &mut found.hits {
             let text = &hit.snippet.text;
@@ -267,7 +308,7 @@ impl WasmRag {
     /// Retrieves sources and starts an answer; returns `{found, sources}`. Then call
     /// `nextToken()` until it returns `undefined`, then `finishAsk()`.
     #[wasm_bindgen(js_name = beginAsk)]
-    pub fn begin_ask(&mut self, question: &str, options: JsValue) -> Result<JsValue, JsError> {
+    pub fn begin_ask(&mut self, question: &str, options: JsValue) -> Result<JsValue, Failure> {
         let options = ask_options(options)?;
         *self.pending.get_mut() = None;
         self.cancel = CancelFlag::default();
@@ -290,7 +331,7 @@ impl WasmRag {
     /// The next piece of the answer (possibly empty), or `undefined` when it is complete.
     /// Always on the CPU; `nextTokenAsync` uses WebGPU when it was chosen.
     #[wasm_bindgen(js_name = nextToken)]
-    pub fn next_token(&mut self) -> Result<Option<String>, JsError> {
+    pub fn next_token(&mut self) -> Result<Option<String>, Failure> {
         let pending = self.pending.get_mut().as_mut().ok_or_else(no_answer)?;
         self.rag.get_mut().step(pending).map_err(js_error)
     }
@@ -298,7 +339,7 @@ impl WasmRag {
     /// Resolves to the next piece of the answer, or `undefined` when it is complete; runs on
     /// the backend `loadGeneratorWith` chose. Searches may run while it waits for the GPU.
     #[wasm_bindgen(js_name = nextTokenAsync)]
-    pub async fn next_token_async(&self) -> Result<Option<String>, JsError> {
+    pub async fn next_token_async(&self) -> Result<Option<String>, Failure> {
         let mut pending = self.pending.borrow_mut().take().ok_or_else(no_answer)?;
         let mut generator = self.rag.borrow_mut().take_generator();
         let result = pending.step_with(generator.as_mut()).await;
@@ -335,7 +376,7 @@ impl WasmRag {
     /// grounding: {checked, dropped, unsupported, markersRemoved, fellBack}, promptTokens,
     /// generatedTokens}`; citation and extract ranges are in UTF-16 code units.
     #[wasm_bindgen(js_name = finishAsk)]
-    pub fn finish_ask(&mut self) -> Result<JsValue, JsError> {
+    pub fn finish_ask(&mut self) -> Result<JsValue, Failure> {
         let pending = self.pending.get_mut().take().ok_or_else(no_answer)?;
         let mut answer = self.rag.get_mut().finish(pending).map_err(js_error)?;
         for c in &mut answer.citations {
@@ -350,12 +391,12 @@ impl WasmRag {
 
     /// The whole answer in one call, calling `onToken(piece)` for each piece; returning
     /// `false` from it cancels.
-    pub fn ask(&mut self, question: &str, options: JsValue, on_token: &js_sys::Function) -> Result<JsValue, JsError> {
+    pub fn ask(&mut self, question: &str, options: JsValue, on_token: &js_sys::Function) -> Result<JsValue, Failure> {
         self.begin_ask(question, options)?;
         while let Some(piece) = self.next_token()? {
             let keep_going = on_token
                 .call1(&JsValue::NULL, &JsValue::from_str(&piece))
-                .map_err(|e| JsError::new(&format!("onToken threw: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))))?;
+                .map_err(|e| Failure::new("callback", format!("onToken threw: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))))?;
             if keep_going == JsValue::FALSE {
                 self.cancel_ask();
             }
@@ -366,7 +407,7 @@ impl WasmRag {
     /// Adds `[{url, text, format?}]` (replacing pages with the same URL); returns the reasons
     /// documents were skipped. On error the index is unchanged.
     #[wasm_bindgen(js_name = addDocuments)]
-    pub fn add_documents(&mut self, docs: JsValue) -> Result<JsValue, JsError> {
+    pub fn add_documents(&mut self, docs: JsValue) -> Result<JsValue, Failure> {
         let docs = documents(docs)?;
         let skipped_docs = self.rag.get_mut().add_documents(&docs).map_err(js_error)?;
         to_js(&skipped(&skipped_docs))
@@ -374,7 +415,7 @@ impl WasmRag {
 
     /// Removes every passage of the given page URLs. On error the index is unchanged.
     #[wasm_bindgen(js_name = removeDocuments)]
-    pub fn remove_documents(&mut self, urls: Vec<String>) -> Result<(), JsError> {
+    pub fn remove_documents(&mut self, urls: Vec<String>) -> Result<(), Failure> {
         let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
         self.rag.get_mut().remove_documents(&urls).map_err(js_error)
     }
@@ -409,12 +450,12 @@ fn progress_reporter(progress: Option<js_sys::Function>) -> impl FnMut(Progress)
     }
 }
 
-fn busy() -> JsError {
-    JsError::new("a generation step is still running; await it first")
+fn busy() -> Failure {
+    Failure::new("busy", "a generation step is still running; await it first")
 }
 
-fn no_answer() -> JsError {
-    JsError::new("no answer in progress; call beginAsk first")
+fn no_answer() -> Failure {
+    Failure::new("invalid_state", "no answer in progress; call beginAsk first")
 }
 
 /// The backend a model ended up on, as `loadGeneratorWith` and `WasmEmbedder.load` report it;
@@ -432,64 +473,72 @@ impl BackendChoice {
     fn cpu(why: Option<GpuError>) -> BackendChoice {
         BackendChoice { backend: "cpu", adapter: None, dispatches: None, fallback_reason: why.map(|e| e.to_string()) }
     }
+
+    fn webgpu(adapter: String, dispatches: usize) -> BackendChoice {
+        BackendChoice { backend: "webgpu", adapter: Some(adapter), dispatches: Some(dispatches), fallback_reason: None }
+    }
 }
 
-/// The WebGPU device `backend` asks for: `None` for `"cpu"`; `Some(Err)` when WebGPU was
-/// allowed but cannot be used (the caller then stays on the CPU and reports why).
-async fn gpu_for(backend: &str) -> Result<Option<Result<Gpu, GpuError>>, JsError> {
-    let allow_software = match backend {
-        "cpu" => return Ok(None),
-        "webgpu" => true,
-        "auto" => false,
-        other => return Err(JsError::new(&format!("unknown backend {other:?} (use \"auto\", \"webgpu\" or \"cpu\")"))),
-    };
-    Ok(Some(Gpu::new(allow_software).await))
+/// Where a model may run, as JavaScript names it: the whole backend policy.
+#[derive(Clone, Copy)]
+enum Backend {
+    /// WebGPU only on a real GPU adapter (a software one is slower than the CPU), else the CPU.
+    Auto,
+    /// Any WebGPU adapter, software ones included.
+    WebGpu,
+    /// Never WebGPU.
+    Cpu,
+}
+
+impl Backend {
+    fn parse(name: &str) -> Result<Backend, Failure> {
+        match name {
+            "auto" => Ok(Backend::Auto),
+            "webgpu" => Ok(Backend::WebGpu),
+            "cpu" => Ok(Backend::Cpu),
+            other => Err(invalid(format!("unknown backend {other:?} (use \"auto\", \"webgpu\" or \"cpu\")"))),
+        }
+    }
+
+    /// Builds a GPU engine with `load` on the device this backend allows: `Ok((adapter,
+    /// engine))`, or `Err` with the reason the CPU is used (`None` when the CPU was asked for).
+    async fn engine<E>(self, load: impl AsyncFnOnce(&Gpu) -> Result<E, GpuError>) -> Result<(String, E), Option<GpuError>> {
+        let allow_software = match self {
+            Backend::Cpu => return Err(None),
+            Backend::WebGpu => true,
+            Backend::Auto => false,
+        };
+        let gpu = Gpu::new(allow_software).await?;
+        let engine = load(&gpu).await?;
+        Ok((gpu.adapter().name.clone(), engine))
+    }
 }
 
 /// Attaches a WebGPU engine to `generator` when `backend` asks for one and it can run; any
 /// GPU failure leaves the generator on the CPU with the reason reported.
-async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -> Result<BackendChoice, JsError> {
-    let attempt = match gpu_for(backend).await? {
-        None => return Ok(BackendChoice::cpu(None)),
-        Some(gpu) => {
-            async {
-                let gpu = gpu?;
-                let decoder = GpuDecoder::from_gguf(&gpu, gguf, generator.context_length()).await?;
-                Ok::<_, GpuError>((gpu.adapter().name.clone(), decoder))
-            }
-            .await
-        }
-    };
-    Ok(match attempt {
+async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -> Result<BackendChoice, Failure> {
+    let context = generator.context_length();
+    Ok(match Backend::parse(backend)?.engine(async |gpu| GpuDecoder::from_gguf(gpu, gguf, context).await).await {
         Ok((adapter, decoder)) => {
             let dispatches = decoder.dispatches_per_token();
             generator.attach_gpu(decoder);
-            BackendChoice { backend: "webgpu", adapter: Some(adapter), dispatches: Some(dispatches), fallback_reason: None }
+            BackendChoice::webgpu(adapter, dispatches)
         }
-        Err(e) => BackendChoice::cpu(Some(e)),
+        Err(why) => BackendChoice::cpu(why),
     })
 }
 
 /// Attaches a WebGPU engine to `embedder` when `backend` asks for one and it can run.
-async fn choose_embedder_backend(embedder: &mut Embedder, weights: &[u8], backend: &str) -> Result<BackendChoice, JsError> {
-    let attempt = match gpu_for(backend).await? {
-        None => return Ok(BackendChoice::cpu(None)),
-        Some(gpu) => {
-            async {
-                let gpu = gpu?;
-                let engine = GpuEmbedder::from_safetensors(&gpu, weights, embedder.bert_shape(), crate::embed::BATCH_SIZE, crate::embed::MAX_TOKENS).await?;
-                Ok::<_, GpuError>((gpu.adapter().name.clone(), engine))
-            }
-            .await
-        }
-    };
-    Ok(match attempt {
+async fn choose_embedder_backend(embedder: &mut Embedder, weights: &[u8], backend: &str) -> Result<BackendChoice, Failure> {
+    let shape = embedder.bert_shape();
+    let load = async |gpu: &Gpu| GpuEmbedder::from_safetensors(gpu, weights, shape, crate::embed::BATCH_SIZE, crate::embed::MAX_TOKENS).await;
+    Ok(match Backend::parse(backend)?.engine(load).await {
         Ok((adapter, engine)) => {
             let dispatches = engine.dispatches_per_batch();
             embedder.attach_gpu(engine);
-            BackendChoice { backend: "webgpu", adapter: Some(adapter), dispatches: Some(dispatches), fallback_reason: None }
+            BackendChoice::webgpu(adapter, dispatches)
         }
-        Err(e) => BackendChoice::cpu(Some(e)),
+        Err(why) => BackendChoice::cpu(why),
     })
 }
 
@@ -505,14 +554,14 @@ pub struct WasmGenerator {
 impl WasmGenerator {
     /// Loads a llama-family GGUF model from its bytes, on the CPU.
     #[wasm_bindgen(constructor)]
-    pub fn new(gguf: &[u8]) -> Result<WasmGenerator, JsError> {
+    pub fn new(gguf: &[u8]) -> Result<WasmGenerator, Failure> {
         let generator = Generator::from_gguf(gguf).map_err(js_error)?;
         Ok(WasmGenerator { generator: RefCell::new(generator), generation: RefCell::new(None), choice: None })
     }
 
     /// Loads a model on the given backend (`"cpu"`, `"webgpu"` or `"auto"`, as
     /// `WasmRag.loadGeneratorWith`); `backendInfo` then tells which one it got.
-    pub async fn load(gguf: Vec<u8>, backend: String) -> Result<WasmGenerator, JsError> {
+    pub async fn load(gguf: Vec<u8>, backend: String) -> Result<WasmGenerator, Failure> {
         let mut generator = Generator::from_gguf(&gguf).map_err(js_error)?;
         let choice = to_js(&choose_backend(&mut generator, &gguf, &backend).await?)?;
         Ok(WasmGenerator { generator: RefCell::new(generator), generation: RefCell::new(None), choice: Some(choice) })
@@ -526,7 +575,7 @@ impl WasmGenerator {
 
     /// Starts generating after `prompt` (greedy); returns the prompt's length in tokens.
     /// `ignoreEndOfTurn` keeps going to `maxTokens`, for benchmarks.
-    pub fn start(&self, prompt: &str, max_tokens: usize, ignore_end_of_turn: bool) -> Result<usize, JsError> {
+    pub fn start(&self, prompt: &str, max_tokens: usize, ignore_end_of_turn: bool) -> Result<usize, Failure> {
         let options = GenerateOptions { max_tokens, ignore_end_of_turn, ..GenerateOptions::default() };
         let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
         let generation = self.generator.try_borrow_mut().map_err(|_| busy())?.start(prompt, &options).map_err(js_error)?;
@@ -537,9 +586,9 @@ impl WasmGenerator {
 
     /// The next piece of text (the first call also reads the prompt), or `undefined` at the
     /// end; on the CPU.
-    pub fn step(&self) -> Result<Option<String>, JsError> {
+    pub fn step(&self) -> Result<Option<String>, Failure> {
         let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
-        let generation = generation.as_mut().ok_or_else(|| JsError::new("call start first"))?;
+        let generation = generation.as_mut().ok_or_else(|| Failure::new("invalid_state", "call start first"))?;
         self.generator.try_borrow_mut().map_err(|_| busy())?.step(generation).map_err(js_error)
     }
 
@@ -548,23 +597,23 @@ impl WasmGenerator {
     // `try_borrow*` and reports "still running" instead of panicking.
     #[allow(clippy::await_holding_refcell_ref)]
     #[wasm_bindgen(js_name = stepAsync)]
-    pub async fn step_async(&self) -> Result<Option<String>, JsError> {
+    pub async fn step_async(&self) -> Result<Option<String>, Failure> {
         let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
-        let generation = generation.as_mut().ok_or_else(|| JsError::new("call start first"))?;
+        let generation = generation.as_mut().ok_or_else(|| Failure::new("invalid_state", "call start first"))?;
         let mut generator = self.generator.try_borrow_mut().map_err(|_| busy())?;
         generator.step_async(generation).await.map_err(js_error)
     }
 
     /// Token ids generated so far by the current generation.
     #[wasm_bindgen(getter)]
-    pub fn tokens(&self) -> Result<Vec<u32>, JsError> {
+    pub fn tokens(&self) -> Result<Vec<u32>, Failure> {
         let generation = self.generation.try_borrow().map_err(|_| busy())?;
         Ok(generation.as_ref().map_or_else(Vec::new, |g| g.generated_tokens().to_vec()))
     }
 
     /// Tokens generated so far by the current generation.
     #[wasm_bindgen(getter, js_name = generatedTokens)]
-    pub fn generated_tokens(&self) -> Result<usize, JsError> {
+    pub fn generated_tokens(&self) -> Result<usize, Failure> {
         let generation = self.generation.try_borrow().map_err(|_| busy())?;
         Ok(generation.as_ref().map_or(0, |g| g.generated_tokens().len()))
     }
@@ -582,13 +631,13 @@ impl WasmEmbedder {
     /// Loads a BERT-family embedder from its safetensors, config.json and tokenizer.json bytes,
     /// on the CPU.
     #[wasm_bindgen(constructor)]
-    pub fn new(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmEmbedder, JsError> {
+    pub fn new(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmEmbedder, Failure> {
         Ok(WasmEmbedder { embedder: RefCell::new(embedder(weights, config, tokenizer)?), choice: None })
     }
 
     /// Loads an embedder on the given backend (`"cpu"`, `"webgpu"` or `"auto"`) for
     /// `embedAsync`; `backendInfo` then tells which one it got.
-    pub async fn load(weights: Vec<u8>, config: Vec<u8>, tokenizer: Vec<u8>, backend: String) -> Result<WasmEmbedder, JsError> {
+    pub async fn load(weights: Vec<u8>, config: Vec<u8>, tokenizer: Vec<u8>, backend: String) -> Result<WasmEmbedder, Failure> {
         let mut model = embedder(&weights, &config, &tokenizer)?;
         let choice = to_js(&choose_embedder_backend(&mut model, &weights, &backend).await?)?;
         Ok(WasmEmbedder { embedder: RefCell::new(model), choice: Some(choice) })
@@ -602,12 +651,12 @@ impl WasmEmbedder {
 
     /// Length of each vector.
     #[wasm_bindgen(getter)]
-    pub fn dim(&self) -> Result<usize, JsError> {
+    pub fn dim(&self) -> Result<usize, Failure> {
         Ok(self.embedder.try_borrow().map_err(|_| busy())?.dim())
     }
 
     /// Embeds `texts` in batches of similar length on the CPU; returns `texts.length * dim` floats.
-    pub fn embed(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
+    pub fn embed(&self, texts: Vec<String>) -> Result<Vec<f32>, Failure> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         Ok(self.embedder.try_borrow().map_err(|_| busy())?.embed(&refs).map_err(js_error)?.concat())
     }
@@ -616,7 +665,7 @@ impl WasmEmbedder {
     // Held across the GPU wait on purpose; the other methods use `try_borrow` (see stepAsync).
     #[allow(clippy::await_holding_refcell_ref)]
     #[wasm_bindgen(js_name = embedAsync)]
-    pub async fn embed_async(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
+    pub async fn embed_async(&self, texts: Vec<String>) -> Result<Vec<f32>, Failure> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut embedder = self.embedder.try_borrow_mut().map_err(|_| busy())?;
         Ok(embedder.embed_async(&refs).await.map_err(js_error)?.concat())
@@ -624,7 +673,7 @@ impl WasmEmbedder {
 
     /// Embeds one text on its own (one forward pass on the CPU, no batching), e.g. a query.
     #[wasm_bindgen(js_name = embedOne)]
-    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, JsError> {
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, Failure> {
         self.embedder.try_borrow().map_err(|_| busy())?.embed_one(text).map_err(js_error)
     }
 }
@@ -639,9 +688,9 @@ pub struct WasmVectorIndex {
 impl WasmVectorIndex {
     /// Builds the index from `vectors`, `dim` floats per vector one after another.
     #[wasm_bindgen(constructor)]
-    pub fn new(vectors: &[f32], dim: usize) -> Result<WasmVectorIndex, JsError> {
+    pub fn new(vectors: &[f32], dim: usize) -> Result<WasmVectorIndex, Failure> {
         if dim == 0 || !vectors.len().is_multiple_of(dim) {
-            return Err(JsError::new(&format!("{} floats are not a whole number of {dim}-long vectors", vectors.len())));
+            return Err(invalid(format!("{} floats are not a whole number of {dim}-long vectors", vectors.len())));
         }
         let rows: Vec<Vec<f32>> = vectors.chunks(dim).map(<[f32]>::to_vec).collect();
         Ok(WasmVectorIndex { index: Index::from_vectors(dim, &rows).map_err(js_error)? })
@@ -649,18 +698,18 @@ impl WasmVectorIndex {
 
     /// Loads an index written by `toBytes`.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: &[u8]) -> Result<WasmVectorIndex, JsError> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<WasmVectorIndex, Failure> {
         Ok(WasmVectorIndex { index: Index::from_bytes(bytes).map_err(js_error)? })
     }
 
     /// Numbers of the `k` nearest vectors by the HNSW graph, nearest first.
-    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, JsError> {
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, Failure> {
         Ok(self.index.dense_search(query, k).map_err(js_error)?.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Numbers of the `k` nearest vectors by brute force over every vector, nearest first.
     #[wasm_bindgen(js_name = exactSearch)]
-    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, JsError> {
+    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, Failure> {
         Ok(self.index.exact_search(query, k).map_err(js_error)?.into_iter().map(|(id, _)| id).collect())
     }
 
@@ -669,4 +718,11 @@ impl WasmVectorIndex {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.index.to_bytes()
     }
+}
+
+/// Panics on purpose, trapping the WebAssembly instance: the test hook with which the worker's
+/// recovery after a trap is checked. Nothing in the package calls it.
+#[wasm_bindgen(js_name = __trapForTests)]
+pub fn trap_for_tests() {
+    panic!("trap requested by a test");
 }

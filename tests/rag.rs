@@ -183,3 +183,30 @@ fn answers_are_grounded_and_cite_only_real_sources() {
     }
     eprintln!("answer {:?}, grounding {:?}", answer.answer, answer.grounding);
 }
+
+/// Runs a whole answer, calling `between` on the pipeline after the answer has begun.
+fn answer_with(rag: &mut Rag, question: &str, between: impl FnOnce(&mut Rag)) -> wasmrag::Answer {
+    let options = AskOptions { generate: GenerateOptions { max_tokens: 40, ..Default::default() }, ..Default::default() };
+    let mut pending = rag.begin_ask(question, &options).unwrap();
+    between(rag);
+    while rag.step(&mut pending).unwrap().is_some() {}
+    rag.finish(pending).unwrap()
+}
+
+#[test]
+fn an_answer_keeps_its_sources_while_the_index_changes() {
+    let mut rag = rag();
+    rag.set_generator(generator());
+    let question = "What are the ownership rules in Rust?";
+    let alone = answer_with(&mut rag, question, |_| {});
+    let changed = answer_with(&mut rag, question, |rag| rag.remove_documents(&["ch04-01-what-is-ownership.html"]).unwrap());
+    assert!(alone.found && !alone.citations.is_empty(), "{alone:?}");
+    assert!(rag.search("ownership rules", 5).unwrap().iter().all(|h| !h.url.starts_with("ch04-01-")), "the page is gone");
+    // Same sources, same text, and the citations still point at the passages the answer used.
+    assert_eq!(changed.sources.iter().map(|s| (&s.url, &s.text)).collect::<Vec<_>>(), alone.sources.iter().map(|s| (&s.url, &s.text)).collect::<Vec<_>>());
+    assert_eq!(changed.answer, alone.answer);
+    assert_eq!(
+        changed.citations.iter().map(|c| (c.start, c.end, c.source)).collect::<Vec<_>>(),
+        alone.citations.iter().map(|c| (c.start, c.end, c.source)).collect::<Vec<_>>()
+    );
+}

@@ -39,9 +39,11 @@ fn js(value: serde_json::Value) -> JsValue {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("to js")
 }
 
-fn message<T>(result: Result<T, wasm_bindgen::JsError>) -> String {
+/// A failed call's JS `Error` as "code: message".
+fn message<T>(result: Result<T, wasmrag::wasm::Failure>) -> String {
     let error: js_sys::Error = JsValue::from(result.err().expect("must fail")).dyn_into().expect("a JS Error");
-    String::from(error.message())
+    let code = js_sys::Reflect::get(&error, &"code".into()).expect("code").as_string().expect("a string code");
+    format!("{code}: {}", String::from(error.message()))
 }
 
 #[derive(Deserialize, Debug)]
@@ -82,21 +84,21 @@ async fn search_matches_the_native_cli() {
 #[wasm_bindgen_test]
 async fn bad_bytes_give_js_errors() {
     let m = models().await;
-    assert!(message(WasmRag::new(b"garbage", &m.weights, &m.config, &m.tokenizer)).contains("not a wasmrag index"));
+    assert!(message(WasmRag::new(b"garbage", &m.weights, &m.config, &m.tokenizer)).starts_with("index_corrupt: not a wasmrag index"));
     let index = fetch("target/wasm-fixture/fixture.idx").await;
     let mut truncated = index.clone();
     truncated.truncate(index.len() - 100);
-    assert!(message(WasmRag::new(&truncated, &m.weights, &m.config, &m.tokenizer)).contains("truncated"));
-    assert!(message(WasmRag::new(&index, b"nope", &m.config, &m.tokenizer)).contains("embedder weights"));
+    assert!(message(WasmRag::new(&truncated, &m.weights, &m.config, &m.tokenizer)).starts_with("index_corrupt: index file is truncated"));
+    assert!(message(WasmRag::new(&index, b"nope", &m.config, &m.tokenizer)).starts_with("model_invalid: embedder weights"));
     let mut rag = rag(&m).await;
-    assert!(message(rag.load_generator(b"not a model")).contains("not a GGUF"));
+    assert!(message(rag.load_generator(b"not a model")).starts_with("model_invalid: not a GGUF"));
     assert!(message(rag.load_generator(&m.weights)).contains("not a GGUF"));
-    assert!(message(rag.search("  ", 3)).contains("query is empty"));
-    assert!(message(rag.begin_ask("What is ownership?", JsValue::UNDEFINED)).contains("no generator"));
+    assert!(message(rag.search("  ", 3)).starts_with("empty_query: the query is empty"));
+    assert!(message(rag.begin_ask("What is ownership?", JsValue::UNDEFINED)).starts_with("no_generator: no generator"));
     let misspelt = message(rag.begin_ask("What is ownership?", js(serde_json::json!({ "maxTokenz": 8 }))));
-    assert!(misspelt.contains("unknown field") && misspelt.contains("maxTokenz"), "{misspelt}");
-    assert!(message(rag.next_token()).contains("no answer in progress"));
-    assert!(message(rag.add_documents(JsValue::from_str("nope"))).contains("invalid documents"));
+    assert!(misspelt.starts_with("invalid_option: ") && misspelt.contains("unknown field") && misspelt.contains("maxTokenz"), "{misspelt}");
+    assert!(message(rag.next_token()).starts_with("invalid_state: no answer in progress"));
+    assert!(message(rag.add_documents(JsValue::from_str("nope"))).starts_with("invalid_option: invalid documents"));
     // The instance still works after every error.
     assert!(rag.search("ownership", 1).is_ok());
 }

@@ -2,8 +2,9 @@
 //! `--enable-unsafe-webgpu`, so SwiftShader's adapter): the WGSL compiles in Chromium, the real
 //! SmolLM2 on WebGPU computes the wasm CPU path's logits bit for bit (the kernels follow its
 //! rounding), so greedy answers are the same token for token, and `auto` routing declines the
-//! software adapter; the BERT encoder on WebGPU gives the CPU's vectors. Run by
-//! scripts/test-wasm.sh.
+//! software adapter; the BERT encoder on WebGPU gives the CPU's vectors. The generator is cut to
+//! its first [`CUT_LAYERS`] blocks (the whole model when built with `WASMRAG_FULL_MODELS` set,
+//! as `make test-full` does). Run by scripts/test-wasm.sh.
 #![cfg(target_arch = "wasm32")]
 
 use candle_core::quantized::gguf_file;
@@ -18,6 +19,8 @@ use wasmrag::wasm::{WasmEmbedder, WasmGenerator, WasmRag};
 use wasmrag::{GenerateOptions, Generator};
 
 mod browser;
+#[path = "common/cut.rs"]
+mod cut;
 
 use browser::fetch;
 
@@ -25,15 +28,28 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const MODEL: &str = "models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
 
+/// Blocks of the generator kept: eight of thirty, so the logits test still reaches layer 7.
+const CUT_LAYERS: usize = 8;
+
+/// The generator the tests run: the real SmolLM2, cut unless `WASMRAG_FULL_MODELS` was set at build time.
+async fn generator_gguf() -> Vec<u8> {
+    let gguf = fetch(MODEL).await;
+    if option_env!("WASMRAG_FULL_MODELS").is_some() {
+        return gguf;
+    }
+    cut::cut_gguf(&gguf, CUT_LAYERS)
+}
+
 /// A greedy answer of 32 tokens (default repetition penalty) is the same on both engines.
 #[wasm_bindgen_test]
 async fn greedy_answer_on_webgpu_equals_the_cpu_path() {
     let gpu = Gpu::new(true).await.expect("Chromium runs with --enable-unsafe-webgpu, so an adapter exists");
     assert!(gpu.adapter().software, "expected SwiftShader here: {:?}", gpu.adapter());
-    let gguf = fetch(MODEL).await;
+    let gguf = generator_gguf().await;
     let mut cpu = Generator::from_gguf(&gguf).expect("model");
     let prompt = chatml("You are a helpful assistant.", "What is the capital of France?");
-    let options = GenerateOptions { max_tokens: 32, ..Default::default() };
+    // A cut model may end its turn early; the comparison runs the whole 32 tokens either way.
+    let options = GenerateOptions { max_tokens: 32, ignore_end_of_turn: true, ..Default::default() };
     let mut generation = cpu.start(&prompt, &options).expect("start");
     while cpu.step(&mut generation).expect("step").is_some() {}
     let expected = generation.generated_tokens().to_vec();
@@ -60,7 +76,7 @@ async fn greedy_answer_on_webgpu_equals_the_cpu_path() {
 #[wasm_bindgen_test]
 async fn webgpu_logits_equal_the_cpu_bit_for_bit() {
     let gpu = Gpu::new(true).await.expect("an adapter");
-    let gguf = fetch(MODEL).await;
+    let gguf = generator_gguf().await;
     let ids = Generator::from_gguf(&gguf).expect("model").encode(&chatml("You are a helpful assistant.", "What is the capital of France?")).expect("encode");
     let mut reader = Cursor::new(&gguf[..]);
     let content = gguf_file::Content::read(&mut reader).expect("header");
@@ -86,7 +102,7 @@ async fn webgpu_logits_equal_the_cpu_bit_for_bit() {
 #[wasm_bindgen_test]
 async fn sampled_answer_on_webgpu_equals_the_cpu_path() {
     let gpu = Gpu::new(true).await.expect("an adapter");
-    let gguf = fetch(MODEL).await;
+    let gguf = generator_gguf().await;
     let prompt = chatml("You are a helpful assistant.", "Name one planet.");
     let options = GenerateOptions { max_tokens: 8, temperature: 1.1, top_p: Some(0.9), seed: 11, ..Default::default() };
     let mut cpu = Generator::from_gguf(&gguf).expect("model");
@@ -107,7 +123,7 @@ async fn auto_declines_a_software_adapter_and_webgpu_forces_it() {
     let refused = Gpu::new(false).await.expect_err("SwiftShader is a fallback adapter");
     assert!(matches!(refused, GpuError::FallbackOnly(_)), "{refused}");
 
-    let gguf = fetch(MODEL).await;
+    let gguf = generator_gguf().await;
     let info = |g: &WasmGenerator, key: &str| js_sys::Reflect::get(&g.backend_info(), &JsValue::from_str(key)).expect("field");
     let auto = WasmGenerator::load(gguf.clone(), "auto".into()).await.map_err(JsValue::from).expect("auto loads");
     assert_eq!(info(&auto, "backend").as_string().as_deref(), Some("cpu"));

@@ -3,7 +3,7 @@
 const CACHE = "wasmrag-demo-shell-v1";
 const SHELL = [
   "./", "./index.html", "./app.js", "./style.css",
-  "./pkg/index.js", "./pkg/worker.js", "./pkg/assets.js", "./pkg/models.js",
+  "./pkg/index.js", "./pkg/worker.js", "./pkg/assets.js", "./pkg/errors.js", "./pkg/models.js",
   "./pkg/wasm/wasmrag.js", "./pkg/wasm/wasmrag_bg.wasm",
 ];
 

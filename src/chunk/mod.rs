@@ -11,6 +11,7 @@ use thiserror::Error;
 
 /// Why a document could not be chunked; the document is skipped and nothing else is affected.
 #[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChunkError {
     /// The document is larger than [`ChunkOptions::max_document_bytes`].
     #[error("document {url} is {size} bytes, over the limit of {limit} bytes")]
@@ -36,6 +37,16 @@ pub enum ChunkError {
         /// Offset of the first invalid byte.
         offset: usize,
     },
+}
+
+impl ChunkError {
+    /// A stable, machine-readable name for this error, the `code` JavaScript callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChunkError::TooLarge { .. } => "document_too_large",
+            ChunkError::Binary { .. } | ChunkError::NotUtf8 { .. } => "document_invalid",
+        }
+    }
 }
 
 /// The markup a document is written in, which decides how headings and paragraphs are found.

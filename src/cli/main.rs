@@ -502,7 +502,7 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
             })
             .collect();
         let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
-        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: answers::hash(&q.doc_id) % 2 == 0 });
+        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: answers::hash(&q.doc_id).is_multiple_of(2) });
         bar.inc(1);
     }
     bar.finish_and_clear();

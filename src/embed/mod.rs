@@ -10,6 +10,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 /// Why the embedder could not be loaded or could not embed.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum EmbedError {
     /// `config.json` is not a BERT configuration.
     #[error("embedder config is not a BERT config.json: {0}")]
@@ -23,6 +24,16 @@ pub enum EmbedError {
     /// The model failed while running.
     #[error("embedding failed: {0}")]
     Compute(String),
+}
+
+impl EmbedError {
+    /// A stable, machine-readable name for this error, the `code` JavaScript callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EmbedError::Config(_) | EmbedError::Tokenizer(_) | EmbedError::Weights(_) => "model_invalid",
+            EmbedError::Compute(_) => "compute",
+        }
+    }
 }
 
 /// Tokens the embedder reads per text, like sentence-transformers' `max_seq_length` for MiniLM.

@@ -3,12 +3,11 @@
 //! cancel flag, and stops at end-of-turn.
 
 pub mod convert;
-mod sample;
 mod tokenizer;
 
-pub use sample::Draw;
+pub use crate::sample::Draw;
 
-use crate::gpu::{Adjust, GpuDecoder, GpuError};
+use crate::gpu::{Adjust, GpuDecoder, GpuError, PREFILL_CHUNK};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
@@ -20,6 +19,7 @@ use tokenizers::Tokenizer;
 
 /// Why a model could not be loaded or could not generate.
 #[derive(Debug, Error, PartialEq)]
+#[non_exhaustive]
 pub enum GenerateError {
     /// The bytes are not a GGUF file.
     #[error("not a GGUF model file (bad magic bytes)")]
@@ -52,9 +52,19 @@ pub enum GenerateError {
     Superseded,
 }
 
-/// Tokens fed to the model per forward pass during prefill, bounding attention memory. The GPU
-/// engine prefills in the same chunks: gemm sums attention in an order that depends on their shape.
-pub(crate) const PREFILL_CHUNK: usize = 256;
+impl GenerateError {
+    /// A stable, machine-readable name for this error, the `code` JavaScript callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GenerateError::NotGguf | GenerateError::Corrupt(_) | GenerateError::Unsupported(_) | GenerateError::Tokenizer(_) => "model_invalid",
+            GenerateError::PromptTooLong { .. } => "prompt_too_long",
+            GenerateError::Compute(_) => "compute",
+            GenerateError::Gpu(e) => e.code(),
+            GenerateError::Superseded => "superseded",
+        }
+    }
+}
+
 /// A run of this many generated tokens that already occurred earlier in the answer means the
 /// model is looping (small models do); generation stops and the repeat is dropped.
 const LOOP_WINDOW: usize = 20;

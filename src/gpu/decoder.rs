@@ -7,20 +7,19 @@
 //! libm's `exp`, divisions rounded to nearest), so decoding gives the same tokens as the CPU
 //! path.
 
+use super::numerics::{cpu_order, PREFILL_CHUNK};
+use super::runtime::{compile, f32_bytes, per_64, u32_bytes, Alloc, Dispatch, Weight, Q8_0_BLOCK};
 use super::{Gpu, GpuError};
-use crate::generate::Draw;
+use crate::sample::Draw;
 use candle_core::quantized::gguf_file::{Content, TensorInfo};
 use candle_core::quantized::GgmlDType;
 use std::collections::HashSet;
 use std::io::Cursor;
-use wgpu::util::DeviceExt;
 
-/// Bytes of one Q8_0 block: an f16 scale and 32 int8 values.
-const Q8_0_BLOCK: usize = 34;
 /// Most distinct recent tokens the repetition penalty can cover.
 const MAX_RECENT: usize = 1024;
 /// Prompt tokens run through the graph together, in one submit (prefill in chunks).
-const CHUNK: usize = crate::generate::PREFILL_CHUNK;
+const CHUNK: usize = PREFILL_CHUNK;
 
 /// The model's shape, read from GGUF metadata.
 #[derive(Debug, Clone, Copy)]
@@ -35,21 +34,6 @@ struct Shape {
     context: usize,
     eps: f32,
     rope_base: f32,
-}
-
-/// One kernel launch of the per-token graph.
-pub(crate) struct Dispatch {
-    pub(crate) pipeline: wgpu::ComputePipeline,
-    pub(crate) bind_group: wgpu::BindGroup,
-    pub(crate) workgroups: (u32, u32),
-}
-
-/// A Q8_0 weight matrix on the GPU.
-pub(crate) struct Weight {
-    pub(crate) quants: wgpu::Buffer,
-    pub(crate) scales: wgpu::Buffer,
-    rows: usize,
-    blocks: usize,
 }
 
 /// What is done to the logits before a token is picked, as the CPU path does it: the
@@ -294,26 +278,6 @@ enum Pick {
     Logits,
 }
 
-fn u32_bytes(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Splits Q8_0 blocks into a stream of packed int8 (4 per u32) and a stream of f32 scales.
-pub(crate) fn repack_q8_0(blocks: &[u8]) -> (Vec<u8>, Vec<f32>) {
-    let count = blocks.len() / Q8_0_BLOCK;
-    let mut quants = Vec::with_capacity(count * 32);
-    let mut scales = Vec::with_capacity(count);
-    for block in blocks.chunks_exact(Q8_0_BLOCK) {
-        scales.push(half::f16::from_le_bytes([block[0], block[1]]).to_f32());
-        quants.extend_from_slice(&block[2..]);
-    }
-    (quants, scales)
-}
-
 /// The compute kernels, compiled once.
 pub(crate) struct Kernels {
     pub(crate) embed: wgpu::ComputePipeline,
@@ -358,98 +322,6 @@ impl Kernels {
     }
 }
 
-/// How the CPU path rounds on this target, which the kernels copy so GPU and CPU compute the same
-/// floats: the orders of candle's q8_0·q8_0 dot, of gemm's f32 kernels and of candle's
-/// `vec_sum`, whether multiply-adds are fused, and which libm `exp` runs.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CpuOrder {
-    /// Lanes of the q8_0·q8_0 dot (the matvec kernel's `LANES`): 8 for candle's AVX2 kernel, 4
-    /// for its wasm simd128 kernel, 1 for its portable loop.
-    pub(crate) dot_lanes: u32,
-    /// Whether gemm's multiply-adds are fused (x86 with FMA) or multiply then add.
-    fused: bool,
-    /// Whether gemm uses its horizontal kernel for products of at most 256 values (x86 with FMA).
-    horizontal: bool,
-    /// Lanes of gemm's matrix-vector kernel: 8 with AVX2, 1 on wasm (its scalar path).
-    gemv_width: u32,
-    /// Running sums in candle's `vec_sum`: 32 with AVX, 16 with simd128.
-    sum_step: u32,
-    /// Whether `exp` is the libm crate's (wasm32), rather than a correctly rounding one (glibc).
-    libm_exp: bool,
-}
-
-/// The CPU path's rounding on this target: exact for the browser (wasm simd128) and for x86-64
-/// with AVX2 and FMA (the native tests); elsewhere the nearest of these, so answers agree closely
-/// but not bit for bit.
-pub(crate) fn cpu_order() -> CpuOrder {
-    let wasm = CpuOrder { dot_lanes: 4, fused: false, horizontal: false, gemv_width: 1, sum_step: 16, libm_exp: true };
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return wasm;
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        return CpuOrder { dot_lanes: 8, fused: true, horizontal: true, gemv_width: 8, sum_step: 32, libm_exp: false };
-    }
-    #[allow(unreachable_code)]
-    CpuOrder { dot_lanes: 1, libm_exp: false, ..wasm }
-}
-
-/// A compute pipeline from WGSL `source` with its entry point `main`, a layout derived from
-/// the bindings it uses, and values for its `override` constants.
-pub(crate) fn compile(device: &wgpu::Device, name: &str, source: &str, constants: &[(&str, f64)]) -> wgpu::ComputePipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source.into()) });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(name),
-        layout: None,
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
-        cache: None,
-    })
-}
-
-/// Buffer and bind-group helpers shared by the decoder and the kernel tests.
-pub(crate) struct Alloc<'a> {
-    pub(crate) device: &'a wgpu::Device,
-}
-
-impl Alloc<'_> {
-    pub(crate) fn storage(&self, bytes: &[u8]) -> wgpu::Buffer {
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-        let mut contents = bytes.to_vec();
-        contents.resize(bytes.len().max(4).next_multiple_of(4), 0);
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &contents, usage })
-    }
-
-    pub(crate) fn zeroed(&self, len: usize) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: (len.max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
-    }
-
-    pub(crate) fn dims(&self, a: usize, b: usize, c: usize, d: usize, eps: f32) -> wgpu::Buffer {
-        let mut bytes = u32_bytes(&[a as u32, b as u32, c as u32, d as u32]);
-        bytes.extend(f32_bytes(&[eps, 0.0, 0.0, 0.0]));
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &bytes, usage: wgpu::BufferUsages::UNIFORM })
-    }
-
-    pub(crate) fn dispatch(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer], workgroups: (u32, u32)) -> Dispatch {
-        let entries: Vec<wgpu::BindGroupEntry> =
-            buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
-        let bind_group =
-            self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
-        Dispatch { pipeline: pipeline.clone(), bind_group, workgroups }
-    }
-
-    pub(crate) fn weight(&self, blocks: &[u8], rows: usize) -> Weight {
-        let (quants, scales) = repack_q8_0(blocks);
-        let blocks = scales.len() / rows.max(1);
-        Weight { quants: self.storage(&quants), scales: self.storage(&f32_bytes(&scales)), rows, blocks }
-    }
-}
-
 /// Workgroups along x of the matvec kernel for `rows` output rows (64 / LANES rows each).
 pub(crate) fn matvec_groups(rows: usize) -> u32 {
     (rows as u32).div_ceil(64 / cpu_order().dot_lanes)
@@ -480,11 +352,6 @@ impl Grid {
             Grid::Matmul(x) => (x, count.div_ceil(MATVEC_TILE)),
         }
     }
-}
-
-/// Workgroups for `n` threads in workgroups of 64.
-pub(crate) fn per_64(n: usize) -> (u32, u32) {
-    ((n as u32).div_ceil(64), 1)
 }
 
 /// Builds the buffers and the per-token graph.

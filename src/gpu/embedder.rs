@@ -3,7 +3,7 @@
 //! GELU fused), masked attention, layer norms, and masked mean pooling with L2 normalisation,
 //! so only the pooled vectors are read back. Tokenisation stays on the CPU (the embedder's).
 
-use super::decoder::{compile, Alloc, Dispatch};
+use super::runtime::{compile, Alloc, Dispatch};
 use super::{Gpu, GpuError};
 use candle_core::{DType, Device};
 use std::collections::HashMap;

@@ -5,11 +5,14 @@
 
 mod decoder;
 mod embedder;
+mod numerics;
+mod runtime;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 pub use decoder::{Adjust, GpuDecoder};
 pub use embedder::{BertShape, GpuEmbedder};
+pub(crate) use numerics::PREFILL_CHUNK;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use thiserror::Error;
 
 /// Why the GPU engine could not start or run; every case means "use the CPU instead".
 #[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum GpuError {
     /// No WebGPU/Vulkan adapter exists (no `navigator.gpu`, no driver).
     #[error("no GPU adapter is available")]
@@ -40,6 +44,19 @@ pub enum GpuError {
     /// A validation or internal error from the WebGPU implementation.
     #[error("GPU error: {0}")]
     Internal(String),
+}
+
+impl GpuError {
+    /// A stable, machine-readable name for this error, the `code` JavaScript callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GpuError::NoAdapter | GpuError::FallbackOnly(_) | GpuError::Device(_) => "gpu_unavailable",
+            GpuError::Unsupported(_) => "gpu_unsupported",
+            GpuError::OutOfMemory(_) => "out_of_memory",
+            GpuError::Lost(_) => "gpu_lost",
+            GpuError::Internal(_) => "gpu_error",
+        }
+    }
 }
 
 /// What the adapter is, for display and for routing (a fallback adapter is a CPU emulator).

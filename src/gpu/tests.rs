@@ -1,7 +1,8 @@
 //! Each kernel against candle on random inputs. Needs a GPU adapter (lavapipe will do): without
 //! one these tests say so and pass, unless WASMRAG_REQUIRE_GPU=1 (the test script sets it).
 
-use super::decoder::{matvec_groups, per_64, Alloc, Kernels};
+use super::decoder::{matvec_groups, Kernels};
+use super::runtime::{per_64, Alloc};
 use super::Gpu;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
@@ -235,7 +236,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     }
 }"
     );
-    let pipeline = super::decoder::compile(&gpu.device, "rounding test", &source, &[]);
+    let pipeline = super::runtime::compile(&gpu.device, "rounding test", &source, &[]);
     let n = 1 << 16;
     let spread = |v: Vec<f32>, seed: u64| -> Vec<f32> { v.iter().zip(random(n, seed, 20.0)).map(|(x, e)| x * e.round().exp2()).collect() };
     let mut a = spread(random(n, 21, 1.0), 22);
@@ -254,7 +255,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
 /// settings: hot and cold temperatures, nuclei from one token to all, many seeds and positions.
 #[test]
 fn sample_kernel_draws_the_cpu_token() {
-    use crate::generate::Draw;
+    use crate::sample::Draw;
     let Some(gpu) = gpu() else { return };
     let kernels = Kernels::new(&gpu.device);
     let alloc = Alloc { device: &gpu.device };

@@ -31,6 +31,7 @@ const HNSW_SEED: u64 = 0x5eed;
 /// Why an index could not be built or read. Reading never modifies anything, so a bad file
 /// leaves the index already loaded untouched.
 #[derive(Debug, Error, PartialEq)]
+#[non_exhaustive]
 pub enum IndexError {
     /// The bytes do not start with [`MAGIC`].
     #[error("not a wasmrag index (the file does not start with the index magic bytes)")]
@@ -76,6 +77,19 @@ pub enum IndexError {
         /// The vector's.
         found: usize,
     },
+}
+
+impl IndexError {
+    /// A stable, machine-readable name for this error (`index_corrupt`, `index_version`, ...),
+    /// the `code` JavaScript callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IndexError::NotAnIndex | IndexError::Truncated { .. } | IndexError::Checksum | IndexError::Corrupt(_) => "index_corrupt",
+            IndexError::Incompatible { .. } => "index_version",
+            IndexError::Empty => "nothing_indexed",
+            IndexError::CountMismatch { .. } | IndexError::Dimension { .. } => "model_mismatch",
+        }
+    }
 }
 
 impl From<Malformed> for IndexError {
@@ -213,6 +227,11 @@ impl Index {
         self.check_dim(query)?;
         let scored = self.vectors.iter().enumerate().map(|(i, v)| (i as u32, v.dot_f32(query))).collect();
         Ok(top_k(scored, k))
+    }
+
+    /// The stored vector of passage `chunk`, e.g. to keep with an answer while the index changes.
+    pub fn vector(&self, chunk: u32) -> Option<&vector::QVec> {
+        self.vectors.get(chunk as usize)
     }
 
     /// Cosine between `query` and passage `chunk`.

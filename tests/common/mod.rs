@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+
+pub mod cut;
 use wasmrag::{Document, Embedder, Format, Generator};
 
 /// The models folder set up by `wasmrag models` (`make models`); tests fail, not skip,
@@ -37,26 +39,11 @@ pub const CUT_LAYERS: usize = 4;
 /// the same kernels and shapes at a fraction of the work. With `WASMRAG_FULL_MODELS` set
 /// (`make test-full`) it is the whole model.
 pub fn cut_generator(layers: usize) -> Vec<u8> {
-    use candle_core::quantized::{gguf_file, QTensor};
     let bytes = read(GENERATOR);
     if std::env::var_os("WASMRAG_FULL_MODELS").is_some() {
         return bytes;
     }
-    let mut reader = std::io::Cursor::new(&bytes);
-    let content = gguf_file::Content::read(&mut reader).expect("read GGUF");
-    let block = |name: &str| name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|n| n.parse::<usize>().ok());
-    let mut names: Vec<&String> = content.tensor_infos.keys().filter(|n| block(n).is_none_or(|b| b < layers)).collect();
-    names.sort();
-    let tensors: Vec<(&str, QTensor)> =
-        names.iter().map(|n| (n.as_str(), content.tensor(&mut reader, n, &candle_core::Device::Cpu).expect("tensor"))).collect();
-    let mut metadata: Vec<(&String, &gguf_file::Value)> = content.metadata.iter().collect();
-    metadata.sort_by_key(|(k, _)| k.as_str());
-    let count = gguf_file::Value::U32(layers as u32);
-    let metadata: Vec<(&str, &gguf_file::Value)> = metadata.into_iter().map(|(k, v)| (k.as_str(), if k == "llama.block_count" { &count } else { v })).collect();
-    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
-    let mut out = std::io::Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &metadata, &tensors).expect("write GGUF");
-    out.into_inner()
+    cut::cut_gguf(&bytes, layers)
 }
 
 /// The Rust Book as installed by rustup's rust-docs component: real documents nobody here wrote.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Fuzzes the parsers that read untrusted bytes with cargo-fuzz (libFuzzer, nightly), outside CI:
+# each target for FUZZ_SECONDS (default 600), one after another, then minimises its corpus into
+# fuzz/corpus/<target>, which `make test` replays (tests/fuzz_corpus.rs). A crash is left in
+# fuzz/artifacts/<target>; copy it to fuzz/regressions/<target> once fixed. Prints executions
+# and findings per target. Usage: scripts/fuzz.sh [target...] (default: all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-600}
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(index gguf html markdown tokenizer)
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+bash scripts/models.sh >/dev/null
+
+# Seeds for an empty corpus: real files of each kind, small.
+seed() {
+  local dir=fuzz/corpus/$1
+  mkdir -p "$dir"
+  [ -z "$(ls -A "$dir")" ] || return 0
+  local book
+  book="$(bash scripts/rust-book.sh)"
+  case $1 in
+    index)
+      local pages
+      pages=$(mktemp -d)
+      printf '# Ownership\n\nEach value has an owner.\n\n## Moves {#moves}\n\nA move transfers ownership.\n' > "$pages/own.md"
+      cargo run --release --quiet -- --models models index "$pages" --out "$dir/seed.idx" >/dev/null
+      head -c 512 "$dir/seed.idx" > "$dir/seed-head" ;;
+    gguf)
+      local gguf=models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf
+      for n in 64 1024 16384; do head -c $n "$gguf" > "$dir/head-$n"; done ;;
+    html)
+      for p in ch04-01-what-is-ownership.html ch08-03-hash-maps.html index.html; do head -c 8192 "$book/$p" > "$dir/$p"; done ;;
+    markdown)
+      head -c 8192 README.md > "$dir/readme.md"
+      printf '# Title {#t}\n\n## A *b* `c`\n\n- list\n\n```rust\nfn main() {}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n' > "$dir/syntax.md" ;;
+    tokenizer)
+      printf 'What is ownership?' > "$dir/ascii"
+      printf 'Ünïcödé 日本語 🦀 \xe2\x80\x8b' > "$dir/unicode"
+      printf '\x00\x01\xff\xfe' > "$dir/bytes" ;;
+  esac
+}
+
+report=()
+for t in "${targets[@]}"; do
+  seed "$t"
+  log=target/fuzz-$t.log
+  mkdir -p target "fuzz/artifacts/$t"
+  status=0
+  (cd fuzz && cargo +nightly fuzz run --sanitizer none "$t" "corpus/$t" -- \
+    -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=6144 -timeout=30 -print_final_stats=1) > "$log" 2>&1 || status=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  findings=$(find "fuzz/artifacts/$t" -type f | wc -l)
+  # Keep the corpus small: only inputs that add coverage.
+  (cd fuzz && cargo +nightly fuzz cmin --sanitizer none "$t" "corpus/$t" -- -rss_limit_mb=6144) >> "$log" 2>&1 || true
+  report+=("$t: ${runs:-?} executions in ${seconds} s, $findings finding(s), $(ls "fuzz/corpus/$t" | wc -l) corpus inputs (exit $status)")
+done
+printf '%s\n' "${report[@]}"

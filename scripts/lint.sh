@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Formatting and clippy (warnings are errors) on every native target and on the wasm build,
+# whose bindings (src/wasm.rs) only compile for wasm32. Installs the components if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --release --all-targets -- -D warnings
+echo "== cargo clippy (wasm32, library and its browser tests) -- -D warnings"
+cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --test wasm --test wasm_gpu -- -D warnings
