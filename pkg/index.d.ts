@@ -109,6 +109,13 @@ export interface CreateRagOptions {
    * embedding and search always run on the CPU (WebAssembly SIMD).
    */
   backend?: "auto" | "webgpu" | "cpu";
+  /**
+   * "now" (default): `createRag` resolves once the embedder is loaded too. "later": it resolves
+   * as soon as the index is loaded, searches rank by keywords (BM25) with no model byte
+   * downloaded, and `rag.loadEmbedder()` (or the first `ask` or document change) loads the
+   * embedder, after which searches are hybrid. Needs `index`, not `documents`.
+   */
+  loadEmbedder?: "now" | "later";
 }
 
 /** Where the generator ended up running. */
@@ -138,9 +145,11 @@ export interface SearchHit {
   snippet: Snippet;
   /** Fused retrieval score. */
   score: number;
-  /** Cosine between query and passage. */
+  /** Cosine between query and passage (0 for keyword results). */
   cosine: number;
   chunk: number;
+  /** "keyword" before the embedder is loaded (BM25 alone), then "hybrid". */
+  retrieval: "keyword" | "hybrid";
 }
 
 export interface Source {
@@ -262,11 +271,15 @@ export declare class Rag {
     backend: string;
     /** With `documents`: where their passages were embedded ("webgpu" or "cpu"). */
     indexedOn: "webgpu" | "cpu" | null;
+    /** How searches rank now: "keyword" until the embedder is loaded (`loadEmbedder: "later"`), then "hybrid". */
+    retrieval: "keyword" | "hybrid";
     loadMs: number;
   } | null;
   /** How many times the runtime crashed (a WebAssembly trap) and was restarted with the same index, documents and generator. */
   restarts: number;
   search(query: string, options?: { k?: number }): Promise<SearchHit[]>;
+  /** Loads the embedder if it is not loaded yet; searches are hybrid once it resolves. */
+  loadEmbedder(): Promise<{ retrieval: "hybrid" }>;
   /** `search` with the sentence that best answers the query; `extract.source` is its 1-based hit (added last if it ranked below `k`), `start`/`end` index that hit's `text`. */
   searchExtract(query: string, options?: { k?: number }): Promise<{ hits: SearchHit[]; extract: Extract | null }>;
   ask(question: string, options?: AskOptions): AsyncGenerator<AskEvent>;

@@ -6,7 +6,7 @@ import { WasmragError, ERROR_CODES, checkOptions } from "./errors.js";
 export { WasmragError, ERROR_CODES };
 
 const SEARCH_OPTIONS = ["k"];
-const CREATE_OPTIONS = ["index", "documents", "onProgress", "embedder", "generator", "backend", "cacheName", "worker"];
+const CREATE_OPTIONS = ["index", "documents", "onProgress", "embedder", "generator", "backend", "cacheName", "worker", "loadEmbedder"];
 
 const absolute = (spec) => {
   if (typeof spec === "string" || spec instanceof URL) return { url: new URL(spec, globalThis.location?.href).href };
@@ -37,6 +37,7 @@ export class Rag {
   /** The index changes made since init, replayed into a fresh worker after a crash. */
   #changes = [];
   #generatorLoaded = false;
+  #embedderLoaded = false;
   /** While a fresh worker is being started after a crash: settles when it is ready. */
   #restarting = null;
   /** Set when the instance cannot be used: a `WasmragError` every call rejects with. */
@@ -110,6 +111,7 @@ export class Rag {
     this.#attach(this.#spawn());
     const send = (type, payload) => this.#send(this.#next++, type, payload, undefined);
     await send("init", this.#initOptions);
+    if (this.#embedderLoaded) await send("loadEmbedder");
     for (const { type, payload } of this.#changes) await send(type, payload);
     if (this.#generatorLoaded) await send("loadGenerator");
   }
@@ -133,7 +135,14 @@ export class Rag {
   async #change(type, payload) {
     const value = await this.#call(type, payload).promise;
     this.#changes.push({ type, payload });
+    this.#hybrid();
     return value;
+  }
+
+  /** Notes that the embedder is loaded (the calls that need it load it first). */
+  #hybrid() {
+    this.#embedderLoaded = true;
+    if (this.info) this.info.retrieval = "hybrid";
   }
 
   /** @internal */
@@ -148,7 +157,18 @@ export class Rag {
     return this.#call("trapForTests").promise;
   }
 
-  /** The `k` passages that best match `query`, best first. */
+  /**
+   * Downloads the embedder (if not loaded yet) so searches turn from keyword to hybrid; with
+   * `loadEmbedder: "later"` call it when the visitor shows intent (e.g. opens the search box).
+   * Resolves to `{retrieval: "hybrid"}`.
+   */
+  async loadEmbedder() {
+    const value = await this.#call("loadEmbedder").promise;
+    this.#hybrid();
+    return value;
+  }
+
+  /** The `k` passages that best match `query`, best first; each hit's `retrieval` says whether by keywords or hybrid. */
   async search(query, options = {}) {
     checkOptions(options, SEARCH_OPTIONS, "search options");
     const { k = 5 } = options;
@@ -191,6 +211,7 @@ export class Rag {
     promise.then(
       (answer) => {
         this.#generatorLoaded = true;
+        this.#hybrid();
         push({ done: true, ...answer });
       },
       (error) => push({ error }),
@@ -260,11 +281,15 @@ export class Rag {
  * adapter, software ones included) or "cpu"; WebGPU failures fall back to the CPU. `worker`
  * replaces the package's worker (e.g. one your bundler built): a function returning a new
  * Worker, so the runtime can be restarted after a crash. Every error is a `WasmragError`
- * with a stable `code`; a misspelt option is `invalid_option`.
+ * with a stable `code`; a misspelt option is `invalid_option`. `loadEmbedder: "later"` resolves as
+ * soon as the index is loaded, with keyword search only (no model downloaded) until
+ * `rag.loadEmbedder()` or the first call that needs the embedder.
  */
 export async function createRag(options = {}) {
   checkOptions(options, CREATE_OPTIONS, "createRag options");
-  const { index, documents, onProgress, embedder, generator, backend = "auto", cacheName = "wasmrag-v1", worker } = options;
+  const { index, documents, onProgress, embedder, generator, backend = "auto", cacheName = "wasmrag-v1", worker, loadEmbedder = "now" } = options;
+  if (!["now", "later"].includes(loadEmbedder)) throw new WasmragError("invalid_option", `loadEmbedder must be "now" or "later", not ${JSON.stringify(loadEmbedder)}`);
+  if (loadEmbedder === "later" && documents) throw new WasmragError("invalid_option", '`loadEmbedder: "later"` needs an `index`: documents are embedded as they are indexed');
   if (!["auto", "webgpu", "cpu"].includes(backend)) throw new WasmragError("invalid_option", `backend must be "auto", "webgpu" or "cpu", not ${JSON.stringify(backend)}`);
   if (!index && !documents) throw new WasmragError("invalid_option", "createRag needs an `index` URL or `documents`");
   const spawn = typeof worker === "function" ? worker : worker ? singleUse(worker) : () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
@@ -277,6 +302,7 @@ export async function createRag(options = {}) {
     generator: absolute(generator ?? defaultModels.generator),
     backend,
     cacheName,
+    loadEmbedder,
   });
   // A failed start leaves no worker behind.
   return starting.catch((err) => {

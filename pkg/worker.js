@@ -6,15 +6,20 @@
 // starts a fresh worker.
 //
 // Calls run in one queue, in the order they arrive. Searches are the exception: they wait only
-// for the calls before them that change the index (init, addDocuments, removeDocuments), so a
-// search can run while an answer streams. That is safe because a search is synchronous and
-// needs only shared access, and an answer holds no borrow of the index between its tokens
-// (its sources and their vectors are copies).
-import init, { WasmRag, __trapForTests } from "./wasm/wasmrag.js";
+// for the calls before them that change the index (init, addDocuments, removeDocuments), so a search can run while an answer streams. That is safe because a search
+// is synchronous and needs only shared access, and an answer holds no borrow of the index
+// between its tokens (its sources and their vectors are copies).
+//
+// With `loadEmbedder: "later"`, init loads only the index and searches rank by keywords until
+// `loadEmbedder` (or the first call that needs the embedder) has loaded it; searches made while
+// it downloads do not wait for it.
+import init, { WasmKeywordIndex, WasmRag, __trapForTests } from "./wasm/wasmrag.js";
 import { fetchAsset } from "./assets.js";
 import { WasmragError } from "./errors.js";
 
 let rag = null;
+/** The index for keyword search until the embedder is loaded (with `loadEmbedder: "later"`). */
+let keywords = null;
 let config = null;
 let wasmExports = null;
 /** `{backend, adapter, dispatches, fallbackReason}` once the generator is loaded. */
@@ -56,16 +61,16 @@ async function fetchAll(id, entries) {
 }
 
 async function initialise(id, message) {
-  if (rag) throw new WasmragError("invalid_state", "wasmrag is already initialised");
+  if (rag || keywords) throw new WasmragError("invalid_state", "wasmrag is already initialised");
   config = message;
   const t0 = performance.now();
   wasmExports = await init({ module_or_path: message.wasmUrl });
-  const e = message.embedder;
-  const [weights, modelConfig, tokenizer] = await fetchAll(id, [
-    ["embedder weights", e.weights, "cache-first"],
-    ["embedder config", e.config, "cache-first"],
-    ["embedder tokenizer", e.tokenizer, "cache-first"],
-  ]);
+  if (message.loadEmbedder === "later") {
+    const [index] = await fetchAll(id, [["index", message.index, "network-first"]]);
+    keywords = new WasmKeywordIndex(index);
+    return { passages: keywords.passageCount, backend: "wasm-simd", indexedOn: null, retrieval: "keyword", loadMs: performance.now() - t0 };
+  }
+  const [weights, modelConfig, tokenizer] = await fetchEmbedder(id);
   if (message.documents) {
     const report = (p) => post({ id, type: "progress", file: "indexing", ...p });
     rag = await WasmRag.fromDocumentsAsync(message.documents, weights, modelConfig, tokenizer, message.backend ?? "auto", report);
@@ -73,7 +78,25 @@ async function initialise(id, message) {
     const [index] = await fetchAll(id, [["index", message.index, "network-first"]]);
     rag = new WasmRag(index, weights, modelConfig, tokenizer);
   }
-  return { passages: rag.passageCount, backend: "wasm-simd", indexedOn: message.documents ? rag.embedderBackend : null, loadMs: performance.now() - t0 };
+  return { passages: rag.passageCount, backend: "wasm-simd", indexedOn: message.documents ? rag.embedderBackend : null, retrieval: "hybrid", loadMs: performance.now() - t0 };
+}
+
+const fetchEmbedder = (id) => {
+  const e = config.embedder;
+  return fetchAll(id, [
+    ["embedder weights", e.weights, "cache-first"],
+    ["embedder config", e.config, "cache-first"],
+    ["embedder tokenizer", e.tokenizer, "cache-first"],
+  ]);
+};
+
+/** Loads the embedder onto the keyword index unless it is loaded, turning searches hybrid. */
+async function ensureEmbedder(id) {
+  if (rag) return { retrieval: "hybrid" };
+  const [weights, modelConfig, tokenizer] = await fetchEmbedder(id);
+  rag = WasmRag.fromKeywordIndex(keywords, weights, modelConfig, tokenizer);
+  keywords = null;
+  return { retrieval: "hybrid" };
 }
 
 /** Loads the generator unless it is loaded; calls are queued, so this never runs twice at once. */
@@ -85,6 +108,7 @@ async function ensureGenerator(id) {
 }
 
 async function ask(id, { question, options }) {
+  await ensureEmbedder(id);
   await ensureGenerator(id);
   const t0 = performance.now();
   const begun = rag.beginAsk(question, options ?? {});
@@ -122,12 +146,13 @@ async function ask(id, { question, options }) {
 const reads = {
   search: (id, { query, k }) => {
     const t0 = performance.now();
-    const hits = rag.search(query, k ?? 5);
+    const hits = (rag ?? keywords).search(query, k ?? 5);
     return { hits, ms: performance.now() - t0 };
   },
+  // Before the embedder is loaded there is no extract: it ranks sentences by embedding.
   searchExtract: (id, { query, k }) => {
     const t0 = performance.now();
-    const { hits, extract } = rag.searchExtract(query, k ?? 5);
+    const { hits, extract } = rag ? rag.searchExtract(query, k ?? 5) : { hits: keywords.search(query, k ?? 5), extract: null };
     return { hits, extract, ms: performance.now() - t0 };
   },
   memory: () => ({ wasmBytes: wasmExports.memory.buffer.byteLength }),
@@ -138,15 +163,16 @@ const reads = {
 /** Calls that change the index: searches queued after them wait for them. */
 const writes = {
   init: initialise,
-  addDocuments: (id, { documents }) => rag.addDocuments(documents),
-  removeDocuments: (id, { urls }) => rag.removeDocuments(urls),
+  addDocuments: (id, { documents }) => ensureEmbedder(id).then(() => rag.addDocuments(documents)),
+  removeDocuments: (id, { urls }) => ensureEmbedder(id).then(() => rag.removeDocuments(urls)),
 };
 
-/** The other calls, each run alone. */
+/** The other calls, each run alone. Searches during `loadEmbedder` rank by keywords until it ends. */
 const exclusive = {
   ask,
+  loadEmbedder: (id) => ensureEmbedder(id),
   loadGenerator: (id) => ensureGenerator(id),
-  exportIndex: () => rag.exportIndex(),
+  exportIndex: () => (rag ?? keywords).exportIndex(),
 };
 
 /** Puts a call in the queue; resolves to its value. */
@@ -180,7 +206,7 @@ self.onmessage = async ({ data }) => {
     if (!handler) throw new WasmragError("invalid_option", `unknown request ${type}`);
     const value = await schedule(type, () => {
       if (crashed) throw new WasmragError("runtime_crashed", `the wasmrag runtime crashed (${crashed})`);
-      if (type !== "init" && !rag) throw new WasmragError("invalid_state", "wasmrag is not initialised");
+      if (type !== "init" && !rag && !keywords) throw new WasmragError("invalid_state", "wasmrag is not initialised");
       return handler(id, data);
     });
     post({ id, type: "result", value }, value instanceof Uint8Array ? [value.buffer] : []);

@@ -25,10 +25,13 @@ pub mod sample;
 pub mod wasm;
 
 pub use chunk::{Chunk, ChunkError, ChunkOptions, Document, Format};
-pub use embed::{EmbedError, Embedder};
+pub use embed::{EmbedError, Embedder, EmbeddingCache};
 pub use extract::{Extract, ExtractOptions};
 pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
 pub use ground::Grounding;
 pub use index::{Index, IndexError, SizeReport};
-pub use rag::{build_index, build_index_async, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, SearchHit, SearchResults, Source};
+pub use rag::{
+    build_index, build_index_async, build_index_cached, keyword_search, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, Retrieval,
+    SearchHit, SearchResults, Source,
+};
 pub use retrieve::{Fusion, RetrieveOptions};

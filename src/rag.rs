@@ -3,7 +3,7 @@
 //! Everything takes bytes, not paths, so the browser layer wraps it unchanged.
 
 use crate::chunk::{chunk_document, ChunkError, ChunkOptions, Document};
-use crate::embed::{EmbedError, Embedder};
+use crate::embed::{EmbedError, Embedder, EmbeddingCache};
 use crate::extract::{self, sentences::sentences, Candidate, Extract, ExtractOptions};
 use crate::generate::{GenerateError, GenerateOptions, Generation, Generator, StopReason};
 use crate::ground::{GroundedStream, Grounding};
@@ -96,10 +96,52 @@ pub struct SearchHit {
     pub snippet: Snippet,
     /// Fused retrieval score.
     pub score: f32,
-    /// Cosine between query and passage.
+    /// Cosine between query and passage (0 for keyword results, which have no embedding).
     pub cosine: f32,
     /// Position of the passage in the index.
     pub chunk: u32,
+    /// How the passage was found.
+    pub retrieval: Retrieval,
+}
+
+/// How a search ranked its results: by keywords alone (before the embedder is loaded), or
+/// hybrid (embedding cosine fused with keywords).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retrieval {
+    /// BM25 over titles, headings and text only.
+    Keyword,
+    /// Embedding search fused with BM25.
+    Hybrid,
+}
+
+/// The `k` passages of `index` that best match `query` by keywords (BM25) alone: what a page
+/// can show as soon as the index is loaded, before any model is downloaded.
+pub fn keyword_search(index: &Index, query: &str, k: usize) -> Result<Vec<SearchHit>, RagError> {
+    if query.trim().is_empty() {
+        return Err(RagError::EmptyQuery);
+    }
+    Ok(index
+        .bm25_search(query, k)
+        .into_iter()
+        .map(|(chunk, score)| hit(index, &Hit { chunk, score, cosine: 0.0, bm25: Some(score) }, query, Retrieval::Keyword))
+        .collect())
+}
+
+/// A retrieval hit as a result to show, its text copied and its snippet cut for `query`.
+fn hit(index: &Index, h: &Hit, query: &str, retrieval: Retrieval) -> SearchHit {
+    let c = &index.chunks()[h.chunk as usize];
+    SearchHit {
+        url: c.link(),
+        title: c.title.clone(),
+        headings: c.headings.clone(),
+        text: c.text.clone(),
+        snippet: snippet(&c.text, query, SNIPPET_CHARS),
+        score: h.score,
+        cosine: h.cosine,
+        chunk: h.chunk,
+        retrieval,
+    }
 }
 
 /// Search results with the extractive answer drawn from them.
@@ -281,8 +323,34 @@ fn embed_documents(docs: &[Document], embedder: &Embedder, options: &ChunkOption
 
 /// Builds an index over `docs`; fails only when no document yields any passage.
 pub fn build_index(docs: &[Document], embedder: &Embedder, options: &ChunkOptions, progress: &mut dyn FnMut(Progress)) -> Result<Built, RagError> {
-    let embedded = embed_documents(docs, embedder, options, progress)?;
-    finish_index(docs, embedder, options, embedded, progress)
+    build_index_cached(docs, embedder, options, &mut EmbeddingCache::new(embedder.fingerprint(), embedder.dim()), progress)
+}
+
+/// Like [`build_index`], taking the vectors of passages embedded before from `cache` and
+/// embedding only the others (then added to it): a rebuild after editing one page embeds that
+/// page's passages alone. Save the cache with [`EmbeddingCache::to_bytes`] afterwards.
+pub fn build_index_cached(
+    docs: &[Document],
+    embedder: &Embedder,
+    options: &ChunkOptions,
+    cache: &mut EmbeddingCache,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Built, RagError> {
+    let (chunks, texts, skipped) = chunk_documents(docs, embedder, options, progress);
+    let mut vectors: Vec<Option<Vec<f32>>> = texts.iter().map(|t| cache.get(t)).collect();
+    let missing: Vec<usize> = (0..texts.len()).filter(|&i| vectors[i].is_none()).collect();
+    let (total, cached) = (texts.len(), texts.len() - missing.len());
+    let refs: Vec<&str> = missing.iter().map(|&i| texts[i].as_str()).collect();
+    progress(Progress::Embedded { done: cached, total });
+    let fresh = embedder.embed_with_progress(&refs, &mut |done| progress(Progress::Embedded { done: cached + done, total }))?;
+    for (&i, v) in missing.iter().zip(fresh) {
+        cache.insert(&texts[i], v.clone());
+        vectors[i] = Some(v);
+    }
+    cache.hits += cached;
+    cache.misses += missing.len();
+    let vectors = vectors.into_iter().map(Option::unwrap_or_default).collect();
+    finish_index(docs, embedder, options, Embedded { chunks, vectors, skipped }, progress)
 }
 
 /// Like [`build_index`], embedding on the embedder's GPU engine when one is attached
@@ -394,17 +462,7 @@ impl Rag {
     }
 
     fn hit(&self, h: &Hit, query: &str) -> SearchHit {
-        let c = &self.index.chunks()[h.chunk as usize];
-        SearchHit {
-            url: c.link(),
-            title: c.title.clone(),
-            headings: c.headings.clone(),
-            text: c.text.clone(),
-            snippet: snippet(&c.text, query, SNIPPET_CHARS),
-            score: h.score,
-            cosine: h.cosine,
-            chunk: h.chunk,
-        }
+        hit(&self.index, h, query, Retrieval::Hybrid)
     }
 
     /// The `k` best passages for `query` and the sentence among the top

@@ -161,6 +161,14 @@ fn utf16(text: &str, byte: usize) -> usize {
     text.get(..byte).map_or(0, |s| s.encode_utf16().count())
 }
 
+/// The hits' snippet highlight ranges in UTF-16 code units.
+fn highlights_utf16(hits: &mut [crate::SearchHit]) {
+    for hit in hits {
+        let text = &hit.snippet.text;
+        hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(text, a), utf16(text, b))).collect();
+    }
+}
+
 /// Index into the sources of an extract's 1-based `source`.
 fn e_source(e: &crate::Extract) -> usize {
     e.source.saturating_sub(1)
@@ -199,6 +207,14 @@ impl WasmRag {
     pub fn new(index: &[u8], weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, Failure> {
         let index = Index::from_bytes(index).map_err(js_error)?;
         let rag = Rag::new(index, embedder(weights, config, tokenizer)?).map_err(js_error)?;
+        Ok(WasmRag::from_rag(rag))
+    }
+
+    /// Adds the embedder to an index loaded for keyword search, for hybrid search and answers
+    /// (the keyword index is consumed).
+    #[wasm_bindgen(js_name = fromKeywordIndex)]
+    pub fn from_keyword_index(keywords: WasmKeywordIndex, weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, Failure> {
+        let rag = Rag::new(keywords.index, embedder(weights, config, tokenizer)?).map_err(js_error)?;
         Ok(WasmRag::from_rag(rag))
     }
 
@@ -280,10 +296,7 @@ impl WasmRag {
     /// highlight ranges are in UTF-16 code units, as JavaScript strings index.
     pub fn search(&self, query: &str, k: usize) -> Result<JsValue, Failure> {
         let mut hits = self.rag.borrow().search(query, k).map_err(js_error)?;
-        for hit in &mut hits {
-            let text = &hit.snippet.text;
-            hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(text, a), utf16(text, b))).collect();
-        }
+        highlights_utf16(&mut hits);
         to_js(&hits)
     }
 
@@ -293,10 +306,7 @@ impl WasmRag {
     #[wasm_bindgen(js_name = searchExtract)]
     pub fn search_extract(&self, query: &str, k: usize) -> Result<JsValue, Failure> {
         let mut found = self.rag.borrow().search_extract(query, k, &crate::ExtractOptions::default()).map_err(js_error)?;
-        for hit in &mut found.hits {
-            let text = &hit.snippet.text;
-            hit.snippet.highlights = hit.snippet.highlights.iter().map(|&(a, b)| (utf16(text, a), utf16(text, b))).collect();
-        }
+        highlights_utf16(&mut found.hits);
         let passage = |e: &crate::Extract| found.hits.get(e_source(e)).map(|h| h.text.clone());
         found.extract = found.extract.take().map(|e| {
             let text = passage(&e);
@@ -424,6 +434,40 @@ impl WasmRag {
     #[wasm_bindgen(js_name = exportIndex)]
     pub fn export_index(&self) -> Vec<u8> {
         self.rag.borrow().index().to_bytes()
+    }
+}
+
+/// An index searched by keywords (BM25) alone: what a page shows before the embedder arrives.
+#[wasm_bindgen]
+pub struct WasmKeywordIndex {
+    index: Index,
+}
+
+#[wasm_bindgen]
+impl WasmKeywordIndex {
+    /// Loads an index file; no model is needed.
+    #[wasm_bindgen(constructor)]
+    pub fn new(index: &[u8]) -> Result<WasmKeywordIndex, Failure> {
+        Ok(WasmKeywordIndex { index: Index::from_bytes(index).map_err(js_error)? })
+    }
+
+    /// The `k` best passages by keywords, shaped as `WasmRag.search`'s (with `retrieval: "keyword"`).
+    pub fn search(&self, query: &str, k: usize) -> Result<JsValue, Failure> {
+        let mut hits = crate::keyword_search(&self.index, query, k).map_err(js_error)?;
+        highlights_utf16(&mut hits);
+        to_js(&hits)
+    }
+
+    /// Number of passages in the index.
+    #[wasm_bindgen(getter, js_name = passageCount)]
+    pub fn passage_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The index as file bytes.
+    #[wasm_bindgen(js_name = exportIndex)]
+    pub fn export_index(&self) -> Vec<u8> {
+        self.index.to_bytes()
     }
 }
 

@@ -4,6 +4,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use wasmrag::Index;
 
 fn wasmrag(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wasmrag")).arg("--models").arg(common::models()).args(args).output().expect("run wasmrag")
@@ -160,4 +161,54 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// "embedding cache F: H passages from it, M embedded" from `index --cache`.
+fn cache_counts(err: &str) -> (usize, usize) {
+    let line = err.lines().find(|l| l.starts_with("embedding cache")).unwrap_or_else(|| panic!("no cache line: {err}"));
+    let numbers: Vec<usize> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+    (numbers[numbers.len() - 2], numbers[numbers.len() - 1])
+}
+
+#[test]
+fn a_rebuild_with_the_cache_embeds_only_the_edited_page() {
+    let tmp = tempdir("cache");
+    let pages = tmp.join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    let book = common::book_dir();
+    std::fs::copy(book.join("ch15-01-box.html"), pages.join("ch15-01-box.html")).unwrap();
+    std::fs::write(pages.join("faq.md"), "# FAQ\n\nThe mascot is a crab named Ferris.").unwrap();
+    let (idx, cache) = (tmp.join("site.idx"), tmp.join("site.cache"));
+    let build = |out: &Path, cache: Option<&Path>| {
+        let mut args = vec!["index", pages.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        if let Some(c) = cache {
+            args.extend(["--cache", c.to_str().unwrap()]);
+        }
+        let o = wasmrag(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let (hits, first) = cache_counts(&build(&idx, Some(&cache)));
+    assert_eq!(hits, 0);
+    std::fs::write(pages.join("faq.md"), "# FAQ\n\nThe mascot is a crab named Ferris.\n\n## Colour\n\nFerris is orange.").unwrap();
+    let (hits, misses) = cache_counts(&build(&idx, Some(&cache)));
+    assert_eq!(hits + misses, first + 1, "one passage more");
+    assert!(misses <= 2, "only the edited page's passages are embedded: {misses}");
+    // The same index as a clean build of the edited pages, up to float rounding: a passage's
+    // vector depends in its last bits on its batch mates (their padding), which differ when only
+    // some passages are embedded, so the int8 vectors may differ by a step (cosine error ~1e-3).
+    let clean = tmp.join("clean.idx");
+    build(&clean, None);
+    let (cached, clean) = (Index::from_bytes(&std::fs::read(&idx).unwrap()).unwrap(), Index::from_bytes(&std::fs::read(&clean).unwrap()).unwrap());
+    assert_eq!(cached.chunks(), clean.chunks(), "the same passages in the same order");
+    for c in 0..cached.len() as u32 {
+        let (a, b) = (cached.vector(c).unwrap().dequantize(), clean.vector(c).unwrap().dequantize());
+        let cosine: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!(cosine > 0.995, "passage {c}: cosine {cosine} between the cached and the clean vector");
+    }
+    // A damaged cache is reported and ignored.
+    std::fs::write(&cache, b"WRAGEMBC garbage").unwrap();
+    let err = build(&idx, Some(&cache));
+    assert!(err.contains("warning:") && err.contains("embedding every passage"), "{err}");
+    assert_eq!(cache_counts(&err).0, 0);
 }

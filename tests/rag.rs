@@ -210,3 +210,15 @@ fn an_answer_keeps_its_sources_while_the_index_changes() {
         alone.citations.iter().map(|c| (c.start, c.end, c.source)).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn keyword_search_needs_no_embedder() {
+    let index = Index::from_bytes(index_bytes()).unwrap();
+    let hits = wasmrag::keyword_search(&index, "HashMap entry or_insert", 3).unwrap();
+    assert!(hits[0].url.starts_with("ch08-03-hash-maps.html#"), "{}", hits[0].url);
+    assert!(hits.iter().all(|h| h.retrieval == wasmrag::Retrieval::Keyword && h.cosine == 0.0));
+    assert!(!hits[0].snippet.highlights.is_empty(), "matched words are marked");
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    assert!(matches!(wasmrag::keyword_search(&index, " ", 3), Err(RagError::EmptyQuery)));
+    assert!(rag().search("HashMap entry or_insert", 3).unwrap().iter().all(|h| h.retrieval == wasmrag::Retrieval::Hybrid));
+}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use wasmrag::rag::Progress;
-use wasmrag::{AskOptions, ChunkOptions, Embedder, GenerateOptions, Generator, Index, Rag};
+use wasmrag::{AskOptions, ChunkOptions, Embedder, EmbeddingCache, GenerateOptions, Generator, Index, Rag};
 
 #[derive(Parser)]
 #[command(name = "wasmrag", version, about = "Search your documents by meaning and answer questions from them, offline.")]
@@ -45,6 +45,10 @@ enum Command {
         /// Most tokens per passage.
         #[arg(long, default_value_t = 256)]
         max_tokens: usize,
+        /// Embedding cache file: passages embedded by an earlier build are taken from it, so a
+        /// rebuild after editing a page embeds only that page's passages. Created if missing.
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
     /// Search an index; needs no generator model.
     Search {
@@ -257,7 +261,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             Ok(())
         }
         Command::Embed { input, out } => embed_lines(&input, &out, models),
-        Command::Index { paths, out, exclude, base_url, max_tokens } => index(&paths, &out, &exclude, &base_url, max_tokens, models),
+        Command::Index { paths, out, exclude, base_url, max_tokens, cache } => index(&paths, &out, &exclude, &base_url, max_tokens, cache.as_deref(), models),
         Command::Eval {
             dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, ..
         } => {
@@ -632,7 +636,15 @@ fn evaluate(
     Ok(())
 }
 
-fn index(paths: &[String], out: &Path, exclude: &[String], base_url: &str, max_tokens: usize, models: &Path) -> Result<(), CliError> {
+fn index(
+    paths: &[String],
+    out: &Path,
+    exclude: &[String],
+    base_url: &str,
+    max_tokens: usize,
+    cache_file: Option<&Path>,
+    models: &Path,
+) -> Result<(), CliError> {
     let exclude = walk::exclusions(exclude).map_err(|e| CliError::Usage(format!("bad --exclude pattern: {e}")))?;
     for p in paths {
         if !Path::new(p).exists() {
@@ -649,10 +661,17 @@ fn index(paths: &[String], out: &Path, exclude: &[String], base_url: &str, max_t
     }
     let embedder = load_embedder(models)?;
     let options = ChunkOptions { max_tokens, ..Default::default() };
+    let mut cache = EmbeddingCache::new(embedder.fingerprint(), embedder.dim());
+    if let Some(file) = cache_file.filter(|f| f.exists()) {
+        match EmbeddingCache::from_bytes(&read(file)?, embedder.fingerprint(), embedder.dim()) {
+            Ok(c) => cache = c,
+            Err(e) => eprintln!("warning: {}: {e}; embedding every passage", file.display()),
+        }
+    }
     let mut embed_bar: Option<ProgressBar> = None;
     let mut embed_start = Instant::now();
     let mut total_chunks = 0;
-    let built = wasmrag::build_index(&docs, &embedder, &options, &mut |p| match p {
+    let built = wasmrag::build_index_cached(&docs, &embedder, &options, &mut cache, &mut |p| match p {
         Progress::Chunked { chunks } => {
             total_chunks = chunks;
             embed_start = Instant::now();
@@ -675,6 +694,10 @@ fn index(paths: &[String], out: &Path, exclude: &[String], base_url: &str, max_t
     }
     let bytes = built.index.to_bytes();
     std::fs::write(out, &bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
+    if let Some(file) = cache_file {
+        std::fs::write(file, cache.to_bytes()).map_err(|source| CliError::Io { path: file.to_path_buf(), source })?;
+        eprintln!("embedding cache {}: {} passages from it, {} embedded", file.display(), cache.hits, cache.misses);
+    }
     let r = built.index.size_report();
     let per = |b: usize| b as f64 / r.chunks as f64;
     eprintln!(
@@ -683,7 +706,7 @@ fn index(paths: &[String], out: &Path, exclude: &[String], base_url: &str, max_t
         built.skipped.len() + warnings.len(),
         total_chunks,
         start.elapsed().as_secs_f64(),
-        total_chunks as f64 / embed_secs.max(1e-9),
+        cache.misses as f64 / embed_secs.max(1e-9),
     );
     eprintln!(
         "wrote {} ({} bytes, {:.0} bytes/passage: text {:.0}, vectors {:.0}, graph {:.0}, bm25 {:.0})",

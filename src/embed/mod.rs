@@ -1,6 +1,10 @@
 //! Embedding: a BERT-family sentence encoder (default all-MiniLM-L6-v2) on candle, pooled and
 //! normalised exactly as sentence-transformers does, so vectors match the published model.
 
+mod cache;
+
+pub use cache::{CacheError, EmbeddingCache, CACHE_MAGIC, CACHE_VERSION};
+
 use crate::gpu::{BertShape, GpuEmbedder, GpuError};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;

@@ -237,6 +237,59 @@ test("calls that race each other in the worker stay correct", { timeout: 600_000
   await page.close();
 });
 
+test("keyword results come before any model byte, then searches turn hybrid", { timeout: 300_000 }, async () => {
+  const { page, errors } = await openPage();
+  await start(page);
+  const r = await page.evaluate(async () => {
+    const bytes = await window.rag.exportIndex();
+    window.rag.terminate();
+    const files = [];
+    let duringDownload = null;
+    let rag = null;
+    const onProgress = (e) => {
+      files.push(e.file);
+      // The first bytes of the embedder have arrived; most are still on their way.
+      if (e.file === "embedder weights" && !duringDownload) duringDownload = rag.search("lighthouse keeper", { k: 2 });
+    };
+    const t0 = performance.now();
+    rag = await window.wasmrag.createRag({ index: bytes, loadEmbedder: "later", onProgress, cacheName: `later-${Date.now()}` });
+    const readyMs = performance.now() - t0;
+    const t1 = performance.now();
+    const keyword = await rag.search("Who kept the lighthouse burning?", { k: 2 });
+    const firstMs = performance.now() - t1;
+    const extractBefore = await rag.searchExtract("Who kept the lighthouse burning?", { k: 2 });
+    const before = { retrieval: rag.info.retrieval, modelFiles: files.filter((f) => f.startsWith("embedder")).length };
+    const loaded = await rag.loadEmbedder();
+    const during = await duringDownload;
+    const hybrid = await rag.search("Who kept the lighthouse burning?", { k: 2 });
+    const out = {
+      readyMs,
+      firstMs,
+      before,
+      keyword: keyword.map((h) => [h.url, h.retrieval, h.cosine]),
+      extractBefore: extractBefore.extract,
+      during: during?.map((h) => h.retrieval),
+      loaded,
+      after: rag.info.retrieval,
+      hybrid: hybrid.map((h) => [h.url, h.retrieval, h.cosine]),
+    };
+    rag.terminate();
+    return out;
+  });
+  console.log(`keyword-first: ready ${r.readyMs.toFixed(0)} ms, first keyword results ${r.firstMs.toFixed(0)} ms`);
+  assert.deepEqual(r.before, { retrieval: "keyword", modelFiles: 0 }, "no model file before loadEmbedder");
+  assert.match(r.keyword[0][0], /^\/docs\/lighthouse\.md/);
+  assert.ok(r.keyword.every(([, retrieval, cosine]) => retrieval === "keyword" && cosine === 0));
+  assert.equal(r.extractBefore, null, "no extract without the embedder");
+  assert.deepEqual(r.during, ["keyword", "keyword"], "a search made while the embedder downloads does not wait for it");
+  assert.deepEqual(r.loaded, { retrieval: "hybrid" });
+  assert.equal(r.after, "hybrid");
+  assert.match(r.hybrid[0][0], /^\/docs\/lighthouse\.md/);
+  assert.ok(r.hybrid.every(([, retrieval, cosine]) => retrieval === "hybrid" && cosine > 0));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("after a trap the runtime restarts with everything it had loaded", { timeout: 600_000 }, async () => {
   const { page, errors } = await openPage();
   await start(page);

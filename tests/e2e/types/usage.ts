@@ -8,9 +8,13 @@ export async function page(): Promise<void> {
     backend: "auto",
     onProgress: (e) => console.log(e.file, e.loaded, e.total, e.overall?.loaded, e.fromCache),
     worker: () => new Worker("/worker.js", { type: "module" }),
+    loadEmbedder: "later",
   });
+  const mode: "keyword" | "hybrid" | undefined = rag.info?.retrieval;
+  await rag.loadEmbedder();
   const hits: SearchHit[] = await rag.search("query", { k: 3 });
   const first: number = hits[0].snippet.highlights[0][0];
+  console.log(mode, hits[0].retrieval === "keyword");
   const { extract }: { extract: Extract | null } = await rag.searchExtract("query");
   const controller = new AbortController();
   let answer: Answer | null = null;
