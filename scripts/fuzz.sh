@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that read untrusted bytes with cargo-fuzz (libFuzzer, nightly), outside CI:
-# each target for FUZZ_SECONDS (default 600), one after another, then minimises its corpus into
-# fuzz/corpus/<target>, which `make test` replays (tests/fuzz_corpus.rs). A crash is left in
-# fuzz/artifacts/<target>; copy it to fuzz/regressions/<target> once fixed. Prints executions
-# and findings per target. Usage: scripts/fuzz.sh [target...] (default: all).
+# each target for FUZZ_SECONDS (default 600), one after another, on a working corpus in
+# target/fuzz-corpus/<target> (started from the committed one), minimised afterwards. Then the
+# committed replay corpus fuzz/corpus/<target>, which `make test` runs through the same checks
+# (tests/fuzz_corpus.rs), is refreshed with up to 300 of the inputs of at most 4 kB: small
+# enough to keep in git and to replay in seconds. A crash is left in fuzz/artifacts/<target>;
+# copy it to fuzz/regressions/<target> once fixed. Prints executions and findings per target.
+# Usage: scripts/fuzz.sh [target...] (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-600}
@@ -16,8 +19,9 @@ bash scripts/models.sh >/dev/null
 
 # Seeds for an empty corpus: real files of each kind, small.
 seed() {
-  local dir=fuzz/corpus/$1
+  local dir=target/fuzz-corpus/$1
   mkdir -p "$dir"
+  cp -n fuzz/corpus/"$1"/* "$dir"/ 2>/dev/null || true
   [ -z "$(ls -A "$dir")" ] || return 0
   local book
   book="$(bash scripts/rust-book.sh)"
@@ -49,12 +53,14 @@ for t in "${targets[@]}"; do
   log=target/fuzz-$t.log
   mkdir -p target "fuzz/artifacts/$t"
   status=0
-  (cd fuzz && cargo +nightly fuzz run --sanitizer none "$t" "corpus/$t" -- \
+  (cd fuzz && cargo +nightly fuzz run --sanitizer none "$t" "../target/fuzz-corpus/$t" -- \
     -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=6144 -timeout=30 -print_final_stats=1) > "$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   findings=$(find "fuzz/artifacts/$t" -type f | wc -l)
   # Keep the corpus small: only inputs that add coverage.
-  (cd fuzz && cargo +nightly fuzz cmin --sanitizer none "$t" "corpus/$t" -- -rss_limit_mb=6144) >> "$log" 2>&1 || true
-  report+=("$t: ${runs:-?} executions in ${seconds} s, $findings finding(s), $(ls "fuzz/corpus/$t" | wc -l) corpus inputs (exit $status)")
+  (cd fuzz && cargo +nightly fuzz cmin --sanitizer none "$t" "../target/fuzz-corpus/$t" -- -rss_limit_mb=6144) >> "$log" 2>&1 || true
+  rm -rf "fuzz/corpus/$t" && mkdir -p "fuzz/corpus/$t"
+  find "target/fuzz-corpus/$t" -type f -size -4097c | sort | head -300 | xargs -r cp -t "fuzz/corpus/$t"
+  report+=("$t: ${runs:-?} executions in ${seconds} s, $findings finding(s), $(ls "target/fuzz-corpus/$t" | wc -l) corpus inputs, $(ls "fuzz/corpus/$t" | wc -l) kept for replay (exit $status)")
 done
 printf '%s\n' "${report[@]}"

@@ -154,6 +154,15 @@ fn bad_model_files_give_typed_errors() {
     assert!(matches!(err(&zero), GenerateError::Corrupt(_)));
     let odd = llama(vec![("llama.attention.head_count_kv", Value::U32(4))]);
     assert!(matches!(err(&odd), GenerateError::Corrupt(_)));
+    // Found by fuzzing: a huge block count once built a list of every tensor name to look up.
+    let blocks = llama(vec![("llama.block_count", Value::U32(u32::MAX))]);
+    assert!(matches!(err(&blocks), GenerateError::Corrupt(m) if m.contains("missing tensors")));
+    // Found by fuzzing: candle's reader divides by general.alignment.
+    for zero in [Value::U32(0), Value::U8(0), Value::I16(0)] {
+        let aligned = llama(vec![("general.alignment", zero)]);
+        assert!(matches!(err(&aligned), GenerateError::Corrupt(m) if m.contains("alignment")));
+    }
+    assert!(matches!(err(&llama(vec![("general.alignment", Value::U32(32))])), GenerateError::Corrupt(m) if m.contains("missing tensor")));
 }
 
 #[test]

@@ -670,6 +670,7 @@ fn index(
     }
     let mut embed_bar: Option<ProgressBar> = None;
     let mut embed_start = Instant::now();
+    let mut embed_secs = 0.0;
     let mut total_chunks = 0;
     let built = wasmrag::build_index_cached(&docs, &embedder, &options, &mut cache, &mut |p| match p {
         Progress::Chunked { chunks } => {
@@ -683,12 +684,12 @@ fn index(
             }
         }
         Progress::Indexing => {
+            embed_secs = embed_start.elapsed().as_secs_f64();
             if let Some(b) = embed_bar.take() {
                 b.finish_and_clear();
             }
         }
     })?;
-    let embed_secs = embed_start.elapsed().as_secs_f64();
     for skipped in &built.skipped {
         eprintln!("warning: skipped {skipped}");
     }
@@ -701,11 +702,12 @@ fn index(
     let r = built.index.size_report();
     let per = |b: usize| b as f64 / r.chunks as f64;
     eprintln!(
-        "indexed {} documents ({} skipped) into {} passages in {:.1} s (embedding {:.1} passages/s)",
+        "indexed {} documents ({} skipped) into {} passages in {:.1} s ({} embedded, {:.1} passages/s)",
         docs.len() - built.skipped.len(),
         built.skipped.len() + warnings.len(),
         total_chunks,
         start.elapsed().as_secs_f64(),
+        cache.misses,
         cache.misses as f64 / embed_secs.max(1e-9),
     );
     eprintln!(
