@@ -92,9 +92,12 @@ export class Rag {
    * again). Calls made meanwhile wait for it.
    */
   #crashed(reason) {
-    if (this.#restarting || this.#dead) return;
+    if (this.#dead) return;
     this.#worker.terminate();
     this.#rejectAll("runtime_crashed", `the wasmrag runtime crashed (${reason}); it is being restarted`);
+    // A crash while restarting rejected the restart's own calls too, so it fails and the
+    // instance is marked unusable rather than restarting for ever.
+    if (this.#restarting) return;
     if (!this.info) {
       this.#dead = new WasmragError("runtime_crashed", `the wasmrag runtime crashed while starting (${reason})`);
       return;
