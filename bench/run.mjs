@@ -4,13 +4,12 @@
 //   --isolate serves with COOP/COEP so peers that can use threads (wllama, onnxruntime-web) do;
 //   --smoke is a tiny run of every row (short prompt, few passages and vectors, one run) that
 //   the test suite uses so the benchmarks cannot rot.
-import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM, chromiumArgs } from "../scripts/chromium.mjs";
+import { launch, serve } from "../scripts/chromium.mjs";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
@@ -198,13 +197,8 @@ const rows = {
   },
 };
 
-const server = spawn(process.execPath, [join(repo, "scripts/serve.mjs"), "--port", "0", ...(isolate ? ["--isolate"] : [])], { stdio: ["ignore", "pipe", "inherit"] });
-const base = await new Promise((resolve) => server.stdout.once("data", (d) => resolve(String(d).match(/http:\/\/[^/]+/)[0])));
-const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-bench-")), {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: chromiumArgs(["--enable-blink-features=ForceEagerMeasureMemory", "--enable-unsafe-webgpu"]),
-});
+const { server, origin: base } = await serve(isolate ? ["--isolate"] : []);
+const context = await launch(chromium, "bench", ["--enable-blink-features=ForceEagerMeasureMemory", "--enable-unsafe-webgpu"]);
 try {
   const page = await context.newPage();
   console.log(`headless Chromium ${context.browser()?.version() ?? ""}${isolate ? ", COOP/COEP" : ""}${smoke ? ", smoke run" : ""}`);

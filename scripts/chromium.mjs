@@ -1,7 +1,16 @@
-// How every browser test and benchmark starts Debian's Chromium: headless, offline except for
-// 127.0.0.1, no background traffic. Used with playwright-core's launchPersistentContext and a
-// fresh user-data-dir, so no tool ever downloads its own browser.
+// How every browser test and benchmark starts Debian's Chromium and the static server:
+// headless, offline except for 127.0.0.1, no background traffic, a fresh user-data-dir, so no
+// tool ever downloads its own browser. playwright-core's `chromium` is passed in because the
+// tests and the benchmarks each install their own copy.
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
 export const CHROMIUM = "/usr/bin/chromium";
+
+const repo = fileURLToPath(new URL("..", import.meta.url));
 
 /** The command-line flags, plus `extra` (e.g. "--enable-unsafe-webgpu"). */
 export function chromiumArgs(extra = []) {
@@ -10,4 +19,28 @@ export function chromiumArgs(extra = []) {
     "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ...extra,
   ];
+}
+
+/**
+ * Starts `scripts/serve.mjs` on a free port of 127.0.0.1 with `args` (e.g. `["--book", dir]`);
+ * resolves to `{ server, origin, url }` once it listens (`url` is the demo page).
+ */
+export function serve(args = []) {
+  const server = spawn(process.execPath, [join(repo, "scripts/serve.mjs"), "--port", "0", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    server.stdout.once("data", (d) => {
+      const url = String(d).match(/http:\/\/\S+/)[0];
+      resolve({ server, origin: new URL(url).origin, url });
+    });
+    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+/** Launches Debian's Chromium through playwright-core's `chromium` with a fresh profile named after `name`. */
+export function launch(chromium, name, extra = []) {
+  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), `wasmrag-${name}-`)), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: chromiumArgs(extra),
+  });
 }

@@ -1,7 +1,9 @@
 // A static file server for the demo and the browser tests, bound to 127.0.0.1 only.
 // Serves the repository root (so /www/ and /pkg/ resolve), the Rust Book under /book/ when
-// --book is given, with Content-Length for download progress and no caching by the browser.
-// Usage: node scripts/serve.mjs [--port 8080] [--book DIR] [--isolate]
+// --book is given, any folder under a path of its own with --mount /PATH/=DIR (repeatable: a
+// built site under a base path), with Content-Length for download progress and no caching by
+// the browser.
+// Usage: node scripts/serve.mjs [--port 8080] [--book DIR] [--mount /docs/=DIR] [--isolate]
 //   --isolate adds COOP/COEP headers (cross-origin isolation), which wasmrag does not need.
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
@@ -14,7 +16,12 @@ const option = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const book = option("--book") ? resolve(option("--book")) : null;
+const mounts = args.flatMap((a, i) => (a === "--mount" ? [args[i + 1]] : [])).map((m) => {
+  const [prefix, dir] = m.split("=");
+  if (!prefix.startsWith("/") || !prefix.endsWith("/") || !dir) throw new Error(`--mount wants /PATH/=DIR, not ${m}`);
+  return [prefix, resolve(dir)];
+});
+if (option("--book")) mounts.push(["/book/", resolve(option("--book"))]);
 const isolate = args.includes("--isolate");
 const port = Number(option("--port", process.env.PORT ?? "8080"));
 
@@ -32,7 +39,8 @@ const types = {
 };
 
 function locate(pathname) {
-  const [base, rest] = book && pathname.startsWith("/book/") ? [book, pathname.slice(6)] : [root, pathname];
+  const mount = mounts.find(([prefix]) => pathname.startsWith(prefix));
+  const [base, rest] = mount ? [mount[1], pathname.slice(mount[0].length)] : [root, pathname];
   const file = resolve(join(base, decodeURIComponent(rest)));
   if (file !== base && !file.startsWith(base + sep)) return null;
   try {

@@ -10,6 +10,7 @@ bash scripts/rust-book.sh >/dev/null
 bash scripts/setup-browser.sh
 bash scripts/setup-gpu.sh
 bash scripts/build-wasm.sh
+bash scripts/build-cli-package.sh
 bash scripts/stage-www.sh
 echo "== native tests (the WebGPU engine on lavapipe's Vulkan)"
 WASMRAG_REQUIRE_GPU=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}" cargo test --release

@@ -2,6 +2,7 @@
 //! terminal, with the same core the browser runs.
 
 mod answers;
+mod bundle;
 mod eval;
 mod models;
 mod tune;
@@ -28,14 +29,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Index the .md, .html, .htm and .txt files under one or more folders.
+    /// Index the .md, .html, .htm and .txt files under one or more folders into an index file
+    /// (--out), or a built site into its search bundle (--site DIR writes DIR/wasmrag/).
     Index {
-        /// Folders or files to index.
-        #[arg(required = true)]
+        /// Folders or files to index (with --site: the site itself unless given).
+        #[arg(required_unless_present = "site")]
         paths: Vec<String>,
         /// Where to write the index.
-        #[arg(short, long)]
-        out: PathBuf,
+        #[arg(short, long, required_unless_present = "site", conflicts_with = "site")]
+        out: Option<PathBuf>,
+        /// A built site (mdBook, Hugo, Docusaurus, plain HTML): writes DIR/wasmrag/ with the
+        /// index, the runtime, the UI, the models and a manifest; page URLs are relative to it.
+        #[arg(long)]
+        site: Option<PathBuf>,
+        /// With --site: point the bundle at a shared copy of the models under this URL instead
+        /// of copying them in (same layout as the models folder).
+        #[arg(long, requires = "site")]
+        models_url: Option<String>,
+        /// With --site: leave the generator out (a search-only bundle).
+        #[arg(long, requires = "site")]
+        no_generator: bool,
+        /// With --site: the npm package's folder the runtime and UI are copied from.
+        #[arg(long, requires = "site", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg"))]
+        runtime: PathBuf,
         /// Glob of paths to leave out, relative to the folder (repeatable), e.g. print.html.
         #[arg(long)]
         exclude: Vec<String>,
@@ -176,6 +192,8 @@ enum CliError {
     Setup(#[from] models::SetupError),
     #[error(transparent)]
     Eval(#[from] eval::EvalError),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
     #[error("{0}")]
     Usage(String),
 }
@@ -261,7 +279,14 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             Ok(())
         }
         Command::Embed { input, out } => embed_lines(&input, &out, models),
-        Command::Index { paths, out, exclude, base_url, max_tokens, cache } => index(&paths, &out, &exclude, &base_url, max_tokens, cache.as_deref(), models),
+        Command::Index { paths, out, site, models_url, no_generator, runtime, exclude, base_url, max_tokens, cache } => {
+            let target = match (out, site) {
+                (Some(out), _) => Target::File(out),
+                (None, Some(site)) => Target::Site { site, runtime, models_url, generator: !no_generator },
+                (None, None) => return Err(CliError::Usage("give --out FILE or --site DIR".into())),
+            };
+            index(&paths, &target, &exclude, &base_url, max_tokens, cache.as_deref(), models)
+        }
         Command::Eval {
             dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, ..
         } => {
@@ -636,16 +661,34 @@ fn evaluate(
     Ok(())
 }
 
+/// Where `index` writes: an index file, or a site's bundle.
+enum Target {
+    File(PathBuf),
+    Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool },
+}
+
 fn index(
     paths: &[String],
-    out: &Path,
+    target: &Target,
     exclude: &[String],
     base_url: &str,
     max_tokens: usize,
     cache_file: Option<&Path>,
     models: &Path,
 ) -> Result<(), CliError> {
-    let exclude = walk::exclusions(exclude).map_err(|e| CliError::Usage(format!("bad --exclude pattern: {e}")))?;
+    let mut exclude = exclude.to_vec();
+    let mut paths = paths.to_vec();
+    if let Target::Site { site, .. } = target {
+        if !site.is_dir() {
+            return Err(CliError::Usage(format!("{}: not a folder", site.display())));
+        }
+        exclude.extend(bundle::exclusions());
+        if paths.is_empty() {
+            paths.push(site.to_string_lossy().into_owned());
+        }
+    }
+    let paths = &paths[..];
+    let exclude = walk::exclusions(&exclude).map_err(|e| CliError::Usage(format!("bad --exclude pattern: {e}")))?;
     for p in paths {
         if !Path::new(p).exists() {
             return Err(CliError::Usage(format!("{p}: no such file or folder")));
@@ -694,7 +737,26 @@ fn index(
         eprintln!("warning: skipped {skipped}");
     }
     let bytes = built.index.to_bytes();
-    std::fs::write(out, &bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
+    let out = match target {
+        Target::File(out) => {
+            std::fs::write(out, &bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
+            out.clone()
+        }
+        Target::Site { site, runtime, models_url, generator } => {
+            let source = match models_url {
+                Some(url) => bundle::Models::Url(models, url),
+                None => bundle::Models::Copy(models),
+            };
+            let (dir, manifest) = bundle::Bundle { site, runtime, models: source, generator: *generator, index: &bytes }.write()?;
+            let files = manifest["files"].as_array().map_or(0, Vec::len);
+            let total: u64 = manifest["files"].as_array().into_iter().flatten().filter_map(|f| f["bytes"].as_u64()).sum();
+            eprintln!(
+                "wrote the bundle {} ({files} files, {total} bytes; add wasmrag-ui.css, wasmrag-ui.js and <wasmrag-search> to your pages)",
+                dir.display()
+            );
+            dir.join(bundle::INDEX_FILE)
+        }
+    };
     if let Some(file) = cache_file {
         std::fs::write(file, cache.to_bytes()).map_err(|source| CliError::Io { path: file.to_path_buf(), source })?;
         eprintln!("embedding cache {}: {} passages from it, {} embedded", file.display(), cache.hits, cache.misses);

@@ -3,13 +3,13 @@
 // caches, text-only rendering, and no console errors. Leaves a screenshot in target/e2e/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM, chromiumArgs } from "../../scripts/chromium.mjs";
+import { launch, serve } from "../../scripts/chromium.mjs";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
@@ -31,16 +31,8 @@ function buildIndex() {
 before(async () => {
   mkdirSync(outDir, { recursive: true });
   buildIndex();
-  server = spawn(process.execPath, [join(repo, "scripts/serve.mjs"), "--port", "0", "--book", book], { stdio: ["ignore", "pipe", "inherit"] });
-  baseUrl = await new Promise((resolve, reject) => {
-    server.stdout.once("data", (d) => resolve(String(d).match(/http:\/\/\S+/)[0]));
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-chromium-")), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: chromiumArgs(),
-  });
+  ({ server, url: baseUrl } = await serve(["--book", book]));
+  context = await launch(chromium, "chromium");
 });
 
 after(async () => {
@@ -153,11 +145,7 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
 // one source and 16 tokens (about 330 prompt tokens, some 4 minutes). The GPU computes the
 // CPU path's logits bit for bit, so the texts are the same.
 test("with WebGPU forced on, the demo answers on the GPU with the CPU path's text", { timeout: 1_200_000 }, async () => {
-  const gpuContext = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-chromium-gpu-")), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: chromiumArgs(["--enable-unsafe-webgpu"]),
-  });
+  const gpuContext = await launch(chromium, "chromium-gpu", ["--enable-unsafe-webgpu"]);
   try {
     const answerOn = async (backend) => {
       const page = await gpuContext.newPage();

@@ -3,15 +3,8 @@
 // page (small made-up pages), and answers are short, so the real models run but briefly.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { CHROMIUM, chromiumArgs } from "../../scripts/chromium.mjs";
-
-const repo = fileURLToPath(new URL("../..", import.meta.url));
+import { launch, serve } from "../../scripts/chromium.mjs";
 
 const DOCS = [
   {
@@ -38,16 +31,8 @@ let context;
 let baseUrl;
 
 before(async () => {
-  server = spawn(process.execPath, [join(repo, "scripts/serve.mjs"), "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
-  baseUrl = await new Promise((resolve, reject) => {
-    server.stdout.once("data", (d) => resolve(new URL(String(d).match(/http:\/\/\S+/)[0]).origin));
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "wasmrag-chromium-runtime-")), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: chromiumArgs(),
-  });
+  ({ server, origin: baseUrl } = await serve());
+  context = await launch(chromium, "chromium-runtime");
 });
 
 after(async () => {

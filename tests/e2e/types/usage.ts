@@ -1,6 +1,7 @@
 // A page's use of the package as its types describe it; `tsc --strict` must accept this file
 // (tests/e2e/types.test.mjs). Never run: it checks that index.d.ts is usable and complete.
 import { createRag, WasmragError, ERROR_CODES, type ErrorCode, type Answer, type Extract, type SearchHit } from "../../../pkg/index.js";
+import { WasmragSearch, DEFAULT_STRINGS, HIGHLIGHT_PARAM, highlightPage } from "../../../pkg/wasmrag-ui.js";
 
 export async function page(): Promise<void> {
   const rag = await createRag({
@@ -46,4 +47,15 @@ export function handle(error: unknown): string {
     }
   }
   return String(error);
+}
+
+// The search UI's element, as a page script would drive it.
+export function searchUi(): void {
+  const el = document.querySelector("wasmrag-search");
+  if (el instanceof WasmragSearch) {
+    el.strings = { button: "Suchen", noResults: "Keine Treffer für „{query}“" };
+    el.open();
+  }
+  const marked: number = highlightPage(document.body);
+  console.log(DEFAULT_STRINGS.ask, HIGHLIGHT_PARAM, marked);
 }

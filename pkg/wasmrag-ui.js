@@ -1,0 +1,466 @@
+// <wasmrag-search>: a search button and dialog for any static site, over the bundle that
+// `wasmrag index --site DIR` writes beside this file. Keyword results come as soon as the
+// index is loaded (no model byte needed); the embedder is fetched when the dialog first opens
+// (or on idle), and results are re-ranked as hybrid once it is ready. The extractive answer
+// shows on top; Ask streams a grounded answer with numbered citations. Every string is
+// replaceable, every text is inserted as text, and the dialog follows the ARIA combobox and
+// listbox patterns. The same script marks the searched words on the page a result opens.
+import { createRag } from "./index.js";
+
+/** The texts the UI shows; replace any of them with `element.strings = {...}` or a `strings` attribute (JSON). */
+export const DEFAULT_STRINGS = {
+  button: "Search",
+  shortcut: "Ctrl K",
+  dialogLabel: "Search this site",
+  placeholder: "Search the docs",
+  close: "Close",
+  loadingIndex: "Loading the search index…",
+  loadingModel: "Keyword results; loading the semantic model… {percent}%",
+  keyword: "Keyword results",
+  hybrid: "Semantic and keyword results",
+  noResults: "No results for “{query}”.",
+  failed: "Search failed: {message}",
+  extract: "Best match",
+  ask: "Ask",
+  askLabel: "Ask about “{query}”",
+  stop: "Stop",
+  loadingGenerator: "Loading the answer model… {percent}%",
+  thinking: "Reading the sources…",
+  notFound: "The documents do not contain an answer to this question.",
+  fellBack: "The generated answer was not supported by the sources; this is the best matching sentence.",
+  sources: "Sources",
+  results: "Results",
+};
+
+/** Name of the URL parameter that carries the searched words to the page a result opens. */
+export const HIGHLIGHT_PARAM = "wasmrag-highlight";
+
+const bundle = new URL("./", import.meta.url);
+let instance = null;
+
+/** Replaces `{name}` in `text` with `values.name`. */
+function format(text, values) {
+  return text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+}
+
+/** An element with a class and, optionally, text (always as text) and attributes. */
+function el(tag, className, text, attrs = {}) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+/** Appends `text` to `parent` with the UTF-16 `ranges` wrapped in <mark>. */
+function marked(parent, text, ranges) {
+  let at = 0;
+  for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
+    if (start < at) continue;
+    parent.append(text.slice(at, start), el("mark", null, text.slice(start, end)));
+    at = end;
+  }
+  parent.append(text.slice(at));
+  return parent;
+}
+
+/** The words of a query worth highlighting on the opened page. */
+function queryWords(query) {
+  return [...new Set(query.toLowerCase().split(/[^\p{L}\p{N}_]+/u).filter((w) => w.length > 1))];
+}
+
+/** Reads the bundle's manifest and starts the runtime with keyword search only. */
+async function start(onProgress) {
+  const response = await fetch(new URL("manifest.json", bundle));
+  if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
+  const manifest = await response.json();
+  if (manifest.format !== "wasmrag-bundle" || manifest.version !== 1) throw new Error("manifest.json is not a wasmrag bundle this version can read; rebuild it");
+  const asset = (a) => a && { url: new URL(a.url, bundle).href, sha256: a.sha256, bytes: a.bytes };
+  const { embedder, generator } = manifest.models;
+  const rag = await createRag({
+    index: asset({ ...manifest.files.find((f) => f.path === manifest.index), url: manifest.index }),
+    embedder: { weights: asset(embedder.weights), config: asset(embedder.config), tokenizer: asset(embedder.tokenizer) },
+    generator: asset(generator) ?? undefined,
+    loadEmbedder: "later",
+    onProgress,
+  });
+  return { rag, canAsk: Boolean(generator) };
+}
+
+/** The shared runtime of the page (one per page, whatever the number of search elements). */
+function runtime() {
+  if (!instance) {
+    const listeners = new Set();
+    const started = start((event) => listeners.forEach((f) => f(event)));
+    let embedder = null;
+    instance = {
+      listeners,
+      started,
+      /** Loads the embedder once; resolves when searches are hybrid. */
+      embedder() {
+        embedder ??= started.then(({ rag }) => rag.loadEmbedder());
+        return embedder;
+      },
+    };
+  }
+  return instance;
+}
+
+let nextId = 0;
+
+/** `<wasmrag-search>`: attributes `load-embedder` ("open", the default, "idle" or "now"), `results` (default 10), `no-ask`, `strings` (JSON). */
+export class WasmragSearch extends HTMLElement {
+  #strings = { ...DEFAULT_STRINGS };
+  #id = `wasmrag-${++nextId}`;
+  #dialog;
+  #input;
+  #list;
+  #status;
+  #answer;
+  #askButton;
+  #options = [];
+  #active = -1;
+  #query = "";
+  #generation = 0;
+  #asking = null;
+  #hybrid = false;
+  #canAsk = false;
+  #onKey = (e) => this.#shortcut(e);
+
+  /** Replaces some or all of the UI's strings (see `DEFAULT_STRINGS`). */
+  set strings(values) {
+    this.#strings = { ...DEFAULT_STRINGS, ...values };
+    if (this.isConnected) this.#render();
+  }
+
+  get strings() {
+    return { ...this.#strings };
+  }
+
+  connectedCallback() {
+    const attr = this.getAttribute("strings");
+    if (attr) this.#strings = { ...this.#strings, ...JSON.parse(attr) };
+    this.#render();
+    window.addEventListener("keydown", this.#onKey, true);
+    const when = this.getAttribute("load-embedder") ?? "open";
+    if (when === "now") this.#warm();
+    if (when === "idle") (window.requestIdleCallback ?? setTimeout)(() => this.#warm());
+  }
+
+  disconnectedCallback() {
+    window.removeEventListener("keydown", this.#onKey, true);
+  }
+
+  /** Opens the dialog (as `/` and Ctrl/⌘-K do). */
+  open() {
+    if (!this.#dialog.open) this.#dialog.showModal();
+    this.#input.focus();
+    this.#input.select();
+    this.#warm();
+  }
+
+  /** Closes the dialog and stops an answer being written. */
+  close() {
+    this.#asking?.abort();
+    if (this.#dialog.open) this.#dialog.close();
+  }
+
+  #render() {
+    const s = this.#strings;
+    this.replaceChildren();
+    const button = el("button", "wasmrag-button", null, { type: "button", "aria-haspopup": "dialog", "aria-keyshortcuts": "Control+K Meta+K /" });
+    button.append(el("span", "wasmrag-button-label", s.button), el("kbd", "wasmrag-kbd", s.shortcut));
+    button.addEventListener("click", () => this.open());
+    const dialog = el("dialog", "wasmrag-dialog", null, { "aria-label": s.dialogLabel });
+    const bar = el("div", "wasmrag-bar");
+    const listId = `${this.#id}-list`;
+    const input = el("input", "wasmrag-input", null, {
+      type: "search",
+      role: "combobox",
+      "aria-autocomplete": "list",
+      "aria-expanded": "false",
+      "aria-controls": listId,
+      "aria-label": s.placeholder,
+      placeholder: s.placeholder,
+      autocomplete: "off",
+      spellcheck: "false",
+    });
+    const close = el("button", "wasmrag-close", s.close, { type: "button" });
+    close.addEventListener("click", () => this.close());
+    bar.append(input, close);
+    const status = el("p", "wasmrag-status", null, { role: "status", "aria-live": "polite" });
+    const answer = el("section", "wasmrag-answer", null, { "aria-live": "polite", hidden: "" });
+    const askButton = el("button", "wasmrag-ask", s.ask, { type: "button", hidden: "" });
+    askButton.addEventListener("click", () => (this.#asking ? this.#asking.abort() : this.#ask()));
+    const list = el("div", "wasmrag-results", null, { id: listId, role: "listbox", "aria-label": s.results });
+    dialog.append(bar, status, askButton, answer, list);
+    dialog.addEventListener("close", () => this.#asking?.abort());
+    dialog.addEventListener("click", (e) => e.target === dialog && this.close());
+    input.addEventListener("input", () => this.#search(input.value));
+    input.addEventListener("keydown", (e) => this.#navigate(e));
+    this.append(button, dialog);
+    this.#dialog = dialog;
+    this.#input = input;
+    this.#list = list;
+    this.#status = status;
+    this.#answer = answer;
+    this.#askButton = askButton;
+  }
+
+  /** `/` (outside text fields) and Ctrl/⌘-K open the dialog, before the page's own handlers. */
+  #shortcut(e) {
+    const typing = e.target instanceof HTMLElement && (e.target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName));
+    const k = (e.key === "k" || e.key === "K") && (e.ctrlKey || e.metaKey);
+    if (k || (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)) {
+      e.preventDefault();
+      e.stopPropagation();
+      this.open();
+    }
+  }
+
+  /** Starts the runtime and the embedder download; results turn hybrid when it is ready. */
+  #warm() {
+    const rt = runtime();
+    if (!rt.listeners.has(this.#progress)) rt.listeners.add(this.#progress);
+    rt.started.then(
+      ({ canAsk }) => {
+        this.#canAsk = canAsk && !this.hasAttribute("no-ask");
+        if (!this.#hybrid) this.#say(this.#strings.keyword);
+        this.#askButtonState();
+      },
+      (err) => this.#say(format(this.#strings.failed, { message: err.message })),
+    );
+    rt.embedder().then(
+      () => {
+        this.#hybrid = true;
+        this.#say(this.#strings.hybrid);
+        if (this.#query) this.#search(this.#query);
+      },
+      (err) => this.#say(format(this.#strings.failed, { message: err.message })),
+    );
+  }
+
+
+  #progress = (event) => {
+    const overall = event.overall ?? event;
+    const percent = overall.total ? Math.floor((100 * overall.loaded) / overall.total) : 0;
+    if (/embedder|tokenizer|config/.test(event.file) && !this.#hybrid) this.#say(format(this.#strings.loadingModel, { percent }));
+    if (event.file === "generator" && this.#asking) this.#say(percent < 100 ? format(this.#strings.loadingGenerator, { percent }) : this.#strings.thinking);
+  };
+
+  #say(text) {
+    this.#status.textContent = text;
+  }
+
+  #askButtonState() {
+    const b = this.#askButton;
+    b.hidden = !this.#canAsk || !this.#query.trim();
+    b.textContent = this.#asking ? this.#strings.stop : this.#strings.ask;
+    b.setAttribute("aria-label", this.#asking ? this.#strings.stop : format(this.#strings.askLabel, { query: this.#query.trim() }));
+  }
+
+  async #search(query) {
+    this.#query = query;
+    const generation = ++this.#generation;
+    this.#askButtonState();
+    if (!query.trim()) return this.#show([], null, query);
+    const { rag } = await runtime().started;
+    const k = Number(this.getAttribute("results") ?? 10);
+    try {
+      const { hits, extract } = this.#hybrid ? await rag.searchExtract(query, { k }) : { hits: await rag.search(query, { k }), extract: null };
+      if (generation === this.#generation) this.#show(hits, extract, query);
+    } catch (err) {
+      if (generation === this.#generation) this.#say(format(this.#strings.failed, { message: err.message }));
+    }
+  }
+
+  /** Where a hit's `url` (relative to the site root) points, carrying the words to highlight. */
+  #link(url, query) {
+    const target = new URL(url, new URL("../", bundle));
+    const words = queryWords(query);
+    if (words.length) target.searchParams.set(HIGHLIGHT_PARAM, words.join(" "));
+    return target.href;
+  }
+
+  /** Renders the results grouped by page, sub-results per heading, the extract on top. */
+  #show(hits, extract, query) {
+    const s = this.#strings;
+    this.#list.replaceChildren();
+    this.#options = [];
+    this.#active = -1;
+    this.#input.removeAttribute("aria-activedescendant");
+    this.#input.setAttribute("aria-expanded", String(hits.length > 0));
+    if (!this.#asking) this.#answer.hidden = true;
+    if (query.trim() && !hits.length) this.#list.append(el("p", "wasmrag-empty", format(s.noResults, { query })));
+    const option = (href, build) => {
+      const a = el("a", "wasmrag-option", null, { href, role: "option", id: `${this.#id}-o${this.#options.length}`, "aria-selected": "false", tabindex: "-1" });
+      build(a);
+      this.#options.push(a);
+      return a;
+    };
+    if (extract) {
+      const box = el("div", "wasmrag-extract", null, { role: "group", "aria-label": s.extract });
+      box.append(
+        option(this.#link(extract.url, query), (a) => {
+          a.append(el("span", "wasmrag-extract-label", s.extract), el("span", "wasmrag-extract-text", extract.text), el("span", "wasmrag-extract-context", extract.context));
+        }),
+      );
+      this.#list.append(box);
+    }
+    const pages = new Map();
+    for (const hit of hits) {
+      const page = hit.url.split("#")[0];
+      if (!pages.has(page)) pages.set(page, []);
+      pages.get(page).push(hit);
+    }
+    let g = 0;
+    for (const [page, group] of pages) {
+      const labelId = `${this.#id}-g${g++}`;
+      const box = el("div", "wasmrag-page", null, { role: "group", "aria-labelledby": labelId });
+      box.append(
+        option(this.#link(page, query), (a) => {
+          a.classList.add("wasmrag-page-title");
+          a.id = labelId;
+          a.textContent = group[0].title || page;
+        }),
+      );
+      for (const hit of group) {
+        box.append(
+          option(this.#link(hit.url, query), (a) => {
+            a.classList.add("wasmrag-sub");
+            // The page's own title heads the group, so a sub-result names only the headings below it.
+            const path = hit.headings.length > 1 ? hit.headings.slice(1) : hit.headings;
+            a.append(el("span", "wasmrag-heading", path.join(" › ") || hit.title || page));
+            a.append(marked(el("span", "wasmrag-snippet"), hit.snippet.text, hit.snippet.highlights));
+          }),
+        );
+      }
+      this.#list.append(box);
+    }
+    if (hits.length) this.#say(this.#hybrid ? s.hybrid : s.keyword);
+  }
+
+  #select(i) {
+    this.#options[this.#active]?.setAttribute("aria-selected", "false");
+    this.#active = i;
+    const o = this.#options[i];
+    if (!o) return this.#input.removeAttribute("aria-activedescendant");
+    o.setAttribute("aria-selected", "true");
+    this.#input.setAttribute("aria-activedescendant", o.id);
+    o.scrollIntoView({ block: "nearest" });
+  }
+
+  /** ↑/↓ move through the results, Enter opens one (Esc closes the dialog natively). */
+  #navigate(e) {
+    const n = this.#options.length;
+    if (e.key === "ArrowDown" && n) {
+      e.preventDefault();
+      this.#select((this.#active + 1) % n);
+    } else if (e.key === "ArrowUp" && n) {
+      e.preventDefault();
+      this.#select((this.#active - 1 + n) % n);
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      const o = this.#options[Math.max(this.#active, 0)];
+      if (o) window.location.assign(o.href);
+    }
+  }
+
+  /** Streams a grounded answer to the query, with numbered citations linking to the sources. */
+  async #ask() {
+    const s = this.#strings;
+    const query = this.#query.trim();
+    if (!query) return;
+    const controller = new AbortController();
+    this.#asking = controller;
+    this.#askButtonState();
+    const answer = this.#answer;
+    answer.hidden = false;
+    const text = el("p", "wasmrag-answer-text");
+    const sourceList = el("ol", "wasmrag-sources", null, { "aria-label": s.sources });
+    answer.replaceChildren(text, sourceList);
+    this.#say(s.thinking);
+    let sources = [];
+    try {
+      const { rag } = await runtime().started;
+      for await (const event of rag.ask(query, { signal: controller.signal })) {
+        if (event.sources) {
+          sources = event.sources;
+          this.#renderSources(sourceList, sources, query);
+          if (!event.found) text.textContent = s.notFound;
+        } else if (event.token) {
+          text.append(event.token);
+        } else if (event.done) {
+          this.#renderAnswer(text, event, query);
+          this.#renderSources(sourceList, event.sources, query);
+          this.#say(event.stats?.grounding?.fellBack ? s.fellBack : this.#hybrid ? s.hybrid : s.keyword);
+        }
+      }
+    } catch (err) {
+      this.#say(format(s.failed, { message: err.message }));
+    } finally {
+      if (this.#asking === controller) this.#asking = null;
+      this.#askButtonState();
+    }
+  }
+
+  #renderSources(list, sources, query) {
+    list.replaceChildren(
+      ...sources.map((src) => {
+        const li = el("li", "wasmrag-source", null, { id: `${this.#id}-s${src.n}` });
+        li.append(el("a", null, [src.title, ...src.headings].filter(Boolean).join(" › ") || src.url, { href: this.#link(src.url, query) }));
+        return li;
+      }),
+    );
+  }
+
+  /** The final answer as text, its `[n]` markers as links to source n. */
+  #renderAnswer(node, answer, query) {
+    node.replaceChildren();
+    const text = answer.found ? answer.answer : this.#strings.notFound;
+    const byN = new Map(answer.sources.map((src) => [src.n, src]));
+    let at = 0;
+    for (const m of text.matchAll(/\[(\d+)\]/g)) {
+      const src = byN.get(Number(m[1]));
+      if (!src) continue;
+      node.append(text.slice(at, m.index), el("a", "wasmrag-cite", `[${src.n}]`, { href: this.#link(src.url, query), "aria-label": `${this.#strings.sources} ${src.n}: ${src.title}` }));
+      at = m.index + m[0].length;
+    }
+    node.append(text.slice(at));
+  }
+}
+
+/** Marks the words a search result was opened with (the `wasmrag-highlight` parameter) on this page. */
+export function highlightPage(root = document.querySelector("main") ?? document.body) {
+  const words = new URLSearchParams(window.location.search).get(HIGHLIGHT_PARAM);
+  if (!words || !root) return 0;
+  const escaped = words
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  if (!escaped.length) return 0;
+  const pattern = new RegExp(`(${escaped.join("|")})`, "giu");
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
+    acceptNode: (n) => (n.parentElement?.closest("script,style,noscript,textarea,wasmrag-search,mark") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  });
+  const nodes = [];
+  while (walker.nextNode()) nodes.push(walker.currentNode);
+  let count = 0;
+  for (const node of nodes) {
+    const parts = node.data.split(pattern);
+    if (parts.length < 2) continue;
+    const frag = document.createDocumentFragment();
+    parts.forEach((part, i) => {
+      if (i % 2) {
+        frag.append(el("mark", "wasmrag-highlight", part));
+        count++;
+      } else if (part) frag.append(part);
+    });
+    node.replaceWith(frag);
+  }
+  return count;
+}
+
+if (!customElements.get("wasmrag-search")) customElements.define("wasmrag-search", WasmragSearch);
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => highlightPage(), { once: true });
+else highlightPage();

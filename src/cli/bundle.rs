@@ -1,0 +1,261 @@
+//! `wasmrag index --site DIR`: writes a site's search bundle, `DIR/wasmrag/`: the index, the
+//! browser runtime and its UI, the models (or the URLs of a shared copy), and `manifest.json`
+//! listing every file with its size and SHA-256. The bundle is assembled in a temporary folder
+//! beside it and renamed into place, so a failed run never leaves half a bundle and never
+//! destroys the previous one. Every URL in it is relative (pages to the site root, files to the
+//! manifest), so the site works under any base path.
+
+use crate::models::{sha256_file, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER, EMBEDDER_WEIGHTS, GENERATOR};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Name of the bundle folder inside the site.
+pub const BUNDLE_DIR: &str = "wasmrag";
+
+/// The index file's name inside the bundle.
+pub const INDEX_FILE: &str = "index.wasmrag";
+
+/// Prefix of the temporary folders a run assembles the bundle in (skipped when walking a site).
+const TEMP_PREFIX: &str = ".wasmrag-";
+
+/// Version of the manifest's layout; the UI refuses versions it does not know.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Files of the npm package the bundle carries, relative to the package folder.
+pub const RUNTIME_FILES: &[&str] =
+    &["index.js", "worker.js", "assets.js", "errors.js", "models.js", "wasm/wasmrag.js", "wasm/wasmrag_bg.wasm", "wasmrag-ui.js", "wasmrag-ui.css"];
+
+/// Globs (relative to the site) a site walk must leave out: the bundle, unfinished ones, and
+/// the text and Markdown files a built site carries beside its pages (licenses, robots.txt,
+/// sources): a site is searched by its HTML, as a visitor reads it.
+pub fn exclusions() -> Vec<String> {
+    vec![format!("{BUNDLE_DIR}/**"), format!("{TEMP_PREFIX}*/**"), "**/*.txt".into(), "**/*.md".into()]
+}
+
+/// Why a bundle could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The browser runtime (the npm package's files) is not where it was looked for.
+    #[error("{path} is missing: build the browser runtime first (make wasm) or pass --runtime with the npm package's folder")]
+    MissingRuntime {
+        /// The file looked for.
+        path: PathBuf,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
+    move |source| BundleError::Io { path: path.to_path_buf(), source }
+}
+
+/// Where the models of the bundle come from.
+#[derive(Clone, Copy)]
+pub enum Models<'a> {
+    /// Copy them from this models folder into the bundle.
+    Copy(&'a Path),
+    /// Point at a shared copy under this URL (same layout as the models folder); sizes and
+    /// hashes are still taken from the local folder so the browser can check what it fetches.
+    Url(&'a Path, &'a str),
+}
+
+/// What goes into a bundle.
+#[derive(Clone, Copy)]
+pub struct Bundle<'a> {
+    /// The site's folder; the bundle is written to `site/wasmrag/`.
+    pub site: &'a Path,
+    /// The npm package's folder, holding [`RUNTIME_FILES`].
+    pub runtime: &'a Path,
+    /// The models.
+    pub models: Models<'a>,
+    /// Whether to include the generator (answers); without it the bundle only searches.
+    pub generator: bool,
+    /// The serialized index.
+    pub index: &'a [u8],
+}
+
+/// One file written into the bundle, for the manifest.
+fn entry(dir: &Path, rel: &str) -> Result<Value, BundleError> {
+    let path = dir.join(rel);
+    let bytes = std::fs::metadata(&path).map_err(io(&path))?.len();
+    let sha256 = sha256_file(&path).map_err(|e| BundleError::Io { path: path.clone(), source: std::io::Error::other(e.to_string()) })?;
+    Ok(json!({ "path": rel, "bytes": bytes, "sha256": sha256 }))
+}
+
+/// Hard-links `from` to `to` (models are large and never edited in place), else copies it.
+fn place(from: &Path, to: &Path) -> Result<(), BundleError> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).map_err(io(from))?;
+    }
+    Ok(())
+}
+
+impl Bundle<'_> {
+    /// Writes the bundle and returns its folder and the manifest written.
+    pub fn write(&self) -> Result<(PathBuf, Value), BundleError> {
+        for rel in RUNTIME_FILES {
+            let path = self.runtime.join(rel);
+            if !path.is_file() {
+                return Err(BundleError::MissingRuntime { path });
+            }
+        }
+        let temp = self.site.join(format!("{TEMP_PREFIX}{}", std::process::id()));
+        let result = self.assemble(&temp);
+        match result {
+            Ok(manifest) => {
+                let target = self.site.join(BUNDLE_DIR);
+                let old = self.site.join(format!("{TEMP_PREFIX}old-{}", std::process::id()));
+                let had_old = target.exists();
+                if had_old {
+                    std::fs::rename(&target, &old).map_err(io(&target))?;
+                }
+                if let Err(e) = std::fs::rename(&temp, &target) {
+                    if had_old {
+                        let _ = std::fs::rename(&old, &target);
+                    }
+                    let _ = std::fs::remove_dir_all(&temp);
+                    return Err(io(&target)(e));
+                }
+                if had_old {
+                    std::fs::remove_dir_all(&old).map_err(io(&old))?;
+                }
+                Ok((target, manifest))
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes every file into `dir` and the manifest last.
+    fn assemble(&self, dir: &Path) -> Result<Value, BundleError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut files = Vec::new();
+        for rel in RUNTIME_FILES {
+            place(&self.runtime.join(rel), &dir.join(rel))?;
+            files.push(entry(dir, rel)?);
+        }
+        let index_path = dir.join(INDEX_FILE);
+        std::fs::write(&index_path, self.index).map_err(io(&index_path))?;
+        files.push(entry(dir, INDEX_FILE)?);
+        let mut wanted = vec![EMBEDDER_WEIGHTS, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER];
+        if self.generator {
+            wanted.push(GENERATOR);
+        }
+        let mut assets = serde_json::Map::new();
+        for rel in wanted {
+            let (folder, url) = match &self.models {
+                Models::Copy(folder) => (*folder, format!("models/{rel}")),
+                Models::Url(folder, base) => (*folder, format!("{}/{rel}", base.trim_end_matches('/'))),
+            };
+            let source = folder.join(rel);
+            if !source.is_file() {
+                return Err(io(&source)(std::io::Error::new(std::io::ErrorKind::NotFound, "model file missing (run wasmrag models)")));
+            }
+            let mut asset = entry(folder, rel)?;
+            if let Models::Copy(_) = self.models {
+                let to = format!("models/{rel}");
+                place(&source, &dir.join(&to))?;
+                files.push(json!({ "path": to, "bytes": asset["bytes"], "sha256": asset["sha256"] }));
+            }
+            asset.as_object_mut().map(|o| o.remove("path"));
+            asset["url"] = json!(url);
+            assets.insert(rel.to_string(), asset);
+        }
+        let take = |rel: &str| assets.get(rel).cloned().unwrap_or(Value::Null);
+        let manifest = json!({
+            "format": "wasmrag-bundle",
+            "version": MANIFEST_VERSION,
+            "writer": concat!("wasmrag ", env!("CARGO_PKG_VERSION")),
+            "index": INDEX_FILE,
+            "models": {
+                "embedder": { "weights": take(EMBEDDER_WEIGHTS), "config": take(EMBEDDER_CONFIG), "tokenizer": take(EMBEDDER_TOKENIZER) },
+                "generator": take(GENERATOR),
+            },
+            "files": files,
+        });
+        let path = dir.join("manifest.json");
+        let text = serde_json::to_string_pretty(&manifest).map_err(|e| io(&path)(std::io::Error::other(e)))?;
+        std::fs::write(&path, text + "\n").map_err(io(&path))?;
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake(dir: &Path, rels: &[&str]) {
+        for rel in rels {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, format!("contents of {rel}")).unwrap();
+        }
+    }
+
+    fn setup() -> (PathBuf, PathBuf, PathBuf) {
+        let root = std::env::temp_dir().join(format!("wasmrag-bundle-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (site, runtime, models) = (root.join("site"), root.join("pkg"), root.join("models"));
+        fake(&site, &["index.html"]);
+        fake(&runtime, RUNTIME_FILES);
+        fake(&models, &[EMBEDDER_WEIGHTS, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER, GENERATOR]);
+        (site, runtime, models)
+    }
+
+    #[test]
+    fn writes_every_file_with_its_hash_and_relative_urls() {
+        let (site, runtime, models) = setup();
+        let b = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"index bytes" };
+        let (dir, manifest) = b.write().unwrap();
+        assert_eq!(dir, site.join("wasmrag"));
+        let files = manifest["files"].as_array().unwrap();
+        assert_eq!(files.len(), RUNTIME_FILES.len() + 1 + 4);
+        for f in files {
+            let path = dir.join(f["path"].as_str().unwrap());
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), f["bytes"].as_u64().unwrap());
+            assert_eq!(sha256_file(&path).unwrap(), f["sha256"].as_str().unwrap());
+        }
+        assert_eq!(std::fs::read(dir.join(INDEX_FILE)).unwrap(), b"index bytes");
+        assert_eq!(manifest["models"]["generator"]["url"], "models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf");
+        let on_disk: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(on_disk, manifest);
+    }
+
+    #[test]
+    fn shared_models_are_urls_and_search_only_has_no_generator() {
+        let (site, runtime, models) = setup();
+        let b = Bundle { site: &site, runtime: &runtime, models: Models::Url(&models, "https://cdn.example/m/"), generator: false, index: b"i" };
+        let (dir, manifest) = b.write().unwrap();
+        assert_eq!(manifest["models"]["embedder"]["weights"]["url"], "https://cdn.example/m/all-MiniLM-L6-v2/model.safetensors");
+        assert_eq!(manifest["models"]["embedder"]["weights"]["bytes"], format!("contents of {EMBEDDER_WEIGHTS}").len());
+        assert!(manifest["models"]["generator"].is_null());
+        assert!(!dir.join("models").exists());
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_previous_bundle_and_leaves_no_temporary_folder() {
+        let (site, runtime, models) = setup();
+        let good = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"first" };
+        good.write().unwrap();
+        std::fs::remove_file(models.join(GENERATOR)).unwrap();
+        let bad = Bundle { index: b"second", ..good };
+        assert!(matches!(bad.write(), Err(BundleError::Io { .. })));
+        assert_eq!(std::fs::read(site.join("wasmrag").join(INDEX_FILE)).unwrap(), b"first");
+        let leftovers: Vec<_> =
+            std::fs::read_dir(&site).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)).collect();
+        assert!(leftovers.is_empty());
+        std::fs::remove_file(runtime.join("wasm/wasmrag_bg.wasm")).unwrap();
+        assert!(matches!(good.write(), Err(BundleError::MissingRuntime { .. })));
+    }
+}

@@ -1,0 +1,171 @@
+// The drop-in site bundle in Debian's headless Chromium, on the Rust Book's own mdBook HTML
+// (its theme, sidebar and own search script) served under a base path: `wasmrag index --site`
+// writes the bundle, the test inserts the three lines of HTML into each page, and a reader
+// opens the dialog with Ctrl-K, gets keyword results while the embedder download is held back,
+// then hybrid results, moves with the keyboard, opens a result with its words highlighted, and
+// asks. axe-core checks the open dialog. Screenshots go to target/e2e/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { launch, serve } from "../../scripts/chromium.mjs";
+
+const repo = fileURLToPath(new URL("../..", import.meta.url));
+const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
+const book = join(sysroot, "share/doc/rust/html/book");
+const outDir = join(repo, "target/e2e");
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+const PAGES = ["ch04-01-what-is-ownership.html", "ch04-02-references-and-borrowing.html", "ch08-01-vectors.html", "ch08-03-hash-maps.html", "ch15-01-box.html", "ch16-01-threads.html"];
+const THREE_LINES = {
+  head: '<link rel="stylesheet" href="wasmrag/wasmrag-ui.css">\n<script type="module" src="wasmrag/wasmrag-ui.js"></script>\n',
+  body: "<wasmrag-search></wasmrag-search>",
+};
+
+let server;
+let context;
+let origin;
+let site;
+
+/** The book's theme, fonts and images with six of its chapters, each given the three lines. */
+function buildSite() {
+  site = mkdtempSync(join(tmpdir(), "wasmrag-site-"));
+  for (const entry of readdirSync(book)) {
+    const from = join(book, entry);
+    if (statSync(from).isDirectory()) {
+      if (!entry.endsWith("-edition")) cpSync(from, join(site, entry), { recursive: true });
+    } else if (!entry.endsWith(".html")) copyFileSync(from, join(site, entry));
+  }
+  for (const page of PAGES) {
+    const html = readFileSync(join(book, page), "utf8");
+    assert.ok(html.includes("</head>") && html.includes('<div class="right-buttons">'), `${page} is mdBook HTML`);
+    writeFileSync(join(site, page), html.replace("</head>", `${THREE_LINES.head}</head>`).replace('<div class="right-buttons">', `<div class="right-buttons">${THREE_LINES.body}`));
+  }
+  execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", "--site", site], { stdio: "inherit" });
+}
+
+before(async () => {
+  mkdirSync(outDir, { recursive: true });
+  buildSite();
+  ({ server, origin } = await serve(["--mount", `/docs/=${site}`]));
+  context = await launch(chromium, "chromium-site");
+  // mdBook's playground asks play.rust-lang.org for its crate list; offline, answer it empty.
+  await context.route("https://play.rust-lang.org/**", (route) => route.fulfill({ status: 200, contentType: "application/json", body: '{"crates":[]}' }));
+});
+
+after(async () => {
+  await context?.close();
+  server?.kill();
+});
+
+/** Holds back the embedder weights until `release()`; `pending()` says whether they were asked for and not yet sent. */
+async function holdEmbedder(page) {
+  let release;
+  const released = new Promise((r) => (release = r));
+  let asked = false;
+  let sent = false;
+  await page.route("**/model.safetensors", async (route) => {
+    asked = true;
+    await released;
+    sent = true;
+    await route.continue();
+  });
+  return { release, pending: () => asked && !sent, asked: () => asked };
+}
+
+/** The dialog's options as the reader sees them. */
+function options(page) {
+  return page.$$eval(".wasmrag-option", (os) =>
+    os.map((o) => ({ id: o.id, href: o.getAttribute("href"), text: o.textContent, marks: [...o.querySelectorAll("mark")].map((m) => m.textContent), sub: o.classList.contains("wasmrag-sub") })),
+  );
+}
+
+test("the bundle adds keyword-then-hybrid search, highlights and answers to the Rust Book", { timeout: 900_000 }, async () => {
+  const manifest = JSON.parse(readFileSync(join(site, "wasmrag/manifest.json"), "utf8"));
+  assert.equal(manifest.format, "wasmrag-bundle");
+  assert.ok(manifest.files.some((f) => f.path === "wasmrag-ui.js") && manifest.files.some((f) => f.path === "index.wasmrag"));
+
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(e.message));
+  const embedder = await holdEmbedder(page);
+  await page.goto(`${origin}/docs/ch08-01-vectors.html`);
+  await page.waitForFunction(() => customElements.get("wasmrag-search") && document.querySelector(".wasmrag-button"));
+  assert.equal(embedder.asked(), false, "no model byte is requested before the dialog opens");
+
+  // Ctrl-K opens the dialog (mdBook's own search keys stay with mdBook otherwise).
+  await page.keyboard.press("Control+k");
+  await page.waitForSelector("dialog.wasmrag-dialog[open]");
+  assert.equal(await page.evaluate(() => document.activeElement?.classList.contains("wasmrag-input")), true, "focus moves to the search field");
+  const opened = Date.now();
+  await page.keyboard.type("hash map");
+  await page.waitForSelector(".wasmrag-option");
+  const firstResultsMs = Date.now() - opened;
+  assert.equal(embedder.pending(), true, "keyword results arrived while the embedder download was held back");
+  const keyword = await options(page);
+  assert.ok(keyword.some((o) => o.href.includes("/docs/ch08-03-hash-maps.html")), JSON.stringify(keyword.slice(0, 3)));
+  assert.ok(keyword.some((o) => o.sub && o.marks.some((m) => /hash|map/i.test(m))), "sub-results mark the matched words");
+  assert.match(await page.textContent(".wasmrag-status"), /Keyword/);
+  console.log(`first keyword results ${firstResultsMs} ms after the dialog opened (typing included), embedder still pending`);
+
+  embedder.release();
+  await page.waitForFunction(() => /Semantic/.test(document.querySelector(".wasmrag-status")?.textContent ?? ""), null, { timeout: 120_000 });
+  await page.waitForSelector(".wasmrag-extract .wasmrag-option");
+  const hybrid = await options(page);
+  assert.ok(hybrid[0].href.startsWith(`${origin}/docs/`), "links resolve under the site's base path");
+  assert.equal(await page.$$eval("dialog.wasmrag-dialog script, dialog.wasmrag-dialog img, dialog.wasmrag-dialog iframe", (n) => n.length), 0, "results are text");
+
+  await page.addScriptTag({ path: axePath });
+  const axe = await page.evaluate(async () => {
+    const r = await window.axe.run(document.querySelector("dialog.wasmrag-dialog"));
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
+  });
+  const serious = axe.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(serious, [], JSON.stringify(axe));
+  await page.screenshot({ path: join(outDir, "site-dialog.png") });
+
+  // ↓ moves through the listbox; Enter opens the active result with its words highlighted.
+  await page.keyboard.press("ArrowDown");
+  await page.keyboard.press("ArrowDown");
+  const active = await page.evaluate(() => {
+    const input = document.querySelector(".wasmrag-input");
+    const id = input.getAttribute("aria-activedescendant");
+    const o = document.getElementById(id);
+    return { id, selected: o?.getAttribute("aria-selected"), href: o?.getAttribute("href") };
+  });
+  assert.equal(active.id, hybrid[1].id);
+  assert.equal(active.selected, "true");
+  await Promise.all([page.waitForURL((u) => u.href === active.href), page.keyboard.press("Enter")]);
+  await page.waitForSelector("main mark.wasmrag-highlight");
+  const highlighted = await page.$$eval("main mark.wasmrag-highlight", (ms) => ms.map((m) => m.textContent.toLowerCase()));
+  assert.ok(highlighted.every((m) => m === "hash" || m === "map"), highlighted.join(","));
+  await page.screenshot({ path: join(outDir, "site-highlight.png") });
+
+  // Ask streams a grounded answer whose citations link to its sources; Stop ends one early.
+  await page.keyboard.press("Control+k");
+  await page.waitForSelector("dialog.wasmrag-dialog[open]");
+  await page.fill(".wasmrag-input", "How do I create a new hash map?");
+  await page.waitForSelector(".wasmrag-ask:not([hidden])");
+  await page.click(".wasmrag-ask");
+  await page.waitForFunction(() => document.querySelector(".wasmrag-ask")?.textContent === "Ask" && document.querySelectorAll(".wasmrag-source").length > 0, null, { timeout: 600_000 });
+  const answer = await page.evaluate(() => ({
+    text: document.querySelector(".wasmrag-answer-text").textContent,
+    cites: [...document.querySelectorAll(".wasmrag-cite")].map((a) => a.getAttribute("href")),
+    sources: [...document.querySelectorAll(".wasmrag-source a")].map((a) => a.getAttribute("href")),
+  }));
+  assert.ok(answer.text.length > 20, answer.text);
+  assert.ok(answer.sources.every((s) => s.startsWith(`${origin}/docs/`)), answer.sources.join(" "));
+  assert.ok(answer.cites.every((c) => answer.sources.includes(c)), "every citation links to a listed source");
+  await page.screenshot({ path: join(outDir, "site-answer.png") });
+  await page.fill(".wasmrag-input", "What does Box<T> do?");
+  await page.click(".wasmrag-ask");
+  await page.waitForFunction(() => document.querySelector(".wasmrag-ask")?.textContent === "Stop");
+  await page.click(".wasmrag-ask");
+  await page.waitForFunction(() => document.querySelector(".wasmrag-ask")?.textContent === "Ask", null, { timeout: 120_000 });
+  assert.deepEqual(errors, []);
+});
