@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Inputs of the browser benchmarks, built once and cached under target/bench (idempotent):
 #  - the ONNX graph of all-MiniLM-L6-v2 that transformers.js runs, made from the same
-#    models/ safetensors by bench/make_onnx.py (in a venv with pinned `onnx` and `numpy`);
+#    models/ safetensors by bench/make_onnx.py (in a venv with pinned `onnx` and `numpy`), and
+#    its dynamically quantized q8 version (bench/quantize_onnx.py, pinned `onnxruntime`),
+#    transformers.js's default on WebAssembly;
 #  - SciFact sentences and test queries embedded by `wasmrag embed`, for the vector-search row.
 # Usage: bench/prepare.sh [number of sentences, default 20000]
 set -euo pipefail
@@ -19,6 +21,16 @@ if [ ! -f "$onnx" ] || [ models/all-MiniLM-L6-v2/model.safetensors -nt "$onnx" ]
     rm -rf "$out/venv"
     python3 -m pip install -q --disable-pip-version-check --target "$out/pylib" onnx==1.23.2 numpy==2.4.6
     PYTHONPATH="$out/pylib" python3 bench/make_onnx.py models/all-MiniLM-L6-v2 "$out/models/all-MiniLM-L6-v2"
+  fi
+fi
+quantized=$out/models/all-MiniLM-L6-v2/onnx/model_quantized.onnx
+if [ ! -f "$quantized" ] || [ "$onnx" -nt "$quantized" ] || [ bench/quantize_onnx.py -nt "$quantized" ]; then
+  if [ -x "$out/venv/bin/python" ]; then
+    "$out/venv/bin/python" -m pip install -q --disable-pip-version-check onnxruntime==1.32.0
+    "$out/venv/bin/python" bench/quantize_onnx.py "$out/models/all-MiniLM-L6-v2"
+  else
+    python3 -m pip install -q --disable-pip-version-check --target "$out/pylib" onnxruntime==1.32.0
+    PYTHONPATH="$out/pylib" python3 bench/quantize_onnx.py "$out/models/all-MiniLM-L6-v2"
   fi
 fi
 vectors=$out/scifact-$count.f32

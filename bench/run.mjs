@@ -1,5 +1,5 @@
 // Runs the browser benchmarks in Debian's headless Chromium and prints wasmrag beside its peers.
-// Usage: node bench/run.mjs [--only generation,embedding,search,startup] [--runs 3] [--decode 128]
+// Usage: node bench/run.mjs [--only generation,embedding,search,startup,site] [--runs 3] [--decode 128]
 //                           [--isolate] [--smoke]        (after `make wasm`)
 //   --isolate serves with COOP/COEP so peers that can use threads (wllama, onnxruntime-web) do;
 //   --smoke is a tiny run of every row (short prompt, few passages and vectors, one run) that
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { launch, serve } from "../scripts/chromium.mjs";
+import { siteRow } from "./site.mjs";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
@@ -18,7 +19,7 @@ const smoke = args.includes("--smoke");
 const runs = smoke ? 1 : Number(option("--runs", "3"));
 const decode = smoke ? 8 : Number(option("--decode", "128"));
 const isolate = args.includes("--isolate");
-const only = option("--only", "generation,embedding,search,startup").split(",");
+const only = option("--only", "generation,embedding,search,startup,site").split(",");
 const sentences = smoke ? 1000 : 20000;
 const out = join(repo, "target/bench");
 mkdirSync(out, { recursive: true });
@@ -113,14 +114,17 @@ const rows = {
     for (const threads of isolate && !smoke ? [1, 2] : [1]) {
       const r = await runPage(page, `${base}/bench/embedding.html?passages=/target/bench/passages.json&runs=${runs}&threads=${threads}&gpuPassages=${smoke ? 1 : 4}`);
       results.push(...r.results.filter((x) => threads === 1 || !x.name.startsWith("wasmrag")));
+      results.sort((a, b) => Number(a.name.startsWith("transformers")) - Number(b.name.startsWith("transformers")));
       if (threads === 1) gpu = r.gpu;
     }
     console.log(`\nembedding: all-MiniLM-L6-v2 (same safetensors), ${smoke ? 8 : 100} passages of ~128 tokens, median of ${runs} runs`);
     const w = [22, 12, 14, 16, 17, 12, 8];
     console.log(line(["engine", "min cosine", "cos >256 tok", "batch 1 pass/s", "batch 16 pass/s", "query", "load"], w));
     for (const r of results) console.log(line([r.name, r.minCosine.toFixed(6), r.overLongCosine.toFixed(6), r.batch1.toFixed(1), r.batch16.toFixed(1), ms(r.queryMs), ms(r.loadMs)], w));
-    const [ours, peer] = results;
-    console.log(`wasmrag / transformers.js (1 thread): batch 1 ${(ours.batch1 / peer.batch1).toFixed(2)}x, batch 16 ${(ours.batch16 / peer.batch16).toFixed(2)}x, query latency ${(peer.queryMs / ours.queryMs).toFixed(2)}x faster`);
+    const peer = results.find((r) => r.name === "transformers.js 1 thread");
+    for (const ours of results.filter((r) => r.name.startsWith("wasmrag"))) {
+      console.log(`${ours.name} / transformers.js (1 thread): batch 1 ${(ours.batch1 / peer.batch1).toFixed(2)}x, batch 16 ${(ours.batch16 / peer.batch16).toFixed(2)}x, query latency ${(peer.queryMs / ours.queryMs).toFixed(2)}x faster`);
+    }
     if (gpu.length) {
       console.log(`\nembedding on WebGPU vs CPU: ${smoke ? 1 : 4} passages in one batch (a software adapter here proves the path, not the speed)`);
       const g = [16, 26, 10, 18, 11];
@@ -195,6 +199,10 @@ const rows = {
     console.log(`peak memory (worker's wasm memory, which only grows; JS heaps by measureUserAgentSpecificMemory): ${mem(afterSearch)} after a search, ${mem(afterAnswer)} after an answer`);
     return result;
   },
+
+  site() {
+    return siteRow({ chromium, repo, out, smoke });
+  },
 };
 
 const { server, origin: base } = await serve(isolate ? ["--isolate"] : []);
@@ -204,7 +212,7 @@ try {
   console.log(`headless Chromium ${context.browser()?.version() ?? ""}${isolate ? ", COOP/COEP" : ""}${smoke ? ", smoke run" : ""}`);
   const results = {};
   for (const name of only) {
-    if (!rows[name]) throw new Error(`unknown row ${name} (generation, embedding, search, startup)`);
+    if (!rows[name]) throw new Error(`unknown row ${name} (generation, embedding, search, startup, site)`);
     results[name] = await rows[name](page, base);
   }
   writeFileSync(join(out, smoke ? "smoke.json" : "results.json"), JSON.stringify(results, null, 2));

@@ -125,6 +125,7 @@ export class WasmragSearch extends HTMLElement {
   #asking = null;
   #hybrid = false;
   #canAsk = false;
+  #warmed = false;
   #onKey = (e) => this.#shortcut(e);
 
   /** Replaces some or all of the UI's strings (see `DEFAULT_STRINGS`). */
@@ -220,8 +221,10 @@ export class WasmragSearch extends HTMLElement {
 
   /** Starts the runtime and the embedder download; results turn hybrid when it is ready. */
   #warm() {
+    if (this.#warmed) return;
+    this.#warmed = true;
     const rt = runtime();
-    if (!rt.listeners.has(this.#progress)) rt.listeners.add(this.#progress);
+    rt.listeners.add(this.#progress);
     rt.started.then(
       ({ canAsk }) => {
         this.#canAsk = canAsk && !this.hasAttribute("no-ask");

@@ -36,11 +36,15 @@ export function serve(args = []) {
   });
 }
 
-/** Launches Debian's Chromium through playwright-core's `chromium` with a fresh profile named after `name`. */
-export function launch(chromium, name, extra = []) {
+/**
+ * Launches Debian's Chromium through playwright-core's `chromium` with a fresh profile named
+ * after `name`, extra flags and extra context options (e.g. `{ serviceWorkers: "block" }`).
+ */
+export function launch(chromium, name, extra = [], options = {}) {
   return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), `wasmrag-${name}-`)), {
     executablePath: CHROMIUM,
     headless: true,
     args: chromiumArgs(extra),
+    ...options,
   });
 }

@@ -31,7 +31,7 @@ pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopRe
 pub use ground::Grounding;
 pub use index::{Index, IndexError, SizeReport};
 pub use rag::{
-    build_index, build_index_async, build_index_cached, keyword_search, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag, RagError, Retrieval,
-    SearchHit, SearchResults, Source,
+    build_index, build_index_async, build_index_cached, embed_part, keyword_search, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag,
+    RagError, Retrieval, SearchHit, SearchResults, Source,
 };
 pub use retrieve::{Fusion, RetrieveOptions};

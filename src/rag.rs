@@ -353,6 +353,31 @@ pub fn build_index_cached(
     finish_index(docs, embedder, options, Embedded { chunks, vectors, skipped }, progress)
 }
 
+/// Embeds share `part` (0-based) of `parts` of the passages of `docs` into `cache`, taking
+/// what it already holds: one machine's job in a build split across machines (passages are
+/// assigned by [`EmbeddingCache::in_part`]). Merge the parts with [`EmbeddingCache::absorb`] and
+/// build with [`build_index_cached`], which then embeds nothing. Returns the share's size.
+pub fn embed_part(
+    docs: &[Document],
+    embedder: &Embedder,
+    options: &ChunkOptions,
+    part: usize,
+    parts: usize,
+    cache: &mut EmbeddingCache,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<usize, RagError> {
+    let (_, texts, _) = chunk_documents(docs, embedder, options, progress);
+    let mine: Vec<&str> = texts.iter().map(String::as_str).filter(|t| EmbeddingCache::in_part(t, part, parts)).collect();
+    let missing: Vec<&str> = mine.iter().copied().filter(|t| cache.get(t).is_none()).collect();
+    let fresh = embedder.embed_with_progress(&missing, &mut |done| progress(Progress::Embedded { done, total: missing.len() }))?;
+    for (t, v) in missing.iter().zip(fresh) {
+        cache.insert(t, v);
+    }
+    cache.hits += mine.len() - missing.len();
+    cache.misses += missing.len();
+    Ok(mine.len())
+}
+
 /// Like [`build_index`], embedding on the embedder's GPU engine when one is attached
 /// ([`Embedder::embed_async`]): the bulk-indexing path in a browser with a real GPU.
 pub async fn build_index_async(

@@ -575,7 +575,7 @@ async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -
 /// Attaches a WebGPU engine to `embedder` when `backend` asks for one and it can run.
 async fn choose_embedder_backend(embedder: &mut Embedder, weights: &[u8], backend: &str) -> Result<BackendChoice, Failure> {
     let shape = embedder.bert_shape();
-    let load = async |gpu: &Gpu| GpuEmbedder::from_safetensors(gpu, weights, shape, crate::embed::BATCH_SIZE, crate::embed::MAX_TOKENS).await;
+    let load = async |gpu: &Gpu| GpuEmbedder::from_weights(gpu, weights, shape, crate::embed::BATCH_SIZE, crate::embed::MAX_TOKENS).await;
     Ok(match Backend::parse(backend)?.engine(load).await {
         Ok((adapter, engine)) => {
             let dispatches = engine.dispatches_per_batch();

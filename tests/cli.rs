@@ -212,3 +212,45 @@ fn a_rebuild_with_the_cache_embeds_only_the_edited_page() {
     assert!(err.contains("warning:") && err.contains("embedding every passage"), "{err}");
     assert_eq!(cache_counts(&err).0, 0);
 }
+
+#[test]
+fn a_build_split_into_parts_merges_into_the_same_index_embedding_nothing_twice() {
+    let tmp = tempdir("parts");
+    let pages = tmp.join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    let book = common::book_dir();
+    for page in ["ch15-01-box.html", "ch08-01-vectors.html"] {
+        std::fs::copy(book.join(page), pages.join(page)).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let o = wasmrag(args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let p = |name: &str| tmp.join(name).to_str().unwrap().to_string();
+    let counts = |err: &str| -> (usize, usize) {
+        let line = err.lines().find(|l| l.starts_with("part ")).unwrap_or_else(|| panic!("no part line: {err}"));
+        let n: Vec<usize> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse().ok()).collect();
+        (n[2], n[3])
+    };
+    let (a, a_embedded) = counts(&run(&["index", pages.to_str().unwrap(), "--part", "1/2", "--out", &p("1.part")]));
+    let (b, b_embedded) = counts(&run(&["index", pages.to_str().unwrap(), "--part", "2/2", "--out", &p("2.part")]));
+    assert_eq!((a, b), (a_embedded, b_embedded), "each part embeds its own share");
+    assert!(a > 0 && b > 0, "both parts get passages: {a} and {b}");
+    let merged = run(&["merge", &p("1.part"), &p("2.part"), "--docs", pages.to_str().unwrap(), "--out", &p("merged.idx")]);
+    assert!(merged.contains(&format!("merged 2 parts: {} passages from them, 0 embedded", a + b)), "{merged}");
+    run(&["index", pages.to_str().unwrap(), "--out", &p("clean.idx")]);
+    let (merged, clean) =
+        (Index::from_bytes(&std::fs::read(p("merged.idx")).unwrap()).unwrap(), Index::from_bytes(&std::fs::read(p("clean.idx")).unwrap()).unwrap());
+    assert_eq!(merged.chunks(), clean.chunks());
+    for c in 0..merged.len() as u32 {
+        let (x, y) = (merged.vector(c).unwrap().dequantize(), clean.vector(c).unwrap().dequantize());
+        let cosine: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+        assert!(cosine > 0.995, "passage {c}: cosine {cosine}");
+    }
+    // A missing part is embedded and said so; a bad --part is refused.
+    let partial = run(&["merge", &p("1.part"), "--docs", pages.to_str().unwrap(), "--out", &p("partial.idx")]);
+    assert!(partial.contains(&format!("warning: {b} passages were in no part")), "{partial}");
+    let bad = wasmrag(&["index", pages.to_str().unwrap(), "--part", "3/2", "--out", &p("x.part")]);
+    assert!(!bad.status.success() && stderr(&bad).contains("--part wants I/N"), "{}", stderr(&bad));
+}

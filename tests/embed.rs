@@ -80,3 +80,26 @@ fn fingerprint_identifies_the_model() {
     assert_eq!(a.fingerprint(), embedder().fingerprint());
     assert_eq!(a.fingerprint().len(), 16);
 }
+
+#[test]
+fn the_int8_model_matches_sentence_transformers_at_a_quarter_of_the_size() {
+    let r = reference();
+    let weights = read("all-MiniLM-L6-v2/model.safetensors");
+    let int8 = wasmrag::embed::quantized::quantize(&weights).unwrap();
+    let ratio = int8.len() as f64 / weights.len() as f64;
+    assert!(ratio < 0.28, "int8 file is {} bytes, {ratio:.3} of f32", int8.len());
+    let e = Embedder::from_bytes(&int8, &read("all-MiniLM-L6-v2/config.json"), &read("all-MiniLM-L6-v2/tokenizer.json")).unwrap();
+    assert_eq!(e.fingerprint(), embedder().fingerprint(), "the same model: indexes work with either");
+    let texts: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
+    let vectors = e.embed(&texts).unwrap();
+    let cosines: Vec<f32> = vectors.iter().zip(&r.vectors).map(|(a, b)| cosine(a, b)).collect();
+    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    let min = cosines.iter().copied().fold(f32::MAX, f32::min);
+    eprintln!("int8 against sentence-transformers: mean cosine {mean:.5}, min {min:.5}, {} bytes", int8.len());
+    assert!(mean >= 0.995 && min >= 0.99, "mean {mean}, min {min}");
+    // A damaged file is a typed error, not a panic.
+    assert!(matches!(
+        Embedder::from_bytes(&int8[..int8.len() / 2], &read("all-MiniLM-L6-v2/config.json"), &read("all-MiniLM-L6-v2/tokenizer.json")),
+        Err(EmbedError::Weights(_))
+    ));
+}

@@ -228,7 +228,7 @@ fn embeddings_on_the_gpu_equal_the_cpu_path() {
     let cpu = common::embedder();
     let mut on_gpu = common::embedder();
     let weights = read("all-MiniLM-L6-v2/model.safetensors");
-    let engine = pollster::block_on(GpuEmbedder::from_safetensors(&gpu, &weights, on_gpu.bert_shape(), 16, 256)).unwrap();
+    let engine = pollster::block_on(GpuEmbedder::from_weights(&gpu, &weights, on_gpu.bert_shape(), 16, 256)).unwrap();
     assert!(engine.dispatches_per_batch() > 50);
     on_gpu.attach_gpu(engine);
     let long = "ownership borrowing lifetimes ".repeat(120);
@@ -244,8 +244,18 @@ fn embeddings_on_the_gpu_equal_the_cpu_path() {
         let cosine: f32 = g.iter().zip(c).map(|(a, b)| a * b).sum();
         assert!(cosine >= 0.9999, "text {i} ({:?}): cosine {cosine}", &texts[i][..texts[i].len().min(40)]);
     }
-    let bad = pollster::block_on(GpuEmbedder::from_safetensors(&gpu, b"not safetensors", on_gpu.bert_shape(), 4, 64)).unwrap_err();
+    let bad = pollster::block_on(GpuEmbedder::from_weights(&gpu, b"not safetensors", on_gpu.bert_shape(), 4, 64)).unwrap_err();
     assert!(matches!(bad, GpuError::Unsupported(_)), "{bad}");
+    // The int8 GGUF uploads dequantized (the kernels run in f32): within int8 error of f32.
+    let int8 = wasmrag::embed::quantized::quantize(&weights).unwrap();
+    let mut on_gpu8 = wasmrag::Embedder::from_bytes(&int8, &read("all-MiniLM-L6-v2/config.json"), &read("all-MiniLM-L6-v2/tokenizer.json")).unwrap();
+    on_gpu8.attach_gpu(pollster::block_on(GpuEmbedder::from_weights(&gpu, &int8, on_gpu8.bert_shape(), 4, 64)).unwrap());
+    let got8 = pollster::block_on(on_gpu8.embed_async(&texts[..4])).unwrap();
+    assert!(on_gpu8.has_gpu(), "{:?}", on_gpu8.gpu_error());
+    for (i, (g, c)) in got8.iter().zip(&expected).enumerate() {
+        let cosine: f32 = g.iter().zip(c).map(|(a, b)| a * b).sum();
+        assert!(cosine >= 0.99, "int8 text {i}: cosine {cosine} to the f32 CPU vector");
+    }
 }
 
 /// Bulk indexing on the GPU finds what the CPU-built index finds.
@@ -268,7 +278,7 @@ fn documents_indexed_on_the_gpu_search_like_the_cpu_index() {
     let built = build_index(&docs, &cpu, &ChunkOptions::default(), &mut |_| {}).unwrap();
     let mut on_gpu = common::embedder();
     let weights = read("all-MiniLM-L6-v2/model.safetensors");
-    on_gpu.attach_gpu(pollster::block_on(GpuEmbedder::from_safetensors(&gpu, &weights, on_gpu.bert_shape(), 16, 256)).unwrap());
+    on_gpu.attach_gpu(pollster::block_on(GpuEmbedder::from_weights(&gpu, &weights, on_gpu.bert_shape(), 16, 256)).unwrap());
     let built_gpu = pollster::block_on(build_index_async(&docs, &mut on_gpu, &ChunkOptions::default(), &mut |_| {})).unwrap();
     assert!(on_gpu.has_gpu());
     let (cpu_rag, gpu_rag) = (Rag::new(built.index, cpu).unwrap(), Rag::new(built_gpu.index, on_gpu).unwrap());

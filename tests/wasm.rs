@@ -81,6 +81,25 @@ async fn search_matches_the_native_cli() {
     assert!(extract["text"].as_str().unwrap().to_lowercase().contains("ownership"), "{extract}");
 }
 
+/// The int8 embedder (the package's default) in WebAssembly: the same top results as the f32
+/// model the fixture index was built with, cosines within int8 error.
+#[wasm_bindgen_test]
+async fn the_int8_embedder_searches_like_the_f32_one() {
+    let m = models().await;
+    let index = fetch("target/wasm-fixture/fixture.idx").await;
+    let int8 = fetch("models/all-MiniLM-L6-v2/model.q8_0.gguf").await;
+    let f32_rag = rag(&m).await;
+    let int8_rag = WasmRag::new(&index, &int8, &m.config, &m.tokenizer).map_err(JsValue::from).expect("load int8");
+    for query in ["What is ownership?", "How do I borrow a value mutably?"] {
+        let a: Vec<Hit> = serde_wasm_bindgen::from_value(f32_rag.search(query, 3).map_err(JsValue::from).expect("search")).expect("hits");
+        let b: Vec<Hit> = serde_wasm_bindgen::from_value(int8_rag.search(query, 3).map_err(JsValue::from).expect("search")).expect("hits");
+        assert_eq!(a[0].url, b[0].url, "{query}");
+        for (x, y) in a.iter().zip(&b).filter(|(x, y)| x.url == y.url) {
+            assert!((x.cosine - y.cosine).abs() < 0.02, "{query}: {x:?} vs {y:?}");
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn bad_bytes_give_js_errors() {
     let m = models().await;

@@ -157,12 +157,14 @@ async function search(event) {
   if (!query) return;
   const t0 = performance.now();
   try {
-    const { hits, extract } = await rag.searchExtract(query, { k: 8 });
+    // Until the embedder is loaded, searches rank by keywords alone and have no extract.
+    const keyword = rag.info.retrieval === "keyword";
+    const { hits, extract } = keyword ? { hits: await rag.search(query, { k: 8 }), extract: null } : await rag.searchExtract(query, { k: 8 });
     $("retrieval-ms").textContent = ms(performance.now() - t0);
     $("answer-section").hidden = true;
     showResults(hits);
     showExtract("results-extract", extract, hits);
-    status(`${hits.length} results`);
+    status(keyword ? `${hits.length} keyword results` : `${hits.length} results`);
     await showMemory();
   } catch (err) {
     status(err.message, true);
@@ -223,19 +225,29 @@ async function main() {
   if ("serviceWorker" in navigator) {
     await navigator.serviceWorker.register("./sw.js").catch((err) => console.warn("offline support unavailable:", err.message));
   }
+  // Keyword search is ready as soon as the index is loaded; the embedder follows.
+  const t0 = performance.now();
   try {
-    rag = await createRag({ index: indexUrl, onProgress, backend });
+    rag = await createRag({ index: indexUrl, onProgress, backend, loadEmbedder: "later" });
   } catch (err) {
     status(`Could not start: ${err.message}`, true);
     return;
   }
   $("backend").textContent = rag.info.backend === "wasm-simd" ? "CPU (WebAssembly SIMD)" : rag.info.backend;
   $("passages").textContent = rag.info.passages.toLocaleString("en");
-  $("progress").value = 1;
-  status(`Ready in ${ms(rag.info.loadMs)}: search, or ask a question`);
-  document.body.dataset.ready = "true";
+  document.body.dataset.keywordReady = "true";
   busy(false);
   $("query").focus();
+  status(`Keyword search ready in ${ms(performance.now() - t0)}; loading the embedding model…`);
+  try {
+    await rag.loadEmbedder();
+  } catch (err) {
+    status(`Semantic search unavailable (keyword results only): ${err.message}`, true);
+    return;
+  }
+  $("progress").value = 1;
+  status(`Ready in ${ms(performance.now() - t0)}: search, or ask a question`);
+  document.body.dataset.ready = "true";
 }
 
 $("query-form").addEventListener("submit", search);

@@ -5,7 +5,7 @@
 //! destroys the previous one. Every URL in it is relative (pages to the site root, files to the
 //! manifest), so the site works under any base path.
 
-use crate::models::{sha256_file, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER, EMBEDDER_WEIGHTS, GENERATOR};
+use crate::models::{sha256_file, EMBEDDER_CONFIG, EMBEDDER_INT8, EMBEDDER_TOKENIZER, GENERATOR};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -148,7 +148,7 @@ impl Bundle<'_> {
         let index_path = dir.join(INDEX_FILE);
         std::fs::write(&index_path, self.index).map_err(io(&index_path))?;
         files.push(entry(dir, INDEX_FILE)?);
-        let mut wanted = vec![EMBEDDER_WEIGHTS, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER];
+        let mut wanted = vec![EMBEDDER_INT8, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER];
         if self.generator {
             wanted.push(GENERATOR);
         }
@@ -179,7 +179,7 @@ impl Bundle<'_> {
             "writer": concat!("wasmrag ", env!("CARGO_PKG_VERSION")),
             "index": INDEX_FILE,
             "models": {
-                "embedder": { "weights": take(EMBEDDER_WEIGHTS), "config": take(EMBEDDER_CONFIG), "tokenizer": take(EMBEDDER_TOKENIZER) },
+                "embedder": { "weights": take(EMBEDDER_INT8), "config": take(EMBEDDER_CONFIG), "tokenizer": take(EMBEDDER_TOKENIZER) },
                 "generator": take(GENERATOR),
             },
             "files": files,
@@ -209,7 +209,7 @@ mod tests {
         let (site, runtime, models) = (root.join("site"), root.join("pkg"), root.join("models"));
         fake(&site, &["index.html"]);
         fake(&runtime, RUNTIME_FILES);
-        fake(&models, &[EMBEDDER_WEIGHTS, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER, GENERATOR]);
+        fake(&models, &[EMBEDDER_INT8, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER, GENERATOR]);
         (site, runtime, models)
     }
 
@@ -237,8 +237,8 @@ mod tests {
         let (site, runtime, models) = setup();
         let b = Bundle { site: &site, runtime: &runtime, models: Models::Url(&models, "https://cdn.example/m/"), generator: false, index: b"i" };
         let (dir, manifest) = b.write().unwrap();
-        assert_eq!(manifest["models"]["embedder"]["weights"]["url"], "https://cdn.example/m/all-MiniLM-L6-v2/model.safetensors");
-        assert_eq!(manifest["models"]["embedder"]["weights"]["bytes"], format!("contents of {EMBEDDER_WEIGHTS}").len());
+        assert_eq!(manifest["models"]["embedder"]["weights"]["url"], "https://cdn.example/m/all-MiniLM-L6-v2/model.q8_0.gguf");
+        assert_eq!(manifest["models"]["embedder"]["weights"]["bytes"], format!("contents of {EMBEDDER_INT8}").len());
         assert!(manifest["models"]["generator"].is_null());
         assert!(!dir.join("models").exists());
     }

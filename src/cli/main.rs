@@ -35,36 +35,28 @@ enum Command {
         /// Folders or files to index (with --site: the site itself unless given).
         #[arg(required_unless_present = "site")]
         paths: Vec<String>,
-        /// Where to write the index.
-        #[arg(short, long, required_unless_present = "site", conflicts_with = "site")]
-        out: Option<PathBuf>,
-        /// A built site (mdBook, Hugo, Docusaurus, plain HTML): writes DIR/wasmrag/ with the
-        /// index, the runtime, the UI, the models and a manifest; page URLs are relative to it.
-        #[arg(long)]
-        site: Option<PathBuf>,
-        /// With --site: point the bundle at a shared copy of the models under this URL instead
-        /// of copying them in (same layout as the models folder).
-        #[arg(long, requires = "site")]
-        models_url: Option<String>,
-        /// With --site: leave the generator out (a search-only bundle).
-        #[arg(long, requires = "site")]
-        no_generator: bool,
-        /// With --site: the npm package's folder the runtime and UI are copied from.
-        #[arg(long, requires = "site", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg"))]
-        runtime: PathBuf,
-        /// Glob of paths to leave out, relative to the folder (repeatable), e.g. print.html.
-        #[arg(long)]
-        exclude: Vec<String>,
-        /// Prefix for the URLs stored in the index (e.g. /docs/).
-        #[arg(long, default_value = "")]
-        base_url: String,
-        /// Most tokens per passage.
-        #[arg(long, default_value_t = 256)]
-        max_tokens: usize,
+        #[command(flatten)]
+        output: Output,
         /// Embedding cache file: passages embedded by an earlier build are taken from it, so a
         /// rebuild after editing a page embeds only that page's passages. Created if missing.
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Embed only share I of N of the passages (1-based, e.g. 2/4) into a part file at
+        /// --out, for a build split across machines; `merge` then writes the index or bundle.
+        #[arg(long, value_name = "I/N", conflicts_with = "site")]
+        part: Option<String>,
+    },
+    /// Build the index or site bundle from the part files of `index --part` (every part of the
+    /// same pages, with the same --max-tokens), embedding nothing the parts hold.
+    Merge {
+        /// The part files.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Folders or files that were indexed (with --site: the site itself).
+        #[arg(long = "docs", required_unless_present = "site")]
+        paths: Vec<String>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Search an index; needs no generator model.
     Search {
@@ -181,6 +173,47 @@ enum Command {
     },
 }
 
+/// What `index` and `merge` read beside the pages and where they write.
+#[derive(clap::Args)]
+struct Output {
+    /// Where to write the index (or, with --part, the part file).
+    #[arg(short, long, required_unless_present = "site", conflicts_with = "site")]
+    out: Option<PathBuf>,
+    /// A built site (mdBook, Hugo, Docusaurus, plain HTML): writes DIR/wasmrag/ with the
+    /// index, the runtime, the UI, the models and a manifest; page URLs are relative to it.
+    #[arg(long)]
+    site: Option<PathBuf>,
+    /// With --site: point the bundle at a shared copy of the models under this URL instead
+    /// of copying them in (same layout as the models folder).
+    #[arg(long, requires = "site")]
+    models_url: Option<String>,
+    /// With --site: leave the generator out (a search-only bundle).
+    #[arg(long, requires = "site")]
+    no_generator: bool,
+    /// With --site: the npm package's folder the runtime and UI are copied from.
+    #[arg(long, requires = "site", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg"))]
+    runtime: PathBuf,
+    /// Glob of paths to leave out, relative to the folder (repeatable), e.g. print.html.
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Prefix for the URLs stored in the index (e.g. /docs/).
+    #[arg(long, default_value = "")]
+    base_url: String,
+    /// Most tokens per passage.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+}
+
+impl Output {
+    fn target(self) -> Result<Target, CliError> {
+        match (self.out, self.site) {
+            (Some(out), _) => Ok(Target::File(out)),
+            (None, Some(site)) => Ok(Target::Site { site, runtime: self.runtime, models_url: self.models_url, generator: !self.no_generator }),
+            (None, None) => Err(CliError::Usage("give --out FILE or --site DIR".into())),
+        }
+    }
+}
+
 /// Why a command failed; printed as `error: ...` with exit status 1.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -238,7 +271,14 @@ fn load_embedder(models: &Path) -> Result<Embedder, CliError> {
         }
         read(&path)
     };
-    Ok(Embedder::from_bytes(&file(models::EMBEDDER_WEIGHTS)?, &file(models::EMBEDDER_CONFIG)?, &file(models::EMBEDDER_TOKENIZER)?)?)
+    // The f32 weights embed faster natively; the npm package ships only the int8 ones (the same
+    // model and fingerprint), which `npx wasmrag` then indexes with.
+    let weights = if models.join(models::EMBEDDER_WEIGHTS).exists() || !models.join(models::EMBEDDER_INT8).exists() {
+        models::EMBEDDER_WEIGHTS
+    } else {
+        models::EMBEDDER_INT8
+    };
+    Ok(Embedder::from_bytes(&file(weights)?, &file(models::EMBEDDER_CONFIG)?, &file(models::EMBEDDER_TOKENIZER)?)?)
 }
 
 fn load_rag(models: &Path, index: &Path) -> Result<Rag, CliError> {
@@ -279,13 +319,19 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             Ok(())
         }
         Command::Embed { input, out } => embed_lines(&input, &out, models),
-        Command::Index { paths, out, site, models_url, no_generator, runtime, exclude, base_url, max_tokens, cache } => {
-            let target = match (out, site) {
-                (Some(out), _) => Target::File(out),
-                (None, Some(site)) => Target::Site { site, runtime, models_url, generator: !no_generator },
-                (None, None) => return Err(CliError::Usage("give --out FILE or --site DIR".into())),
-            };
-            index(&paths, &target, &exclude, &base_url, max_tokens, cache.as_deref(), models)
+        Command::Index { paths, output, cache, part } => {
+            let (exclude, base_url, max_tokens) = (output.exclude.clone(), output.base_url.clone(), output.max_tokens);
+            let target = output.target()?;
+            let pages = Pages { paths: &paths, exclude: &exclude, base_url: &base_url, max_tokens };
+            match (part, &target) {
+                (Some(part), Target::File(out)) => index_part(&pages, &part, out, cache.as_deref(), models),
+                _ => index(&pages, &target, Vectors::Cache(cache.as_deref()), models),
+            }
+        }
+        Command::Merge { parts, paths, output } => {
+            let (exclude, base_url, max_tokens) = (output.exclude.clone(), output.base_url.clone(), output.max_tokens);
+            let target = output.target()?;
+            index(&Pages { paths: &paths, exclude: &exclude, base_url: &base_url, max_tokens }, &target, Vectors::Parts(&parts), models)
         }
         Command::Eval {
             dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, ..
@@ -667,15 +713,63 @@ enum Target {
     Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool },
 }
 
-fn index(
-    paths: &[String],
-    target: &Target,
-    exclude: &[String],
-    base_url: &str,
+/// The pages to index and how to cut them into passages.
+struct Pages<'a> {
+    paths: &'a [String],
+    exclude: &'a [String],
+    base_url: &'a str,
     max_tokens: usize,
-    cache_file: Option<&Path>,
-    models: &Path,
-) -> Result<(), CliError> {
+}
+
+/// Where vectors embedded earlier come from.
+enum Vectors<'a> {
+    /// An embedding cache file (read if it exists, written after the build).
+    Cache(Option<&'a Path>),
+    /// The part files of a split build, all of which must be for the loaded embedder.
+    Parts(&'a [PathBuf]),
+}
+
+/// Reads an embedding cache or part file for `embedder`.
+fn read_cache(file: &Path, embedder: &Embedder) -> Result<EmbeddingCache, CliError> {
+    let bytes = read(file)?;
+    let cache = EmbeddingCache::from_bytes(&bytes, embedder.fingerprint(), embedder.dim()).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+    Ok(cache)
+}
+
+/// `index --part I/N`: embeds that share of the passages into a part file.
+fn index_part(pages: &Pages, part: &str, out: &Path, cache_file: Option<&Path>, models: &Path) -> Result<(), CliError> {
+    let bad = || CliError::Usage(format!("--part wants I/N with 1 <= I <= N (e.g. 2/4), not {part}"));
+    let (i, n) = part.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if i == 0 || i > n {
+        return Err(bad());
+    }
+    let exclude = walk::exclusions(pages.exclude).map_err(|e| CliError::Usage(format!("bad --exclude pattern: {e}")))?;
+    let (docs, warnings) = walk::collect(pages.paths, &exclude, pages.base_url);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let embedder = load_embedder(models)?;
+    let mut cache = match cache_file.filter(|f| f.exists()) {
+        Some(f) => read_cache(f, &embedder)?,
+        None => EmbeddingCache::new(embedder.fingerprint(), embedder.dim()),
+    };
+    let start = Instant::now();
+    let options = ChunkOptions { max_tokens: pages.max_tokens, ..Default::default() };
+    let mine = wasmrag::embed_part(&docs, &embedder, &options, i - 1, n, &mut cache, &mut |_| {})?;
+    std::fs::write(out, cache.to_bytes()).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
+    eprintln!(
+        "part {i}/{n}: {mine} passages ({} embedded, {} from the cache) in {:.1} s; wrote {}",
+        cache.misses,
+        cache.hits,
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn index(pages: &Pages, target: &Target, vectors: Vectors, models: &Path) -> Result<(), CliError> {
+    let (paths, exclude, base_url, max_tokens) = (pages.paths, pages.exclude, pages.base_url, pages.max_tokens);
     let mut exclude = exclude.to_vec();
     let mut paths = paths.to_vec();
     if let Target::Site { site, .. } = target {
@@ -705,10 +799,25 @@ fn index(
     let embedder = load_embedder(models)?;
     let options = ChunkOptions { max_tokens, ..Default::default() };
     let mut cache = EmbeddingCache::new(embedder.fingerprint(), embedder.dim());
-    if let Some(file) = cache_file.filter(|f| f.exists()) {
-        match EmbeddingCache::from_bytes(&read(file)?, embedder.fingerprint(), embedder.dim()) {
-            Ok(c) => cache = c,
-            Err(e) => eprintln!("warning: {}: {e}; embedding every passage", file.display()),
+    let mut cache_file = None;
+    match vectors {
+        Vectors::Cache(file) => {
+            cache_file = file;
+            if let Some(file) = file.filter(|f| f.exists()) {
+                match EmbeddingCache::from_bytes(&read(file)?, embedder.fingerprint(), embedder.dim()) {
+                    Ok(c) => cache = c,
+                    Err(e) => eprintln!("warning: {}: {e}; embedding every passage", file.display()),
+                }
+            }
+        }
+        Vectors::Parts(parts) => {
+            for part in parts {
+                let read = read_cache(part, &embedder)?;
+                if read.is_empty() {
+                    return Err(CliError::Usage(format!("{}: holds no vector for the loaded embedder (another model, or an empty part)", part.display())));
+                }
+                cache.absorb(read);
+            }
         }
     }
     let mut embed_bar: Option<ProgressBar> = None;
@@ -760,6 +869,12 @@ fn index(
     if let Some(file) = cache_file {
         std::fs::write(file, cache.to_bytes()).map_err(|source| CliError::Io { path: file.to_path_buf(), source })?;
         eprintln!("embedding cache {}: {} passages from it, {} embedded", file.display(), cache.hits, cache.misses);
+    }
+    if let Vectors::Parts(parts) = vectors {
+        eprintln!("merged {} parts: {} passages from them, {} embedded", parts.len(), cache.hits, cache.misses);
+        if cache.misses > 0 {
+            eprintln!("warning: {} passages were in no part (a part missing, or other pages or --max-tokens than the parts were built with)", cache.misses);
+        }
     }
     let r = built.index.size_report();
     let per = |b: usize| b as f64 / r.chunks as f64;

@@ -100,6 +100,30 @@ impl EmbeddingCache {
         Some(v)
     }
 
+    /// How many vectors the cache holds.
+    pub fn len(&self) -> usize {
+        self.vectors.len() + self.used.keys().filter(|k| !self.vectors.contains_key(*k)).count()
+    }
+
+    /// Whether it holds no vector (also what a file written for another embedder reads as).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds every vector of `other` (e.g. a part of a build split across machines).
+    pub fn absorb(&mut self, other: EmbeddingCache) {
+        self.vectors.extend(other.vectors);
+        self.vectors.extend(other.used);
+    }
+
+    /// Whether the passage with embedding text `text` belongs to share `part` (0-based) of
+    /// `parts`: decided by its key, so every machine of a split build agrees without talking.
+    pub fn in_part(text: &str, part: usize, parts: usize) -> bool {
+        let k = key(text);
+        let n = u64::from_le_bytes(k[..8].try_into().unwrap_or_default());
+        parts > 0 && n % parts as u64 == part as u64
+    }
+
     /// Stores a freshly embedded passage's vector.
     pub fn insert(&mut self, text: &str, vector: Vec<f32>) {
         self.used.insert(key(text), vector);

@@ -1,7 +1,9 @@
 //! Embedding: a BERT-family sentence encoder (default all-MiniLM-L6-v2) on candle, pooled and
-//! normalised exactly as sentence-transformers does, so vectors match the published model.
+//! normalised exactly as sentence-transformers does, so vectors match the published model. The
+//! weights are f32 safetensors or the int8 GGUF that [`quantized::quantize`] derives from them.
 
 mod cache;
+pub mod quantized;
 
 pub use cache::{CacheError, EmbeddingCache, CACHE_MAGIC, CACHE_VERSION};
 
@@ -45,9 +47,15 @@ pub const MAX_TOKENS: usize = 256;
 /// Texts embedded together in one forward pass.
 pub const BATCH_SIZE: usize = 16;
 
+/// The encoder's weights: f32 (candle-transformers' BERT) or int8 ([`quantized::QuantizedBert`]).
+enum Model {
+    F32(BertModel),
+    Int8(quantized::QuantizedBert),
+}
+
 /// A loaded sentence encoder that turns texts into unit-length vectors.
 pub struct Embedder {
-    model: BertModel,
+    model: Model,
     /// Truncates at the model's window, for embedding.
     tokenizer: Tokenizer,
     /// The same vocabulary without truncation, for measuring text.
@@ -63,8 +71,9 @@ pub struct Embedder {
 }
 
 impl Embedder {
-    /// Loads the encoder from the bytes of `model.safetensors`, `config.json` and
-    /// `tokenizer.json`, so it works the same from files, the network or a browser cache.
+    /// Loads the encoder from the bytes of its weights (`model.safetensors`, or the int8 GGUF),
+    /// `config.json` and `tokenizer.json`, so it works the same from files, the network or a
+    /// browser cache.
     pub fn from_bytes(weights: &[u8], config_bytes: &[u8], tokenizer_bytes: &[u8]) -> Result<Self, EmbedError> {
         let config: Config = serde_json::from_slice(config_bytes).map_err(|e| EmbedError::Config(e.to_string()))?;
         validate(&config)?;
@@ -76,8 +85,12 @@ impl Embedder {
         let mut counter = tokenizer.clone();
         counter.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights.to_vec(), DType::F32, &device).map_err(|e| EmbedError::Weights(e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Weights(e.to_string()))?;
+        let model = if quantized::is_gguf(weights) {
+            Model::Int8(quantized::QuantizedBert::from_gguf(weights, &config).map_err(|e| EmbedError::Weights(e.to_string()))?)
+        } else {
+            let vb = VarBuilder::from_buffered_safetensors(weights.to_vec(), DType::F32, &device).map_err(|e| EmbedError::Weights(e.to_string()))?;
+            Model::F32(BertModel::load(vb, &config).map_err(|e| EmbedError::Weights(e.to_string()))?)
+        };
         let fingerprint = fingerprint(config_bytes, tokenizer_bytes);
         let shape = BertShape {
             hidden: config.hidden_size,
@@ -133,7 +146,7 @@ impl Embedder {
         Ok(out)
     }
 
-    /// The encoder's sizes, to build its GPU engine ([`GpuEmbedder::from_safetensors`]).
+    /// The encoder's sizes, to build its GPU engine ([`GpuEmbedder::from_weights`]).
     pub fn bert_shape(&self) -> BertShape {
         self.shape
     }
@@ -208,8 +221,11 @@ impl Embedder {
         let shape = (texts.len(), len);
         let ids = Tensor::from_vec(ids, shape, &self.device).map_err(compute)?;
         let mask = Tensor::from_vec(mask, shape, &self.device).map_err(compute)?;
-        let types = ids.zeros_like().map_err(compute)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(compute)?;
+        let hidden = match &self.model {
+            Model::F32(model) => model.forward(&ids, &ids.zeros_like().map_err(compute)?, Some(&mask)),
+            Model::Int8(model) => model.forward(&ids, &mask),
+        }
+        .map_err(compute)?;
         let pooled = mean_pool(&hidden, &mask).map_err(compute)?;
         let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(compute)?;
         Ok(rows.into_iter().map(normalize).collect())

@@ -67,11 +67,24 @@ fn unsupported(what: impl Into<String>) -> GpuError {
     GpuError::Unsupported(what.into())
 }
 
+/// Every tensor of `model.safetensors`, or of a GGUF file dequantized to f32, by name.
+fn read_tensors(weights: &[u8]) -> Result<std::collections::HashMap<String, candle_core::Tensor>, GpuError> {
+    if !weights.starts_with(b"GGUF") {
+        return candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| unsupported(format!("unreadable safetensors: {e}")));
+    }
+    let bad = |e: candle_core::Error| unsupported(format!("unreadable GGUF: {e}"));
+    let mut reader = std::io::Cursor::new(weights);
+    let content = candle_core::quantized::gguf_file::Content::read(&mut reader).map_err(bad)?;
+    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
+    names.into_iter().map(|n| Ok((n.clone(), content.tensor(&mut reader, &n, &Device::Cpu).and_then(|t| t.dequantize(&Device::Cpu)).map_err(bad)?))).collect()
+}
+
 impl GpuEmbedder {
-    /// Uploads a BERT encoder from its `model.safetensors` bytes, for batches of up to
-    /// `max_batch` sequences of up to `max_seq` tokens.
-    pub async fn from_safetensors(gpu: &Gpu, weights: &[u8], shape: BertShape, max_batch: usize, max_seq: usize) -> Result<GpuEmbedder, GpuError> {
-        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| unsupported(format!("unreadable safetensors: {e}")))?;
+    /// Uploads a BERT encoder from its weights (`model.safetensors`, or the int8 GGUF, which is
+    /// dequantized: the kernels run in f32), for batches of up to `max_batch` sequences of up to
+    /// `max_seq` tokens.
+    pub async fn from_weights(gpu: &Gpu, weights: &[u8], shape: BertShape, max_batch: usize, max_seq: usize) -> Result<GpuEmbedder, GpuError> {
+        let tensors = read_tensors(weights)?;
         let max_seq = max_seq.min(shape.max_positions).min(MAX_SEQ);
         if shape.heads == 0
             || !shape.hidden.is_multiple_of(shape.heads)

@@ -201,3 +201,34 @@ test("an off-topic question is declined without generating", { timeout: 300_000 
   assert.equal(result.status, "The documents do not contain an answer");
   assert.equal(result.answer, "The documents do not contain an answer to this question.");
 });
+
+test("the demo shows keyword results before the embedder has arrived", { timeout: 300_000 }, async () => {
+  // A fresh profile (no model in its caches) without the service worker, so the held-back
+  // request is the only way the embedder can arrive.
+  const fresh = await launch(chromium, "chromium-keyword", [], { serviceWorkers: "block" });
+  try {
+    await keywordFirst(await fresh.newPage());
+  } finally {
+    await fresh.close();
+  }
+});
+
+/** Keyword results while the embedder download is held back, then hybrid ones once it arrives. */
+async function keywordFirst(page) {
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route("**/all-MiniLM-L6-v2/model.q8_0.gguf", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto(`${baseUrl}?index=./e2e.idx`);
+  await page.waitForSelector("body[data-keyword-ready=true]", { timeout: 120_000 });
+  const hits = await search(page, "hash map");
+  assert.match(await page.textContent("#status-text"), /^\d+ keyword results$/);
+  assert.ok(hits.some((h) => h.href.includes("ch08-03-hash-maps.html")), JSON.stringify(hits.map((h) => h.href)));
+  assert.equal(await page.$("body[data-ready=true]"), null, "the embedder is still held back");
+  release();
+  await waitReady(page);
+  await search(page, "hash map");
+  assert.match(await page.textContent("#status-text"), /^\d+ results$/);
+}

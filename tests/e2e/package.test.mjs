@@ -49,7 +49,7 @@ test("the packed tarball holds the runtime, the UI, the types and the models", (
   for (const f of ["index.js", "index.d.ts", "worker.js", "assets.js", "errors.js", "models.js", "wasmrag-ui.js", "wasmrag-ui.d.ts", "wasmrag-ui.css", "wasm/wasmrag.js", "wasm/wasmrag_bg.wasm", "package.json"]) {
     assert.ok(tarball.files.includes(f), `${f} is packed`);
   }
-  assert.ok(tarball.files.some((f) => f.endsWith(".gguf")) && tarball.files.some((f) => f.endsWith("model.safetensors")), "the default models are packed");
+  assert.ok(tarball.files.some((f) => f.endsWith(".gguf")) && tarball.files.some((f) => f.endsWith("all-MiniLM-L6-v2/model.q8_0.gguf")) && !tarball.files.some((f) => f.endsWith(".safetensors")), "the default models are packed, the embedder in int8 only");
   console.log(`npm package: ${(tarball.size / 1e6).toFixed(1)} MB packed, ${(tarball.unpacked / 1e6).toFixed(1)} MB unpacked, ${tarball.files.length} files`);
 });
 

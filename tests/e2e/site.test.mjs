@@ -68,7 +68,7 @@ async function holdEmbedder(page) {
   const released = new Promise((r) => (release = r));
   let asked = false;
   let sent = false;
-  await page.route("**/model.safetensors", async (route) => {
+  await page.route("**/all-MiniLM-L6-v2/model.q8_0.gguf", async (route) => {
     asked = true;
     await released;
     sent = true;
