@@ -17,7 +17,7 @@ wasm:
 test:
 	bash scripts/test.sh
 
-## Every test, with the GPU parity tests on the whole generator instead of its first blocks.
+## Every test, with the GPU parity tests on the whole generator instead of its first blocks and the demo answering on WebGPU (SwiftShader).
 test-full:
 	WASMRAG_FULL_MODELS=1 bash scripts/test.sh
 
