@@ -5,7 +5,6 @@ export interface WasmragStrings {
   dialogLabel: string;
   placeholder: string;
   close: string;
-  loadingIndex: string;
   /** `{percent}` is replaced by the download's progress. */
   loadingModel: string;
   keyword: string;

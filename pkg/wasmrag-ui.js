@@ -14,7 +14,6 @@ export const DEFAULT_STRINGS = {
   dialogLabel: "Search this site",
   placeholder: "Search the docs",
   close: "Close",
-  loadingIndex: "Loading the search index…",
   loadingModel: "Keyword results; loading the semantic model… {percent}%",
   keyword: "Keyword results",
   hybrid: "Semantic and keyword results",
