@@ -29,7 +29,7 @@ check:
 lint:
 	bash scripts/lint.sh
 
-## Fuzz the index decoder, GGUF loading, the chunkers and the tokenizer (10 min each; nightly).
+## Fuzz the index decoder, GGUF loading (generator and int8 embedder), the chunkers, the tokenizer and the page's requests (10 min each; nightly).
 fuzz:
 	bash scripts/fuzz.sh
 

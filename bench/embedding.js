@@ -4,7 +4,7 @@
 // (tests/data/minilm_reference.json); then passages/s at batch 1 and 16 and one-query latency.
 // Where the page has WebGPU, wasmrag's GPU encoder is also run against its CPU path.
 // Results go to window.benchResult for bench/run.mjs.
-import init, { WasmEmbedder } from "../pkg/wasm/wasmrag.js";
+import init, { WasmEmbedder } from "../target/bench-wasm/wasmrag.js";
 import { env, pipeline } from "@huggingface/transformers";
 
 const params = new URLSearchParams(location.search);

@@ -2,7 +2,7 @@
 // (llama.cpp in wasm) on the same GGUF file and prompt, greedy, a fixed number of tokens; then,
 // where the page has WebGPU, wasmrag's WebGPU engine against its CPU path on a short prompt
 // (software adapters are far too slow for the long one). Results go to window.benchResult.
-import init, { WasmGenerator } from "../pkg/wasm/wasmrag.js";
+import init, { WasmGenerator } from "../target/bench-wasm/wasmrag.js";
 import { Wllama } from "./node_modules/@wllama/wllama/esm/index.js";
 
 const params = new URLSearchParams(location.search);

@@ -118,12 +118,14 @@ const rows = {
       if (threads === 1) gpu = r.gpu;
     }
     console.log(`\nembedding: all-MiniLM-L6-v2 (same safetensors), ${smoke ? 8 : 100} passages of ~128 tokens, median of ${runs} runs`);
-    const w = [22, 12, 14, 16, 17, 12, 8];
+    const w = [28, 12, 14, 16, 17, 12, 8];
     console.log(line(["engine", "min cosine", "cos >256 tok", "batch 1 pass/s", "batch 16 pass/s", "query", "load"], w));
     for (const r of results) console.log(line([r.name, r.minCosine.toFixed(6), r.overLongCosine.toFixed(6), r.batch1.toFixed(1), r.batch16.toFixed(1), ms(r.queryMs), ms(r.loadMs)], w));
-    const peer = results.find((r) => r.name === "transformers.js 1 thread");
-    for (const ours of results.filter((r) => r.name.startsWith("wasmrag"))) {
-      console.log(`${ours.name} / transformers.js (1 thread): batch 1 ${(ours.batch1 / peer.batch1).toFixed(2)}x, batch 16 ${(ours.batch16 / peer.batch16).toFixed(2)}x, query latency ${(peer.queryMs / ours.queryMs).toFixed(2)}x faster`);
+    // Each of ours beside its like, on one thread: f32 against fp32, int8 against q8.
+    for (const [mine, theirs] of [["wasmrag", "transformers.js 1 thread"], ["wasmrag int8", "transformers.js q8 1 thread"]]) {
+      const [ours, peer] = [results.find((r) => r.name === mine), results.find((r) => r.name === theirs)];
+      if (!ours || !peer) continue;
+      console.log(`${mine} / ${theirs}: batch 1 ${(ours.batch1 / peer.batch1).toFixed(2)}x, batch 16 ${(ours.batch16 / peer.batch16).toFixed(2)}x, query latency ${(peer.queryMs / ours.queryMs).toFixed(2)}x faster`);
     }
     if (gpu.length) {
       console.log(`\nembedding on WebGPU vs CPU: ${smoke ? 1 : 4} passages in one batch (a software adapter here proves the path, not the speed)`);

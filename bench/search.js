@@ -3,7 +3,7 @@
 // voy-search (Rust kd-tree in wasm) and hnswlib-wasm (hnswlib in wasm), against an f32 brute
 // force in plain JS that gives the true top 10. Build time, serialized size, query p50/p99 for
 // k = 10 and recall@10. Results go to window.benchResult for bench/run.mjs.
-import init, { WasmVectorIndex } from "../pkg/wasm/wasmrag.js";
+import init, { WasmVectorIndex } from "../target/bench-wasm/wasmrag.js";
 import * as voyGlue from "./node_modules/voy-search/voy_search_bg.js";
 import { loadHnswlib } from "./node_modules/hnswlib-wasm/dist/hnswlib.js";
 

@@ -31,8 +31,9 @@ fn book_page(name: &str) -> Document {
 /// Prefill tok/s, time to first token (ms) and decode tok/s for one model, greedy or with a
 /// seeded temperature/top-p draw.
 fn generation(gguf: &[u8], prompt: &str, decode_tokens: usize, sampled: bool) -> (usize, f64, f64, f64) {
-    let mut g = Generator::from_gguf(gguf).expect("model");
-    let mut options = GenerateOptions { max_tokens: decode_tokens + 1, ignore_end_of_turn: true, ..Default::default() };
+    let g = Generator::from_gguf(gguf).expect("model");
+    let mut options = GenerateOptions::default();
+    (options.max_tokens, options.ignore_end_of_turn) = (decode_tokens + 1, true);
     if sampled {
         options.temperature = 0.7;
         options.top_p = Some(0.9);
@@ -62,7 +63,8 @@ fn main() {
 
     // Passages of the Rust Book, cut to ~128 tokens as the embedding benchmark asks.
     let pages = ["ch04-01-what-is-ownership.html", "ch08-01-vectors.html", "ch10-02-traits.html", "ch15-01-box.html"];
-    let options = wasmrag::ChunkOptions { max_tokens: 128, ..Default::default() };
+    let mut options = wasmrag::ChunkOptions::default();
+    options.max_tokens = 128;
     let count = |t: &str| embedder.count_tokens(t);
     let passages: Vec<String> = pages
         .iter()

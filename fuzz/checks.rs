@@ -5,7 +5,9 @@
 
 use wasmrag::chunk::chunk_document;
 use wasmrag::index::{Index, FORMAT_VERSION, MAGIC};
-use wasmrag::{ChunkOptions, Document, Embedder, Format, Generator};
+use wasmrag::messages::{check_fields, AskMessage, DocumentMessage, ASK_FIELDS, DOCUMENT_FIELDS, MAX_SOURCES};
+use wasmrag::sample::Draw;
+use wasmrag::{CancelFlag, ChunkOptions, Document, Embedder, Format, Generator};
 
 /// `body` in a valid index envelope (magic, version, length, CRC-32), so inputs get past the
 /// checksum to the decoder's field checks.
@@ -51,6 +53,39 @@ pub fn chunk(data: &[u8], format: Format) {
     }
 }
 
+/// The worker's request decoding on any JSON: as `ask` options (names checked as the wasm
+/// boundary checks them, then values) and as documents. Accepted options are in range and a
+/// draw with their sampling settings picks a real token; accepted documents chunk.
+pub fn messages(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let names = |allowed| value.as_object().is_none_or(|o| check_fields("request", o.keys().map(String::as_str), allowed).is_ok());
+    if let Ok(message) = serde_json::from_value::<AskMessage>(value.clone()) {
+        assert!(names(ASK_FIELDS), "serde took a field the name check refuses: {value}");
+        if let Ok(options) = message.into_options(CancelFlag::default()) {
+            assert!((1..=MAX_SOURCES).contains(&options.sources), "{}", options.sources);
+            let g = &options.generate;
+            if g.temperature > 0.0 {
+                let draw = Draw { temperature: g.temperature as f32, top_p: g.top_p.map_or(1.0, |p| p as f32), seed: g.seed, position: 7 };
+                let logits: Vec<f32> = (0..300).map(|i| ((i * 37) % 101) as f32 / 7.0 - 5.0).collect();
+                assert!((draw.pick(&logits) as usize) < logits.len(), "{draw:?}");
+            }
+        }
+    }
+    let docs = match &value {
+        serde_json::Value::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    };
+    for item in docs {
+        if let Ok(doc) = serde_json::from_value::<DocumentMessage>(item.clone()) {
+            assert!(item.as_object().is_none_or(|o| check_fields("document", o.keys().map(String::as_str), DOCUMENT_FIELDS).is_ok()));
+            if let Ok(doc) = doc.into_document() {
+                let words = |t: &str| t.split_whitespace().count();
+                let _ = chunk_document(&doc, &ChunkOptions::default(), &words);
+            }
+        }
+    }
+}
+
 /// The embedder's tokenizer on any text (the bytes, lossily): counted, and short texts embedded
 /// to a vector of the model's width (the model runs, so only where odd characters are dense).
 pub fn tokenizer(embedder: &Embedder, data: &[u8]) {
@@ -62,11 +97,38 @@ pub fn tokenizer(embedder: &Embedder, data: &[u8]) {
     }
 }
 
-/// The default embedder from the repository's `models/` (or `WASMRAG_MODELS`), for [`tokenizer`].
-pub fn load_embedder() -> Embedder {
+/// The int8 embedder's loading (our GGUF checks, then candle's reader; bytes without the GGUF
+/// magic go to the safetensors reader) on any bytes, with the real config and tokenizer: a
+/// typed error, or an embedder whose vectors, if it computes any, have the model's width.
+pub fn embedder(files: &EmbedderFiles, data: &[u8]) {
+    if let Ok(e) = Embedder::from_bytes(data, &files.config, &files.tokenizer) {
+        if let Ok(v) = e.embed_one("Each value has an owner.") {
+            assert_eq!(v.len(), e.dim());
+        }
+    }
+}
+
+/// The default embedder's files from the repository's `models/` (or `WASMRAG_MODELS`).
+pub struct EmbedderFiles {
+    /// `model.safetensors`.
+    pub weights: Vec<u8>,
+    /// `config.json`.
+    pub config: Vec<u8>,
+    /// `tokenizer.json`.
+    pub tokenizer: Vec<u8>,
+}
+
+/// Reads [`EmbedderFiles`]; panics with a hint when the models are not set up.
+pub fn embedder_files() -> EmbedderFiles {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let repo = here.ancestors().find(|d| d.join("Cargo.lock").exists() && d.join("src/lib.rs").exists()).unwrap_or(here);
     let dir = std::env::var("WASMRAG_MODELS").unwrap_or_else(|_| repo.join("models").display().to_string());
     let read = |f: &str| std::fs::read(format!("{dir}/all-MiniLM-L6-v2/{f}")).unwrap_or_else(|e| panic!("{dir}/all-MiniLM-L6-v2/{f}: {e}; run `make models`"));
-    Embedder::from_bytes(&read("model.safetensors"), &read("config.json"), &read("tokenizer.json")).expect("embedder")
+    EmbedderFiles { weights: read("model.safetensors"), config: read("config.json"), tokenizer: read("tokenizer.json") }
+}
+
+/// The default embedder, for [`tokenizer`].
+pub fn load_embedder() -> Embedder {
+    let f = embedder_files();
+    Embedder::from_bytes(&f.weights, &f.config, &f.tokenizer).expect("embedder")
 }

@@ -24,7 +24,6 @@ export const ERROR_CODES = Object.freeze([
   // The runtime.
   "busy",
   "invalid_state",
-  "superseded",
   "compute",
   "out_of_memory",
   "gpu_unavailable",

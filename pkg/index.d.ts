@@ -8,7 +8,7 @@
  * - `empty_query`; `invalid_option`: a misspelt option or a value of the wrong kind;
  *   `document_too_large`, `document_invalid`: a document given in the page; `callback`: a
  *   callback threw.
- * - `busy`, `invalid_state`, `superseded`: a call at the wrong moment (low-level bindings).
+ * - `busy`, `invalid_state`: a call at the wrong moment (low-level bindings).
  * - `compute`, `out_of_memory`, `gpu_unavailable`, `gpu_unsupported`, `gpu_lost`, `gpu_error`:
  *   running a model failed (GPU failures during an answer fall back to the CPU instead).
  * - `runtime_crashed`: the WebAssembly instance trapped; calls in flight reject with this and
@@ -32,7 +32,6 @@ export type ErrorCode =
   | "callback"
   | "busy"
   | "invalid_state"
-  | "superseded"
   | "compute"
   | "out_of_memory"
   | "gpu_unavailable"
@@ -163,24 +162,27 @@ export interface Source {
   cited: boolean;
 }
 
+/** Options of `ask`; a value outside its range rejects with `invalid_option`. */
 export interface AskOptions {
-  /** Passages given to the model (default 3). */
+  /** Passages given to the model (default 3; 1 to 32). */
   sources?: number;
-  /** Best-passage cosine under which the answer is "not found" (default 0.30). */
+  /** Best-passage cosine under which the answer is "not found" (default 0.30; -1 to 1). */
   minCosine?: number;
   /** Extract score under which the answer is "not found" (calibrated on cmu-qa-dev). */
   minExtract?: number;
-  /** Least share of an answer sentence's words that must occur in the sources or the question for it to be shown (default 0.7). */
+  /** Least share of an answer sentence's words that must occur in the sources or the question for it to be shown (default 0.7; 0 to 1). */
   minSupport?: number;
-  /** Raises the tokens that continue the answer as a source does, so the model copies facts (0 turns it off). */
+  /** Raises the tokens that continue the answer as a source does, so the model copies facts (0 turns it off; -100 to 100). */
   copyBias?: number;
+  /** Most tokens to generate (default 256; 1 to 4096). */
   maxTokens?: number;
-  /** 0 (default) for greedy decoding; above 0 samples. */
+  /** 0 (default) for greedy decoding; 0.01 to 10 samples. */
   temperature?: number;
-  /** Nucleus sampling: draw only from the most likely tokens holding this much probability. */
+  /** Nucleus sampling: draw only from the most likely tokens holding this much probability (above 0, at most 1). */
   topP?: number;
   /** Fixes the sampled answer: the same seed gives the same answer, on the CPU or WebGPU. */
   seed?: number;
+  /** Divides the logits of recent tokens (default 1.1; 0.01 to 100). */
   repeatPenalty?: number;
   /** Cancels generation; the answer so far is still returned. */
   signal?: AbortSignal;

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-browser.sh
 bash scripts/build-wasm.sh
+bash scripts/build-wasm.sh --bench
 node bench/run.mjs --isolate "$@"

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Builds the npm package in pkg/: the .wasm and its wasm-bindgen glue (settings in
 # wasm-pack.toml), plus the default models as package assets with their SHA-256s.
+# With --bench, builds the benchmarks' flavour instead (the `bench` feature's extra classes)
+# into target/bench-wasm/, which bench/*.js load; the package is left as it is.
 # Installs the wasm32 target and wasm-bindgen-cli (at Cargo.lock's exact version) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 setting() { sed -n "s/^$1 *= *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" wasm-pack.toml; }
 target=$(setting target); out_dir=$(setting out-dir); out_name=$(setting out-name); profile=$(setting profile)
+features=()
+if [ "${1:-}" = --bench ]; then
+  features=(--features bench)
+  out_dir=target/bench-wasm
+fi
 strip=()
 [ "$(setting name-section)" = false ] && strip=(--remove-name-section --remove-producers-section)
 
@@ -17,10 +24,11 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; th
   cargo install wasm-bindgen-cli --version "$version"
 fi
 
-cargo build --lib --target wasm32-unknown-unknown --no-default-features --profile "$profile"
+cargo build --lib --target wasm32-unknown-unknown --no-default-features "${features[@]}" --profile "$profile"
 wasm-bindgen --target "$target" --out-dir "$out_dir" --out-name "$out_name" "${strip[@]}" \
   "target/wasm32-unknown-unknown/$profile/wasmrag.wasm"
 
+[ ${#features[@]} -eq 0 ] || exit 0
 # Default models as package assets (hard links: no second copy on disk).
 bash scripts/models.sh
 node scripts/package-models.mjs models pkg/models

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-600}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(index gguf html markdown tokenizer)
+[ ${#targets[@]} -gt 0 ] || targets=(index gguf embedder html markdown tokenizer messages)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -35,11 +35,19 @@ seed() {
     gguf)
       local gguf=models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf
       for n in 64 1024 16384; do head -c $n "$gguf" > "$dir/head-$n"; done ;;
+    embedder)
+      local int8=models/all-MiniLM-L6-v2/model.q8_0.gguf
+      for n in 64 1024 16384; do head -c $n "$int8" > "$dir/head-$n"; done
+      head -c 4096 models/all-MiniLM-L6-v2/model.safetensors > "$dir/safetensors-head" ;;
     html)
       for p in ch04-01-what-is-ownership.html ch08-03-hash-maps.html index.html; do head -c 8192 "$book/$p" > "$dir/$p"; done ;;
     markdown)
       head -c 8192 README.md > "$dir/readme.md"
       printf '# Title {#t}\n\n## A *b* `c`\n\n- list\n\n```rust\nfn main() {}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n' > "$dir/syntax.md" ;;
+    messages)
+      printf '{"sources": 3, "maxTokens": 64, "temperature": 0.7, "topP": 0.9, "seed": 5}' > "$dir/ask.json"
+      printf '{"maxTokenz": 8}' > "$dir/misspelt.json"
+      printf '[{"url": "a.md", "text": "# A\\n\\nSome text."}, {"url": "b", "text": "<h1>B</h1>", "format": "html"}]' > "$dir/documents.json" ;;
     tokenizer)
       printf 'What is ownership?' > "$dir/ascii"
       printf 'Ünïcödé 日本語 🦀 \xe2\x80\x8b' > "$dir/unicode"
@@ -60,7 +68,9 @@ for t in "${targets[@]}"; do
   # Keep the corpus small: only inputs that add coverage.
   (cd fuzz && cargo +nightly fuzz cmin --sanitizer none "$t" "../target/fuzz-corpus/$t" -- -rss_limit_mb=6144) >> "$log" 2>&1 || true
   rm -rf "fuzz/corpus/$t" && mkdir -p "fuzz/corpus/$t"
-  find "target/fuzz-corpus/$t" -type f -size -4097c | sort | head -300 | xargs -r cp -t "fuzz/corpus/$t"
+  # Read whole before cutting: `head` closing the pipe early would fail the script (pipefail).
+  mapfile -t small < <(find "target/fuzz-corpus/$t" -type f -size -4097c | sort)
+  [ ${#small[@]} -eq 0 ] || cp -t "fuzz/corpus/$t" "${small[@]:0:300}"
   report+=("$t: ${runs:-?} executions in ${seconds} s, $findings finding(s), $(ls "target/fuzz-corpus/$t" | wc -l) corpus inputs, $(ls "fuzz/corpus/$t" | wc -l) kept for replay (exit $status)")
 done
 printf '%s\n' "${report[@]}"

@@ -22,4 +22,4 @@ export WASMRAG_FIXTURES="$base"
 export CHROMEDRIVER=/usr/bin/chromedriver
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=600
-cargo test --release --target wasm32-unknown-unknown --no-default-features --test wasm --test wasm_gpu
+cargo test --release --target wasm32-unknown-unknown --no-default-features --features bench --test wasm --test wasm_gpu

@@ -17,6 +17,7 @@ WASMRAG_REQUIRE_GPU=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}" cargo t
 echo "== wasm bindings in headless Chromium"
 bash scripts/test-wasm.sh
 echo "== benchmark smoke run (tiny inputs, so the bench cannot rot)"
+bash scripts/build-wasm.sh --bench
 node bench/run.mjs --smoke
 echo "== demo end to end in headless Chromium"
 node --test tests/e2e/

@@ -11,6 +11,7 @@ use crate::index::{vector::QVec, Index, IndexError, IndexInfo};
 use crate::prompt;
 use crate::retrieve::{retrieve, snippet, Hit, RetrieveOptions, Snippet};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The answer given when retrieval finds nothing relevant enough.
@@ -216,6 +217,7 @@ pub struct Citation {
 
 /// Settings for [`Rag::ask`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AskOptions {
     /// Most passages the evidence is drawn from (fewer if they do not fit).
     pub sources: usize,
@@ -414,7 +416,8 @@ fn finish_index(
 pub struct Rag {
     index: Index,
     embedder: Embedder,
-    generator: Option<Generator>,
+    /// Shared with the answers in progress, each of which owns its own decoder.
+    generator: Option<Arc<Generator>>,
 }
 
 impl Rag {
@@ -429,9 +432,13 @@ impl Rag {
         Ok(Rag { index, embedder, generator: None })
     }
 
-    /// Adds the generator that `ask` needs; search never needs it.
+    /// Adds the generator that `ask` needs; search never needs it. Answers already under way
+    /// finish on the generator they started with.
+    // On wasm32 the WebGPU decoder makes the generator neither `Send` nor `Sync`; there is one
+    // thread there, and natively, where threads exist, the generator is both.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn set_generator(&mut self, generator: Generator) {
-        self.generator = Some(generator);
+        self.generator = Some(Arc::new(generator));
     }
 
     /// Whether a generator is loaded.
@@ -540,23 +547,22 @@ impl Rag {
     }
 
     /// Answers `question` from the documents, streaming the answer through `on_token`.
-    pub fn ask(&mut self, question: &str, options: &AskOptions, on_token: &mut dyn FnMut(&str)) -> Result<Answer, RagError> {
+    pub fn ask(&self, question: &str, options: &AskOptions, on_token: &mut dyn FnMut(&str)) -> Result<Answer, RagError> {
         let mut pending = self.begin_ask(question, options)?;
-        while let Some(piece) = self.step(&mut pending)? {
+        while let Some(piece) = pending.step()? {
             on_token(&piece);
         }
         self.finish(pending)
     }
 
     /// Retrieves passages for `question`, picks the extract and the evidence and, when they
-    /// are relevant enough, starts generating from the evidence; then call [`Rag::step`] until
-    /// it returns `None` and [`Rag::finish`]. Split up this way so a browser can stream tokens
-    /// and react to a cancel between them. The answer owns copies of its sources, so later
-    /// index changes cannot alter it.
-    pub fn begin_ask(&mut self, question: &str, options: &AskOptions) -> Result<PendingAnswer, RagError> {
-        if self.generator.is_none() {
-            return Err(RagError::NoGenerator);
-        }
+    /// are relevant enough, starts generating from the evidence; then call
+    /// [`PendingAnswer::step`] until it returns `None` and [`Rag::finish`]. Split up this way so
+    /// a browser can stream tokens and react to a cancel between them. The answer owns copies
+    /// of its sources and its own decoder, so neither index changes nor searches meanwhile can
+    /// alter it, and stepping it needs no access to the `Rag`.
+    pub fn begin_ask(&self, question: &str, options: &AskOptions) -> Result<PendingAnswer, RagError> {
+        let generator = self.generator.clone().ok_or(RagError::NoGenerator)?;
         let (hits, candidates, relevant) = self.gather(question, options)?;
         let weights = &options.extract.weights;
         if !relevant {
@@ -571,7 +577,6 @@ impl Rag {
                 prompt::Block { context: crate::chunk::context_line(&c.title, &c.headings), text: e.text(&c.text) }
             })
             .collect();
-        let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
         let budget = options.prompt_tokens.min(generator.context_length().saturating_sub(options.generate.max_tokens));
         let prompt = prompt::build(question, &blocks, budget, &|t| generator.count_tokens(t));
         if prompt.sources == 0 {
@@ -598,7 +603,7 @@ impl Rag {
         Ok(PendingAnswer {
             sources,
             vectors: used.iter().filter_map(|&(c, _)| self.index.vector(c).cloned()).collect(),
-            generation: Some(generation),
+            generation: Some((generator, generation)),
             notice_sent: false,
             extract,
             stream,
@@ -619,38 +624,16 @@ impl Rag {
             .collect()
     }
 
-    /// Produces the next piece of the answer, or `None` when it is complete.
-    pub fn step(&mut self, pending: &mut PendingAnswer) -> Result<Option<String>, RagError> {
-        match &mut pending.generation {
-            None if pending.notice_sent => Ok(None),
-            None => {
-                pending.notice_sent = true;
-                Ok(Some(NOT_FOUND.to_string()))
-            }
-            Some(generation) => {
-                let generator = self.generator.as_mut().ok_or(RagError::NoGenerator)?;
-                let piece = generator.step(generation)?;
-                Ok(pending.ground(piece))
-            }
-        }
-    }
-
-    /// Takes the generator out (put it back with [`Rag::set_generator`]), so a caller can run
-    /// [`PendingAnswer::step_with`] while the index stays free for searches.
-    pub fn take_generator(&mut self) -> Option<Generator> {
-        self.generator.take()
-    }
-
     /// The loaded generator.
     pub fn generator(&self) -> Option<&Generator> {
-        self.generator.as_ref()
+        self.generator.as_deref()
     }
 
     /// The finished answer with its sources, those the answer cites marked. The answer is
     /// what passed the grounding check, or the extract when nothing did.
     pub fn finish(&self, pending: PendingAnswer) -> Result<Answer, RagError> {
         let PendingAnswer { mut sources, vectors, generation, extract, mut stream, shown, .. } = pending;
-        let Some(generation) = generation else {
+        let Some((_, generation)) = generation else {
             return Ok(Answer {
                 answer: NOT_FOUND.to_string(),
                 sources,
@@ -704,16 +687,19 @@ impl Rag {
     }
 }
 
-/// An answer being generated: its sources are known, its text arrives through [`Rag::step`],
-/// sentence by sentence, once each has passed the grounding check.
+/// An answer being generated: its sources are known, its text arrives through
+/// [`PendingAnswer::step`], sentence by sentence, once each has passed the grounding check. It
+/// owns everything stepping needs (the generator's weights shared, its own decoder and KV
+/// cache, copies of the sources), so the index stays free for searches and changes meanwhile.
 pub struct PendingAnswer {
     /// Copies of the source passages, so index changes cannot alter the answer.
     sources: Vec<Source>,
     /// Copies of the sources' passage vectors, in source order, for attributing sentences
     /// after generation even if the index changed meanwhile.
     vectors: Vec<QVec>,
-    /// `None` when retrieval was too weak and the answer is [`NOT_FOUND`].
-    generation: Option<Generation>,
+    /// The generator and this answer's generation on it; `None` when retrieval was too weak
+    /// and the answer is [`NOT_FOUND`].
+    generation: Option<(Arc<Generator>, Generation)>,
     notice_sent: bool,
     extract: Option<Extract>,
     stream: GroundedStream,
@@ -778,19 +764,35 @@ impl PendingAnswer {
         self.generation.is_some()
     }
 
-    /// One step of the answer on `generator` (its GPU engine, if attached): [`Rag::step`] made
-    /// async, with the generator passed in (see [`Rag::take_generator`]).
-    pub async fn step_with(&mut self, generator: Option<&mut Generator>) -> Result<Option<String>, RagError> {
+    /// Produces the next piece of the answer on the CPU, or `None` when it is complete.
+    pub fn step(&mut self) -> Result<Option<String>, RagError> {
         match &mut self.generation {
-            None if self.notice_sent => Ok(None),
-            None => {
-                self.notice_sent = true;
-                Ok(Some(NOT_FOUND.to_string()))
-            }
-            Some(generation) => {
-                let piece = generator.ok_or(RagError::NoGenerator)?.step_async(generation).await?;
+            None => Ok(self.notice()),
+            Some((generator, generation)) => {
+                let piece = generator.step(generation)?;
                 Ok(self.ground(piece))
             }
         }
+    }
+
+    /// [`PendingAnswer::step`] on the generator's accelerated decoder (WebGPU) when this
+    /// answer holds it, else on the CPU.
+    pub async fn step_async(&mut self) -> Result<Option<String>, RagError> {
+        match &mut self.generation {
+            None => Ok(self.notice()),
+            Some((generator, generation)) => {
+                let piece = generator.step_async(generation).await?;
+                Ok(self.ground(piece))
+            }
+        }
+    }
+
+    /// The not-found notice, once, for an answer with nothing to generate from.
+    fn notice(&mut self) -> Option<String> {
+        if self.notice_sent {
+            return None;
+        }
+        self.notice_sent = true;
+        Some(NOT_FOUND.to_string())
     }
 }

@@ -55,3 +55,14 @@ fn tokenizer_corpus() {
     let embedder = checks::load_embedder();
     replay("tokenizer", |d| checks::tokenizer(&embedder, d));
 }
+
+#[test]
+fn messages_corpus() {
+    replay("messages", checks::messages);
+}
+
+#[test]
+fn embedder_corpus() {
+    let files = checks::embedder_files();
+    replay("embedder", |d| checks::embedder(&files, d));
+}

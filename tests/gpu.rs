@@ -10,9 +10,10 @@ mod common;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
-use common::{read, GENERATOR};
+use common::{read, with, GENERATOR};
 use std::io::Cursor;
-use wasmrag::gpu::{Adjust, Gpu, GpuDecoder, GpuEmbedder, GpuError};
+use wasmrag::generate::Adjust;
+use wasmrag::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
 use wasmrag::prompt::chatml;
 use wasmrag::{build_index, build_index_async, ChunkOptions, Document, Format, GenerateOptions, Rag};
 
@@ -51,9 +52,9 @@ fn force_candle_avx2() {
 #[test]
 fn greedy_answers_on_the_gpu_equal_the_cpu_path() {
     let Some(gpu) = gpu() else { return };
-    let mut cpu = generator();
+    let cpu = generator();
     let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), cpu.context_length())).unwrap();
-    let options = GenerateOptions { max_tokens: 48, ..Default::default() };
+    let options = with(GenerateOptions::default(), |o| o.max_tokens = 48);
     for question in ["What is the capital of France?", "Name one planet."] {
         let prompt = chatml("You are a helpful assistant.", question);
         let mut generation = cpu.start(&prompt, &options).unwrap();
@@ -87,27 +88,35 @@ fn greedy_answers_on_the_gpu_equal_the_cpu_path() {
 #[test]
 fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
     let Some(gpu) = gpu() else { return };
-    let mut cpu = generator();
+    let cpu = generator();
     let prompt = chatml("You are a helpful assistant.", "What is the capital of France?");
-    let options = GenerateOptions { max_tokens: 12, ..Default::default() };
+    let options = with(GenerateOptions::default(), |o| o.max_tokens = 12);
     let (expected, _) = cpu.generate(&prompt, &options, &mut |_| {}).unwrap();
 
     let mut on_gpu = generator();
-    on_gpu.attach_gpu(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), on_gpu.context_length())).unwrap());
-    assert!(on_gpu.has_gpu());
+    on_gpu.attach_decoder(Box::new(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), on_gpu.context_length())).unwrap()));
+    assert_eq!(on_gpu.backend(), "webgpu");
     let mut generation = on_gpu.start(&prompt, &options).unwrap();
     let mut text = String::new();
     while let Some(piece) = pollster::block_on(on_gpu.step_async(&mut generation)).unwrap() {
         text.push_str(&piece);
     }
     assert_eq!(text, expected);
-    assert!(on_gpu.has_gpu() && on_gpu.gpu_error().is_none());
+    assert!(on_gpu.backend() == "webgpu" && on_gpu.accelerator_error().is_none());
 
     // A seeded draw is made on the GPU too (only the token id comes back) and picks the CPU's
     // tokens: the logits are equal and the sampler is defined to run alike on both.
     for sampled in [
-        GenerateOptions { temperature: 0.7, seed: 7, ..options.clone() },
-        GenerateOptions { temperature: 1.2, top_p: Some(0.9), seed: 8, max_tokens: 24, ..options.clone() },
+        with(options.clone(), |o| {
+            o.temperature = 0.7;
+            o.seed = 7
+        }),
+        with(options.clone(), |o| {
+            o.temperature = 1.2;
+            o.top_p = Some(0.9);
+            o.seed = 8;
+            o.max_tokens = 24
+        }),
     ] {
         let (expected, _) = cpu.generate(&prompt, &sampled, &mut |_| {}).unwrap();
         let mut generation = on_gpu.start(&prompt, &sampled).unwrap();
@@ -116,11 +125,14 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
             text.push_str(&piece);
         }
         assert_eq!(text, expected, "{sampled:?}");
-        assert_ne!(text, cpu.generate(&prompt, &GenerateOptions { seed: 9, ..sampled.clone() }, &mut |_| {}).unwrap().0, "another seed, another answer");
+        assert_ne!(text, cpu.generate(&prompt, &with(sampled.clone(), |o| o.seed = 9), &mut |_| {}).unwrap().0, "another seed, another answer");
     }
     // The copy bias raises the same source continuations on both engines.
     let source = "France's capital is Paris, which Clovis made his seat in 508 and Hugh Capet kept in 987.";
-    let copying = GenerateOptions { copy_bias: 4.0, max_tokens: 16, ..options.clone() };
+    let copying = with(options.clone(), |o| {
+        o.copy_bias = 4.0;
+        o.max_tokens = 16
+    });
     let mut generation = cpu.start_with_sources(&prompt, &[source], &copying).unwrap();
     let mut expected = String::new();
     while let Some(piece) = cpu.step(&mut generation).unwrap() {
@@ -132,7 +144,29 @@ fn generator_steps_on_the_gpu_and_reports_where_it_ran() {
         text.push_str(&piece);
     }
     assert_eq!(text, expected);
-    assert!(on_gpu.has_gpu() && on_gpu.gpu_error().is_none());
+    assert!(on_gpu.backend() == "webgpu" && on_gpu.accelerator_error().is_none());
+}
+
+/// The GPU decoder is lent to one generation at a time: one started meanwhile decodes on the
+/// CPU, both give the CPU's answer, and the decoder is back for the next once the first ends.
+#[test]
+fn the_gpu_decoder_serves_one_generation_at_a_time() {
+    let Some(gpu) = gpu() else { return };
+    let prompt = chatml("You are a helpful assistant.", "Name one planet.");
+    let options = with(GenerateOptions::default(), |o| o.max_tokens = 8);
+    let (expected, _) = generator().generate(&prompt, &options, &mut |_| {}).unwrap();
+    let mut shared = generator();
+    shared.attach_decoder(Box::new(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), shared.context_length())).unwrap()));
+    let mut both = [shared.start(&prompt, &options).unwrap(), shared.start(&prompt, &options).unwrap()];
+    assert_eq!([both[0].backend(), both[1].backend()], ["webgpu", "cpu"]);
+    let mut texts = [String::new(), String::new()];
+    while both.iter().any(|g| g.stop_reason().is_none()) {
+        for (generation, text) in both.iter_mut().zip(&mut texts) {
+            text.push_str(&pollster::block_on(shared.step_async(generation)).unwrap().unwrap_or_default());
+        }
+    }
+    assert_eq!(texts, [expected.clone(), expected]);
+    assert_eq!(shared.start(&prompt, &options).unwrap().backend(), "webgpu", "handed back when the first stopped");
 }
 
 /// The GPU's copy bias adds to the logits of exactly the boosted tokens: a large bias makes a
@@ -158,23 +192,23 @@ fn copy_bias_steers_the_gpu_pick() {
 fn a_lost_device_mid_answer_finishes_on_the_cpu() {
     let Some(gpu) = gpu() else { return };
     let prompt = chatml("You are a helpful assistant.", "Name one planet.");
-    let options = GenerateOptions { max_tokens: 12, ..Default::default() };
+    let options = with(GenerateOptions::default(), |o| o.max_tokens = 12);
     let (expected, _) = generator().generate(&prompt, &options, &mut |_| {}).unwrap();
 
     let mut generator = generator();
-    generator.attach_gpu(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), generator.context_length())).unwrap());
+    generator.attach_decoder(Box::new(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), generator.context_length())).unwrap()));
     let mut generation = generator.start(&prompt, &options).unwrap();
     let mut text = String::new();
     for _ in 0..3 {
         text.push_str(&pollster::block_on(generator.step_async(&mut generation)).unwrap().unwrap());
     }
-    assert!(generator.has_gpu(), "the first tokens ran on the GPU");
+    assert_eq!(generator.backend(), "webgpu", "the first tokens ran on the GPU");
     gpu.destroy();
     while let Some(piece) = pollster::block_on(generator.step_async(&mut generation)).unwrap() {
         text.push_str(&piece);
     }
-    assert!(!generator.has_gpu());
-    assert!(matches!(generator.gpu_error(), Some(GpuError::Lost(_))), "{:?}", generator.gpu_error());
+    assert_eq!(generator.backend(), "cpu");
+    assert_eq!(generator.accelerator_error().map(|e| e.code()), Some("gpu_lost"), "{:?}", generator.accelerator_error());
     assert_eq!(text, expected);
 }
 

@@ -2,10 +2,10 @@
 
 mod common;
 
-use common::{book_documents, embedder, generator};
+use common::{book_documents, embedder, generator, with};
 use std::sync::OnceLock;
 use wasmrag::rag::NOT_FOUND;
-use wasmrag::{AskOptions, ChunkOptions, Document, Format, GenerateOptions, Index, Rag, RagError};
+use wasmrag::{AskOptions, ChunkOptions, Document, Format, Index, Rag, RagError};
 
 /// The index bytes, built once for all tests in this file.
 fn index_bytes() -> &'static [u8] {
@@ -49,7 +49,7 @@ fn search_finds_the_right_chapter() {
 
 #[test]
 fn empty_query_and_missing_generator_are_errors() {
-    let mut rag = rag();
+    let rag = rag();
     assert!(matches!(rag.search("   ", 3), Err(RagError::EmptyQuery)));
     assert!(matches!(rag.ask("What is ownership?", &AskOptions::default(), &mut |_| {}), Err(RagError::NoGenerator)));
 }
@@ -58,7 +58,7 @@ fn empty_query_and_missing_generator_are_errors() {
 fn ask_answers_from_the_sources_and_streams() {
     let mut rag = rag();
     rag.set_generator(generator());
-    let options = AskOptions { generate: GenerateOptions { max_tokens: 60, ..Default::default() }, ..Default::default() };
+    let options = with(AskOptions::default(), |o| o.generate.max_tokens = 60);
     let mut streamed = String::new();
     let answer = rag.ask("What are the ownership rules in Rust?", &options, &mut |t| streamed.push_str(t)).unwrap();
     assert!(answer.found);
@@ -169,7 +169,7 @@ fn search_returns_an_extract_that_answers_gold_questions() {
 fn answers_are_grounded_and_cite_only_real_sources() {
     let mut rag = rag();
     rag.set_generator(generator());
-    let options = AskOptions { generate: GenerateOptions { max_tokens: 48, ..Default::default() }, ..Default::default() };
+    let options = with(AskOptions::default(), |o| o.generate.max_tokens = 48);
     let answer = rag.ask("What happens to a value when its owner goes out of scope?", &options, &mut |_| {}).unwrap();
     assert!(answer.found, "{answer:?}");
     assert!(answer.prompt_tokens <= 300, "{}", answer.prompt_tokens);
@@ -186,10 +186,10 @@ fn answers_are_grounded_and_cite_only_real_sources() {
 
 /// Runs a whole answer, calling `between` on the pipeline after the answer has begun.
 fn answer_with(rag: &mut Rag, question: &str, between: impl FnOnce(&mut Rag)) -> wasmrag::Answer {
-    let options = AskOptions { generate: GenerateOptions { max_tokens: 40, ..Default::default() }, ..Default::default() };
+    let options = with(AskOptions::default(), |o| o.generate.max_tokens = 40);
     let mut pending = rag.begin_ask(question, &options).unwrap();
     between(rag);
-    while rag.step(&mut pending).unwrap().is_some() {}
+    while pending.step().unwrap().is_some() {}
     rag.finish(pending).unwrap()
 }
 
@@ -205,6 +205,15 @@ fn an_answer_keeps_its_sources_while_the_index_changes() {
     // Same sources, same text, and the citations still point at the passages the answer used.
     assert_eq!(changed.sources.iter().map(|s| (&s.url, &s.text)).collect::<Vec<_>>(), alone.sources.iter().map(|s| (&s.url, &s.text)).collect::<Vec<_>>());
     assert_eq!(changed.answer, alone.answer);
+    // The answer owns its decoder: another answer and a new generator meanwhile change nothing.
+    let mut rag = self::rag();
+    rag.set_generator(generator());
+    let busy = answer_with(&mut rag, question, |rag| {
+        let options = with(AskOptions::default(), |o| o.generate.max_tokens = 8);
+        rag.ask("How do I store keys with values?", &options, &mut |_| {}).unwrap();
+        rag.set_generator(generator());
+    });
+    assert_eq!(busy.answer, alone.answer);
     assert_eq!(
         changed.citations.iter().map(|c| (c.start, c.end, c.source)).collect::<Vec<_>>(),
         alone.citations.iter().map(|c| (c.start, c.end, c.source)).collect::<Vec<_>>()

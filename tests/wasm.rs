@@ -116,6 +116,8 @@ async fn bad_bytes_give_js_errors() {
     assert!(message(rag.begin_ask("What is ownership?", JsValue::UNDEFINED)).starts_with("no_generator: no generator"));
     let misspelt = message(rag.begin_ask("What is ownership?", js(serde_json::json!({ "maxTokenz": 8 }))));
     assert!(misspelt.starts_with("invalid_option: ") && misspelt.contains("unknown field") && misspelt.contains("maxTokenz"), "{misspelt}");
+    let out_of_range = message(rag.begin_ask("What is ownership?", js(serde_json::json!({ "sources": 1e9 }))));
+    assert!(out_of_range.starts_with("invalid_option: ") && out_of_range.contains("`sources` must be between 1 and"), "{out_of_range}");
     assert!(message(rag.next_token()).starts_with("invalid_state: no answer in progress"));
     assert!(message(rag.add_documents(JsValue::from_str("nope"))).starts_with("invalid_option: invalid documents"));
     // The instance still works after every error.

@@ -13,9 +13,11 @@ use candle_transformers::models::quantized_llama::ModelWeights;
 use std::io::Cursor;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-use wasmrag::gpu::{Adjust, Gpu, GpuDecoder, GpuError};
+use wasmrag::generate::Adjust;
+use wasmrag::gpu::{Gpu, GpuDecoder, GpuError};
 use wasmrag::prompt::chatml;
-use wasmrag::wasm::{WasmEmbedder, WasmGenerator, WasmRag};
+use wasmrag::wasm::bench::{WasmEmbedder, WasmGenerator};
+use wasmrag::wasm::WasmRag;
 use wasmrag::{GenerateOptions, Generator};
 
 mod browser;
@@ -46,10 +48,11 @@ async fn greedy_answer_on_webgpu_equals_the_cpu_path() {
     let gpu = Gpu::new(true).await.expect("Chromium runs with --enable-unsafe-webgpu, so an adapter exists");
     assert!(gpu.adapter().software, "expected SwiftShader here: {:?}", gpu.adapter());
     let gguf = generator_gguf().await;
-    let mut cpu = Generator::from_gguf(&gguf).expect("model");
+    let cpu = Generator::from_gguf(&gguf).expect("model");
     let prompt = chatml("You are a helpful assistant.", "What is the capital of France?");
     // A cut model may end its turn early; the comparison runs the whole 32 tokens either way.
-    let options = GenerateOptions { max_tokens: 32, ignore_end_of_turn: true, ..Default::default() };
+    let mut options = GenerateOptions::default();
+    (options.max_tokens, options.ignore_end_of_turn) = (32, true);
     let mut generation = cpu.start(&prompt, &options).expect("start");
     while cpu.step(&mut generation).expect("step").is_some() {}
     let expected = generation.generated_tokens().to_vec();
@@ -104,17 +107,18 @@ async fn sampled_answer_on_webgpu_equals_the_cpu_path() {
     let gpu = Gpu::new(true).await.expect("an adapter");
     let gguf = generator_gguf().await;
     let prompt = chatml("You are a helpful assistant.", "Name one planet.");
-    let options = GenerateOptions { max_tokens: 8, temperature: 1.1, top_p: Some(0.9), seed: 11, ..Default::default() };
-    let mut cpu = Generator::from_gguf(&gguf).expect("model");
+    let mut options = GenerateOptions::default();
+    (options.max_tokens, options.temperature, options.top_p, options.seed) = (8, 1.1, Some(0.9), 11);
+    let cpu = Generator::from_gguf(&gguf).expect("model");
     let (expected, _) = cpu.generate(&prompt, &options, &mut |_| {}).expect("cpu answer");
     let mut on_gpu = Generator::from_gguf(&gguf).expect("model");
-    on_gpu.attach_gpu(GpuDecoder::from_gguf(&gpu, &gguf, 512).await.expect("the model loads onto WebGPU"));
+    on_gpu.attach_decoder(Box::new(GpuDecoder::from_gguf(&gpu, &gguf, 512).await.expect("the model loads onto WebGPU")));
     let mut generation = on_gpu.start(&prompt, &options).expect("start");
     let mut text = String::new();
     while let Some(piece) = on_gpu.step_async(&mut generation).await.expect("step") {
         text.push_str(&piece);
     }
-    assert!(on_gpu.has_gpu(), "{:?}", on_gpu.gpu_error());
+    assert_eq!(on_gpu.backend(), "webgpu", "{:?}", on_gpu.accelerator_error());
     assert_eq!(text, expected);
 }
 

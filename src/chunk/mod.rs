@@ -139,6 +139,7 @@ pub(crate) fn context_line(title: &str, headings: &[String]) -> String {
 
 /// Limits that decide passage size and which documents are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChunkOptions {
     /// Most tokens in a passage, title and headings included (the embedder reads 256).
     pub max_tokens: usize,

@@ -160,8 +160,14 @@ pub fn rank(index: &Index, queries: &[(String, String)], vectors: &[Vec<f32>], o
 
 /// The three rankings reported: dense only, BM25 only, and the given hybrid.
 pub fn modes(hybrid: &RetrieveOptions) -> [(&'static str, RetrieveOptions); 3] {
-    let base = RetrieveOptions { k: 100, candidates: 100, ..hybrid.clone() };
-    [("dense", RetrieveOptions { dense_weight: 1.0, ..base.clone() }), ("bm25", RetrieveOptions { dense_weight: 0.0, ..base.clone() }), ("hybrid", base)]
+    let mut base = hybrid.clone();
+    (base.k, base.candidates) = (100, 100);
+    let weighted = |w: f32| {
+        let mut o = base.clone();
+        o.dense_weight = w;
+        o
+    };
+    [("dense", weighted(1.0)), ("bm25", weighted(0.0)), ("hybrid", base.clone())]
 }
 
 /// Share of the exact top-10 neighbours that HNSW returns, over the queries.
@@ -181,7 +187,9 @@ pub fn sweep_grid() -> Vec<RetrieveOptions> {
     let mut grid = Vec::new();
     for w in [0.3, 0.4, 0.5, 0.6, 0.7, 0.8] {
         for fusion in [Fusion::Rrf { k: 60.0 }, Fusion::Rrf { k: 20.0 }, Fusion::Blend] {
-            grid.push(RetrieveOptions { k: 100, candidates: 100, fusion, dense_weight: w });
+            let mut o = RetrieveOptions::default();
+            (o.k, o.candidates, o.fusion, o.dense_weight) = (100, 100, fusion, w);
+            grid.push(o);
         }
     }
     grid

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use wasmrag::rag::Progress;
-use wasmrag::{AskOptions, ChunkOptions, Embedder, EmbeddingCache, GenerateOptions, Generator, Index, Rag};
+use wasmrag::{AskOptions, ChunkOptions, Embedder, EmbeddingCache, Generator, Index, Rag};
 
 #[derive(Parser)]
 #[command(name = "wasmrag", version, about = "Search your documents by meaning and answer questions from them, offline.")]
@@ -336,27 +336,23 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
         Command::Eval {
             dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, ..
         } => {
-            let mut generate_options = GenerateOptions { max_tokens: 64, ..Default::default() };
-            generate_options.copy_bias = copy_bias.unwrap_or(generate_options.copy_bias);
-            let defaults = AskOptions::default();
-            let ask = AskOptions {
-                generate: generate_options,
-                min_support: min_support.unwrap_or(defaults.min_support),
-                evidence: evidence.unwrap_or(defaults.evidence),
-                ..defaults
-            };
+            let mut ask = AskOptions::default();
+            ask.generate.max_tokens = 64;
+            ask.generate.copy_bias = copy_bias.unwrap_or(ask.generate.copy_bias);
+            ask.min_support = min_support.unwrap_or(ask.min_support);
+            ask.evidence = evidence.unwrap_or(ask.evidence);
             let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, off_topic };
             answer_eval(&dir, index.as_deref(), json, &run, models)
         }
         Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k, .. } => {
-            let defaults = wasmrag::RetrieveOptions::default();
-            let fusion = match fusion.as_deref() {
-                None => defaults.fusion,
+            let mut hybrid = wasmrag::RetrieveOptions::default();
+            hybrid.fusion = match fusion.as_deref() {
+                None => hybrid.fusion,
                 Some("rrf") => wasmrag::Fusion::Rrf { k: rrf_k },
                 Some("blend") => wasmrag::Fusion::Blend,
                 Some(other) => return Err(CliError::Usage(format!("unknown --fusion {other:?} (rrf or blend)"))),
             };
-            let hybrid = wasmrag::RetrieveOptions { fusion, dense_weight: dense_weight.unwrap_or(defaults.dense_weight), ..defaults };
+            hybrid.dense_weight = dense_weight.unwrap_or(hybrid.dense_weight);
             evaluate(&dir, &split, index.as_deref(), json, sweep, &hybrid, models)
         }
         Command::Search { index, query, k, json } => {
@@ -385,12 +381,13 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             let load = Instant::now();
             rag.set_generator(Generator::from_gguf(&read(&gguf)?)?);
             let load_ms = load.elapsed().as_secs_f64() * 1000.0;
-            let options = AskOptions {
-                sources: k,
-                min_cosine,
-                generate: GenerateOptions { max_tokens, temperature, top_p, seed, ..Default::default() },
-                ..Default::default()
-            };
+            let mut options = AskOptions::default();
+            options.sources = k;
+            options.min_cosine = min_cosine;
+            options.generate.max_tokens = max_tokens;
+            options.generate.temperature = temperature;
+            options.generate.top_p = top_p;
+            options.generate.seed = seed;
             let start = Instant::now();
             let mut first: Option<Instant> = None;
             let mut stdout = std::io::stdout();
@@ -563,7 +560,8 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
 /// `wasmrag eval --answers --sweep`: tunes the extract weights on half the articles and the
 /// not-found gate (answering at least 95% of answerable questions), reporting both halves.
 fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa], extract: &wasmrag::ExtractOptions, json: bool) -> Result<(), CliError> {
-    let wide = wasmrag::ExtractOptions { embed: 64, ..extract.clone() };
+    let mut wide = extract.clone();
+    wide.embed = 64;
     let mut questions = Vec::new();
     let bar = bar((answerable.len() + off_topic.len()) as u64, "scoring");
     for (q, is_answerable) in answerable.iter().map(|q| (q, true)).chain(off_topic.iter().map(|q| (q, false))) {
@@ -636,7 +634,8 @@ fn evaluate(
         }
         None => {
             // One passage per document, read up to the embedder's 256 tokens, as MTEB does.
-            let options = ChunkOptions { max_tokens: 1 << 20, ..Default::default() };
+            let mut options = ChunkOptions::default();
+            options.max_tokens = 1 << 20;
             let bar = bar(beir.documents.len() as u64, "embedding");
             let built = wasmrag::build_index(&beir.documents, &embedder, &options, &mut |p| {
                 if let Progress::Embedded { done, .. } = p {
@@ -755,7 +754,8 @@ fn index_part(pages: &Pages, part: &str, out: &Path, cache_file: Option<&Path>, 
         None => EmbeddingCache::new(embedder.fingerprint(), embedder.dim()),
     };
     let start = Instant::now();
-    let options = ChunkOptions { max_tokens: pages.max_tokens, ..Default::default() };
+    let mut options = ChunkOptions::default();
+    options.max_tokens = pages.max_tokens;
     let mine = wasmrag::embed_part(&docs, &embedder, &options, i - 1, n, &mut cache, &mut |_| {})?;
     std::fs::write(out, cache.to_bytes()).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
     eprintln!(
@@ -797,7 +797,8 @@ fn index(pages: &Pages, target: &Target, vectors: Vectors, models: &Path) -> Res
         return Err(CliError::Usage(format!("no .md, .html, .htm or .txt files found under {}", paths.join(", "))));
     }
     let embedder = load_embedder(models)?;
-    let options = ChunkOptions { max_tokens, ..Default::default() };
+    let mut options = ChunkOptions::default();
+    options.max_tokens = max_tokens;
     let mut cache = EmbeddingCache::new(embedder.fingerprint(), embedder.dim());
     let mut cache_file = None;
     match vectors {

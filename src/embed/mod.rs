@@ -3,6 +3,7 @@
 //! weights are f32 safetensors or the int8 GGUF that [`quantized::quantize`] derives from them.
 
 mod cache;
+mod int8;
 pub mod quantized;
 
 pub use cache::{CacheError, EmbeddingCache, CACHE_MAGIC, CACHE_VERSION};

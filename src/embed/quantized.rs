@@ -1,10 +1,11 @@
 //! BERT-family sentence encoders with int8 weights: Q8_0 blocks (32 weights and one f16 scale)
-//! in a GGUF file, a quarter of the f32 safetensors. The linear layers run as candle's quantized
-//! matmuls (int8 dot products, wasm SIMD in the browser) and the token and position tables stay
-//! quantized, their rows dequantized as they are looked up. The graph is the one of
+//! in a GGUF file, a quarter of the f32 safetensors. The linear layers run on our int8 kernel
+//! ([`super::int8`]: int8 dot products, wasm SIMD in the browser) and the token and position
+//! tables stay quantized, their rows dequantized as they are looked up. The graph is the one of
 //! candle-transformers' `BertModel`, which the f32 path runs, so the two agree up to the
 //! quantization error. [`quantize`] derives the file from the f32 model.
 
+use super::int8::Int8Linear as Linear;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::LayerNorm;
@@ -17,19 +18,7 @@ pub const ARCHITECTURE: &str = "bert";
 
 /// Whether `bytes` are a GGUF file (else they are taken for safetensors).
 pub fn is_gguf(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"GGUF")
-}
-
-/// A linear layer: quantized weight `[out, in]` and f32 bias.
-struct Linear {
-    weight: QMatMul,
-    bias: Tensor,
-}
-
-impl Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.weight.forward(x)?.broadcast_add(&self.bias)
-    }
+    crate::gguf::is_gguf(bytes)
 }
 
 struct Layer {
@@ -71,7 +60,8 @@ impl Tensors {
     }
 
     fn linear(&mut self, prefix: &str) -> Result<Linear> {
-        Ok(Linear { weight: QMatMul::from_qtensor(self.take(&format!("{prefix}.weight"))?)?, bias: self.float(&format!("{prefix}.bias"))? })
+        let weight = self.take(&format!("{prefix}.weight"))?;
+        Linear::from_q8_0(&weight, &self.float(&format!("{prefix}.bias"))?)
     }
 
     fn norm(&mut self, prefix: &str, eps: f64) -> Result<LayerNorm> {
@@ -83,8 +73,9 @@ impl QuantizedBert {
     /// Reads the encoder from GGUF bytes written by [`quantize`] for the model `config` describes.
     pub fn from_gguf(bytes: &[u8], config: &Config) -> Result<QuantizedBert> {
         let device = Device::Cpu;
+        let content = crate::gguf::read(bytes).map_err(candle_core::Error::Msg)?;
+        crate::gguf::check_bounds(&content, bytes.len()).map_err(candle_core::Error::Msg)?;
         let mut reader = Cursor::new(bytes);
-        let content = gguf_file::Content::read(&mut reader)?;
         let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
         let mut map = HashMap::new();
         for name in names {

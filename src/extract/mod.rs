@@ -66,6 +66,7 @@ impl Default for Weights {
 
 /// Settings for extraction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExtractOptions {
     /// How many of the top passages sentences are drawn from; more than a prompt holds,
     /// because the answering passage often ranks below the first few.

@@ -1,24 +1,26 @@
 //! Generation: a llama-family model from GGUF bytes (default SmolLM2-135M-Instruct) on candle's
 //! quantised llama, with greedy or seeded sampling, token-by-token stepping for streaming, a
-//! cancel flag, and stops at end-of-turn.
+//! cancel flag, and stops at end-of-turn. Each [`Generation`] owns its [`Decoder`]s (the CPU's,
+//! and the accelerated one while it is lent), so the [`Generator`] is shared read-only.
 
 pub mod convert;
+mod decoder;
 mod tokenizer;
 
 pub use crate::sample::Draw;
+pub use decoder::{Adjust, CpuDecoder, Decoder, MaybeSend, NextToken, PREFILL_CHUNK};
 
-use crate::gpu::{Adjust, GpuDecoder, GpuError, PREFILL_CHUNK};
 use candle_core::quantized::gguf_file::Content;
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use thiserror::Error;
 use tokenizers::Tokenizer;
 
 /// Why a model could not be loaded or could not generate.
-#[derive(Debug, Error, PartialEq)]
+#[derive(Debug, Clone, Error, PartialEq)]
 #[non_exhaustive]
 pub enum GenerateError {
     /// The bytes are not a GGUF file.
@@ -44,12 +46,15 @@ pub enum GenerateError {
     /// The model failed while running.
     #[error("generation failed: {0}")]
     Compute(String),
-    /// The GPU engine failed; [`Generator::step_async`] then continues on the CPU.
-    #[error(transparent)]
-    Gpu(#[from] GpuError),
-    /// A generation was stepped after a newer one started on the same model.
-    #[error("this generation was superseded by a newer one on the same model")]
-    Superseded,
+    /// The accelerated decoder (the WebGPU engine) failed; [`Generator::step_async`] then
+    /// continues on the CPU.
+    #[error("{message}")]
+    Accelerator {
+        /// The engine's own error code (`gpu_lost`, `gpu_out_of_memory`, ...).
+        code: &'static str,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl GenerateError {
@@ -59,8 +64,7 @@ impl GenerateError {
             GenerateError::NotGguf | GenerateError::Corrupt(_) | GenerateError::Unsupported(_) | GenerateError::Tokenizer(_) => "model_invalid",
             GenerateError::PromptTooLong { .. } => "prompt_too_long",
             GenerateError::Compute(_) => "compute",
-            GenerateError::Gpu(e) => e.code(),
-            GenerateError::Superseded => "superseded",
+            GenerateError::Accelerator { code, .. } => code,
         }
     }
 }
@@ -77,6 +81,7 @@ const COPY_CONTEXT: usize = 3;
 
 /// Sampling and stopping settings for one generation.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GenerateOptions {
     /// Most tokens to generate.
     pub max_tokens: usize,
@@ -149,19 +154,59 @@ pub enum StopReason {
     Repetition,
 }
 
-/// A loaded generator model with its tokenizer.
+/// A loaded generator model with its tokenizer. Generating needs only shared access: each
+/// [`Generation`] owns its decoder, so several can run at once and none can disturb another.
 pub struct Generator {
-    model: ModelWeights,
+    /// The CPU decoder every generation clones (sharing the weights); never stepped itself.
+    model: CpuDecoder,
     tokenizer: Tokenizer,
     stop_tokens: Vec<u32>,
     context: usize,
-    device: Device,
-    /// Counts `start` calls; a generation may only step while it is the latest.
-    session: u64,
-    /// The GPU engine for greedy steps in [`Generator::step_async`], if attached.
-    gpu: Option<GpuDecoder>,
-    /// Why the GPU engine was dropped.
-    gpu_error: Option<GpuError>,
+    /// The attached accelerated decoder, lent to one generation at a time.
+    accelerator: Arc<Mutex<Accelerator>>,
+}
+
+/// The generator's accelerated decoder (the WebGPU engine), while it is not lent out.
+#[derive(Default)]
+struct Accelerator {
+    decoder: Option<Box<dyn Decoder>>,
+    /// The attached decoder's backend, kept while it is lent; `None` once it failed.
+    backend: Option<&'static str>,
+    /// Why the accelerated decoder was dropped.
+    error: Option<GenerateError>,
+}
+
+/// Locks the accelerator slot; a panic elsewhere while it was held leaves it usable.
+fn lock(slot: &Mutex<Accelerator>) -> MutexGuard<'_, Accelerator> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The accelerated decoder while a generation uses it: handed back when the generation is
+/// dropped, or dropped with the reason kept when it fails.
+struct Lease {
+    slot: Arc<Mutex<Accelerator>>,
+    decoder: Option<Box<dyn Decoder>>,
+    /// Tokens of the generation already fed to it.
+    fed: usize,
+}
+
+impl Lease {
+    /// Drops the failed decoder and records why, so the generator reports it.
+    fn fail(&mut self, error: GenerateError) {
+        self.decoder = None;
+        let mut slot = lock(&self.slot);
+        slot.backend = None;
+        slot.error = Some(error);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(mut decoder) = self.decoder.take() {
+            decoder.reset();
+            lock(&self.slot).decoder = Some(decoder);
+        }
+    }
 }
 
 impl Generator {
@@ -178,10 +223,9 @@ impl Generator {
         }
         let trained = md.get("llama.context_length").and_then(|v| v.to_u32().ok()).unwrap_or(2048) as usize;
         let context = trained.min(MAX_SEQ_LEN);
-        let device = Device::Cpu;
         let mut reader = Cursor::new(bytes);
-        let model = ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
-        Ok(Generator { model, tokenizer, stop_tokens, context, device, session: 0, gpu: None, gpu_error: None })
+        let model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
+        Ok(Generator { model: CpuDecoder::new(model), tokenizer, stop_tokens, context, accelerator: Arc::default() })
     }
 
     /// Tokens the model can attend to (prompt plus answer).
@@ -205,15 +249,15 @@ impl Generator {
     }
 
     /// Starts generating after `prompt`; call [`Generator::step`] until it returns `None`.
-    /// Starting another generation supersedes this one.
-    pub fn start(&mut self, prompt: &str, options: &GenerateOptions) -> Result<Generation, GenerateError> {
+    pub fn start(&self, prompt: &str, options: &GenerateOptions) -> Result<Generation, GenerateError> {
         self.start_with_sources(prompt, &[], options)
     }
 
     /// Like [`Generator::start`], with the source texts the answer should copy from: each step
     /// raises the tokens that continue the answer as a source does by
-    /// [`GenerateOptions::copy_bias`].
-    pub fn start_with_sources(&mut self, prompt: &str, sources: &[&str], options: &GenerateOptions) -> Result<Generation, GenerateError> {
+    /// [`GenerateOptions::copy_bias`]. The generation takes the accelerated decoder if one is
+    /// attached and free.
+    pub fn start_with_sources(&self, prompt: &str, sources: &[&str], options: &GenerateOptions) -> Result<Generation, GenerateError> {
         let mut copy = Vec::new();
         for text in sources {
             // Encoded with a leading space, as words inside an answer are.
@@ -224,13 +268,13 @@ impl Generator {
         if tokens.is_empty() || tokens.len() >= self.context {
             return Err(GenerateError::PromptTooLong { tokens: tokens.len(), context: self.context });
         }
-        self.model.clear_kv_cache();
-        self.session += 1;
-        Ok(Generation { prompt_len: tokens.len(), tokens, fed: 0, gpu_fed: 0, emitted: 0, stop: None, options: options.clone(), session: self.session, copy })
+        let decoder = lock(&self.accelerator).decoder.take();
+        let lease = decoder.map(|decoder| Lease { slot: self.accelerator.clone(), decoder: Some(decoder), fed: 0 });
+        Ok(Generation { prompt_len: tokens.len(), tokens, cpu: self.model.clone(), fed: 0, lease, emitted: 0, stop: None, options: options.clone(), copy })
     }
 
     /// Generates a whole answer, calling `on_token` with each new piece of text.
-    pub fn generate(&mut self, prompt: &str, options: &GenerateOptions, on_token: &mut dyn FnMut(&str)) -> Result<(String, StopReason), GenerateError> {
+    pub fn generate(&self, prompt: &str, options: &GenerateOptions, on_token: &mut dyn FnMut(&str)) -> Result<(String, StopReason), GenerateError> {
         let mut generation = self.start(prompt, options)?;
         while let Some(piece) = self.step(&mut generation)? {
             on_token(&piece);
@@ -242,67 +286,53 @@ impl Generator {
     /// Runs one step of `generation` and returns the text it adds (possibly empty while a
     /// multi-byte character is incomplete), or `None` once it has stopped. The first step also
     /// reads the whole prompt. Stepping one token per call lets a browser yield in between.
-    /// This always runs on the CPU; [`Generator::step_async`] uses the GPU engine if attached.
-    pub fn step(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
+    /// This always runs on the CPU; [`Generator::step_async`] uses the accelerated decoder.
+    pub fn step(&self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
         if let Some(done) = self.before_step(generation)? {
             return Ok(done);
         }
-        let next = self.cpu_next(generation)?;
+        let next = generation.cpu_next()?;
         self.accept(generation, next)
     }
 
-    /// Like [`Generator::step`], but the forward pass runs on the attached GPU engine
-    /// ([`Generator::attach_gpu`]), which also picks the token (greedy or the seeded draw, as
-    /// the CPU would) and reads back only its id. If the GPU fails (device lost, out of
-    /// memory) the engine is dropped, the error kept in [`Generator::gpu_error`], and the step
-    /// finishes on the CPU.
-    pub async fn step_async(&mut self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
+    /// Like [`Generator::step`], but on the generation's accelerated decoder (the WebGPU
+    /// engine, [`Generator::attach_decoder`]), which also picks the token (greedy or the seeded
+    /// draw, as the CPU would). If it fails (device lost, out of memory) it is dropped, the
+    /// reason kept in [`Generator::accelerator_error`], and the step finishes on the CPU.
+    pub async fn step_async(&self, generation: &mut Generation) -> Result<Option<String>, GenerateError> {
         if let Some(done) = self.before_step(generation)? {
             return Ok(done);
         }
-        let next = match self.gpu.as_mut() {
-            Some(gpu) => match gpu_next(gpu, generation).await {
-                Ok(next) => Some(next),
-                Err(GenerateError::Gpu(e)) => {
-                    self.gpu = None;
-                    self.gpu_error = Some(e);
-                    generation.fed = 0;
-                    None
-                }
-                Err(e) => return Err(e),
-            },
-            None => None,
-        };
-        let next = match next {
-            Some(next) => next,
-            None => self.cpu_next(generation)?,
+        let next = match generation.accelerated_next().await {
+            Some(next) => next?,
+            None => generation.cpu_next()?,
         };
         self.accept(generation, next)
     }
 
-    /// Attaches a GPU engine for [`Generator::step_async`]; the CPU model stays loaded as the
-    /// fallback.
-    pub fn attach_gpu(&mut self, decoder: GpuDecoder) {
-        self.gpu = Some(decoder);
-        self.gpu_error = None;
+    /// Attaches an accelerated decoder (the WebGPU engine) for [`Generator::step_async`]; the
+    /// CPU model stays loaded as the fallback.
+    pub fn attach_decoder(&mut self, decoder: Box<dyn Decoder>) {
+        let mut slot = lock(&self.accelerator);
+        slot.backend = Some(decoder.backend());
+        slot.decoder = Some(decoder);
+        slot.error = None;
     }
 
-    /// Whether a GPU engine is attached (and has not failed).
-    pub fn has_gpu(&self) -> bool {
-        self.gpu.is_some()
+    /// Where [`Generator::step_async`] decodes: the attached decoder's backend (`"webgpu"`)
+    /// unless it failed, else `"cpu"`.
+    pub fn backend(&self) -> &'static str {
+        lock(&self.accelerator).backend.unwrap_or("cpu")
     }
 
-    /// Why the GPU engine was dropped, if it failed during generation.
-    pub fn gpu_error(&self) -> Option<&GpuError> {
-        self.gpu_error.as_ref()
+    /// Why the accelerated decoder was dropped, if it failed during generation.
+    pub fn accelerator_error(&self) -> Option<GenerateError> {
+        lock(&self.accelerator).error.clone()
     }
 
-    /// The checks before each step: superseded, already stopped, cancelled, at the token limit
-    /// or the end of the context. `Some` is the step's result without computing a token.
-    fn before_step(&mut self, g: &mut Generation) -> Result<Option<Option<String>>, GenerateError> {
-        if g.session != self.session {
-            return Err(GenerateError::Superseded);
-        }
+    /// The checks before each step: already stopped, cancelled, at the token limit or the end
+    /// of the context. `Some` is the step's result without computing a token.
+    fn before_step(&self, g: &mut Generation) -> Result<Option<Option<String>>, GenerateError> {
         if g.stop.is_some() {
             return Ok(Some(None));
         }
@@ -319,14 +349,8 @@ impl Generator {
         Ok(None)
     }
 
-    /// The next token on the CPU: candle's forward pass, repetition penalty and sampler.
-    fn cpu_next(&mut self, g: &mut Generation) -> Result<u32, GenerateError> {
-        let logits = self.forward(g)?;
-        sample(g, logits)
-    }
-
     /// Records the sampled token: stops at end of turn or on a loop, else returns the new text.
-    fn accept(&mut self, g: &mut Generation, next: u32) -> Result<Option<String>, GenerateError> {
+    fn accept(&self, g: &mut Generation, next: u32) -> Result<Option<String>, GenerateError> {
         if self.stop_tokens.contains(&next) && !g.options.ignore_end_of_turn {
             return self.finish(g, StopReason::EndOfTurn);
         }
@@ -344,23 +368,9 @@ impl Generator {
         Ok(Some(piece))
     }
 
-    /// Feeds every token the model has not seen yet (the prompt, in chunks, on the first
-    /// step; the last sampled token after that) and returns the next-token logits.
-    fn forward(&mut self, g: &mut Generation) -> Result<Tensor, GenerateError> {
-        let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
-        let mut logits = None;
-        while g.fed < g.tokens.len() {
-            let end = (g.fed + PREFILL_CHUNK).min(g.tokens.len());
-            let input = Tensor::new(&g.tokens[g.fed..end], &self.device).and_then(|t| t.unsqueeze(0)).map_err(compute)?;
-            logits = Some(self.model.forward(&input, g.fed).map_err(compute)?);
-            g.fed = end;
-        }
-        let logits = logits.ok_or_else(|| GenerateError::Compute("no new tokens to feed".into()))?;
-        logits.squeeze(0).map_err(compute)
-    }
-
-    fn finish(&mut self, g: &mut Generation, reason: StopReason) -> Result<Option<String>, GenerateError> {
+    fn finish(&self, g: &mut Generation, reason: StopReason) -> Result<Option<String>, GenerateError> {
         g.stop = Some(reason);
+        g.lease = None;
         let text = self.text(g)?;
         if g.emitted < text.len() && text.is_char_boundary(g.emitted) {
             let rest = text[g.emitted..].trim_end_matches('\u{FFFD}').to_string();
@@ -378,21 +388,22 @@ impl Generator {
     }
 }
 
-/// The state of one generation: prompt and generated tokens, sampler and stop reason.
+/// The state of one generation: prompt and generated tokens, its decoders and stop reason.
 /// It is stepped by the [`Generator`] that started it ([`Generator::step`]).
 pub struct Generation {
     options: GenerateOptions,
     /// Prompt then generated tokens.
     tokens: Vec<u32>,
     prompt_len: usize,
-    /// Tokens already given to the CPU model.
+    /// This generation's CPU decoder, with its own KV cache.
+    cpu: CpuDecoder,
+    /// Tokens already given to the CPU decoder.
     fed: usize,
-    /// Tokens already given to the GPU engine.
-    gpu_fed: usize,
+    /// The accelerated decoder, while this generation holds it and it works.
+    lease: Option<Lease>,
     /// Bytes of answer text already returned.
     emitted: usize,
     stop: Option<StopReason>,
-    session: u64,
     /// Source tokens the answer may copy from, texts separated by [`SOURCE_BREAK`].
     copy: Vec<u32>,
 }
@@ -406,6 +417,56 @@ impl Generation {
             seed: self.options.seed,
             position: self.tokens.len() as u32,
         })
+    }
+
+    /// The copy-bias boosts for the next token.
+    fn boosts(&self) -> Vec<u32> {
+        if self.options.copy_bias == 0.0 {
+            Vec::new()
+        } else {
+            copy_boosts(&self.copy, self.generated_tokens())
+        }
+    }
+
+    /// The next token on this generation's CPU decoder, fed what it has not seen yet.
+    fn cpu_next(&mut self) -> Result<u32, GenerateError> {
+        let boosts = self.boosts();
+        let recent = &self.tokens[self.tokens.len().saturating_sub(self.options.repeat_last_n)..];
+        let adjust = Adjust { recent, penalty: self.options.repeat_penalty, boosts: &boosts, bias: self.options.copy_bias };
+        let draw = self.draw();
+        let next = self.cpu.next(&self.tokens[self.fed..], &adjust, draw)?;
+        self.fed = self.tokens.len();
+        Ok(next)
+    }
+
+    /// The next token on the accelerated decoder, or `None` when this generation has none
+    /// (any more). An engine failure drops it, and the CPU takes over.
+    async fn accelerated_next(&mut self) -> Option<Result<u32, GenerateError>> {
+        let boosts = self.boosts();
+        let draw = self.draw();
+        let lease = self.lease.as_mut()?;
+        let decoder = lease.decoder.as_mut()?;
+        let recent = &self.tokens[self.tokens.len().saturating_sub(self.options.repeat_last_n)..];
+        let adjust = Adjust { recent, penalty: self.options.repeat_penalty, boosts: &boosts, bias: self.options.copy_bias };
+        let result = decoder.step(&self.tokens[lease.fed..], adjust, draw).await;
+        match result {
+            Ok(next) => {
+                lease.fed = self.tokens.len();
+                Some(Ok(next))
+            }
+            Err(e @ GenerateError::Accelerator { .. }) => {
+                lease.fail(e);
+                self.lease = None;
+                None
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Where [`Generator::step_async`] decodes this generation: the lent accelerated decoder's
+    /// backend while it holds a working one, else `"cpu"`.
+    pub fn backend(&self) -> &'static str {
+        self.lease.as_ref().and_then(|l| l.decoder.as_ref()).map_or("cpu", |d| d.backend())
     }
 
     /// Token ids generated so far.
@@ -442,54 +503,6 @@ pub(crate) fn copy_boosts(sources: &[u32], answer: &[u32]) -> Vec<u32> {
     Vec::new()
 }
 
-/// Applies the repetition penalty and the copy bias to next-token `logits` and picks a
-/// token: the most likely one (the last on ties, as candle's greedy sampler), or `g`'s seeded
-/// draw.
-fn sample(g: &mut Generation, logits: Tensor) -> Result<u32, GenerateError> {
-    let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
-    let logits = if g.options.repeat_penalty == 1.0 {
-        logits
-    } else {
-        let start = g.tokens.len().saturating_sub(g.options.repeat_last_n);
-        candle_transformers::utils::apply_repeat_penalty(&logits, g.options.repeat_penalty, &g.tokens[start..]).map_err(compute)?
-    };
-    let boosts = if g.options.copy_bias == 0.0 { Vec::new() } else { copy_boosts(&g.copy, g.generated_tokens()) };
-    if boosts.is_empty() {
-        return match g.draw() {
-            None => logits.argmax(candle_core::D::Minus1).and_then(|t| t.to_scalar::<u32>()).map_err(compute),
-            Some(draw) => Ok(draw.pick(&logits.to_vec1::<f32>().map_err(compute)?)),
-        };
-    }
-    let mut values = logits.to_vec1::<f32>().map_err(compute)?;
-    for &t in &boosts {
-        if let Some(v) = values.get_mut(t as usize) {
-            *v += g.options.copy_bias;
-        }
-    }
-    Ok(match g.draw() {
-        None => values.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v >= best.1 { (i, v) } else { best }).0 as u32,
-        Some(draw) => draw.pick(&values),
-    })
-}
-
-/// The next token of `g` from the GPU engine, continuing from the tokens it has already seen.
-/// Greedy steps and seeded draws both pick on the GPU, so only the token id is read back.
-async fn gpu_next(gpu: &mut GpuDecoder, g: &mut Generation) -> Result<u32, GenerateError> {
-    if g.gpu_fed == 0 {
-        gpu.reset();
-    }
-    let feed = &g.tokens[g.gpu_fed..];
-    let recent = &g.tokens[g.tokens.len().saturating_sub(g.options.repeat_last_n)..];
-    let boosts = if g.options.copy_bias == 0.0 { Vec::new() } else { copy_boosts(&g.copy, g.generated_tokens()) };
-    let adjust = Adjust { recent, penalty: g.options.repeat_penalty, boosts: &boosts, bias: g.options.copy_bias };
-    let next = match g.draw() {
-        None => gpu.next_token(feed, &adjust).await?,
-        Some(draw) => gpu.next_token_drawn(feed, &adjust, &draw).await?,
-    };
-    g.gpu_fed = g.tokens.len();
-    Ok(next)
-}
-
 /// If the last `window` tokens already occur earlier in `tokens`, the length to keep (without
 /// that repeat).
 fn repeated_tail(tokens: &[u32], window: usize) -> Option<usize> {
@@ -503,90 +516,10 @@ fn repeated_tail(tokens: &[u32], window: usize) -> Option<usize> {
 
 /// Parses the GGUF header and tensor table.
 pub(crate) fn read_content(bytes: &[u8]) -> Result<Content, GenerateError> {
-    if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
+    if !crate::gguf::is_gguf(bytes) {
         return Err(GenerateError::NotGguf);
     }
-    if zero_alignment(bytes) {
-        return Err(GenerateError::Corrupt("general.alignment is 0".into()));
-    }
-    Content::read(&mut Cursor::new(bytes)).map_err(|e| GenerateError::Corrupt(e.to_string()))
-}
-
-/// Whether the file sets `general.alignment` to 0, which candle 0.11's reader divides by (a
-/// panic, so a trap in wasm; found by fuzzing). Walks the metadata as GGUF lays it out; a file
-/// too malformed to walk is left to candle's reader, which reports it as an error.
-fn zero_alignment(bytes: &[u8]) -> bool {
-    let mut r = Gguf { bytes, at: 4, v1: false };
-    let mut walk = || -> Option<bool> {
-        let version = r.u32()?;
-        r.v1 = version == 1;
-        let (_tensors, kvs) = (r.count()?, r.count()?);
-        let mut zero = false;
-        for _ in 0..kvs {
-            let key = r.string()?;
-            let kind = r.u32()?;
-            let width = [1, 1, 2, 2, 4, 4].get(kind as usize).copied();
-            if key == b"general.alignment" && width.is_some() {
-                zero = r.take(width?)?.iter().all(|&b| b == 0);
-            } else {
-                r.skip_value(kind, 0)?;
-            }
-        }
-        Some(zero)
-    };
-    walk().unwrap_or(false)
-}
-
-/// A cursor over GGUF metadata for [`zero_alignment`].
-struct Gguf<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    v1: bool,
-}
-
-impl<'a> Gguf<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.at.checked_add(n)?;
-        let out = self.bytes.get(self.at..end)?;
-        self.at = end;
-        Some(out)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A length or count: u32 in GGUF v1, u64 after.
-    fn count(&mut self) -> Option<usize> {
-        if self.v1 {
-            return self.u32().map(|n| n as usize);
-        }
-        self.take(8).and_then(|b| usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok())
-    }
-
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let n = self.count()?;
-        self.take(n)
-    }
-
-    fn skip_value(&mut self, kind: u32, depth: usize) -> Option<()> {
-        match kind {
-            0 | 1 | 7 => self.take(1).map(drop),
-            2 | 3 => self.take(2).map(drop),
-            4..=6 => self.take(4).map(drop),
-            10..=12 => self.take(8).map(drop),
-            8 => self.string().map(drop),
-            9 if depth < 4 => {
-                let (inner, n) = (self.u32()?, self.count()?);
-                // Every element takes at least a byte, so a count past the end is malformed.
-                if n > self.bytes.len() - self.at {
-                    return None;
-                }
-                (0..n).try_for_each(|_| self.skip_value(inner, depth + 1))
-            }
-            _ => None,
-        }
-    }
+    crate::gguf::read(bytes).map_err(GenerateError::Corrupt)
 }
 
 /// Checks what candle would otherwise trust: the architecture, the shape parameters it divides
@@ -611,22 +544,7 @@ fn validate(content: &Content, file_len: usize) -> Result<(), GenerateError> {
     if embedding % heads != 0 || heads % kv_heads != 0 || rope % 2 != 0 || rope > embedding / heads {
         return Err(GenerateError::Corrupt("inconsistent attention shape parameters".into()));
     }
-    let data_len = (file_len as u64).saturating_sub(content.tensor_data_offset);
-    for (name, info) in &content.tensor_infos {
-        // Products of sizes from the file, so checked (a wrapped size could pass the bound).
-        let elements = info.shape.dims().iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        let Some(elements) = elements else {
-            return Err(GenerateError::Corrupt(format!("tensor {name} has an impossible shape")));
-        };
-        let block = info.ggml_dtype.block_size();
-        if elements % block != 0 {
-            return Err(GenerateError::Corrupt(format!("tensor {name} is not whole quantisation blocks")));
-        }
-        let size = ((elements / block) as u64).checked_mul(info.ggml_dtype.type_size() as u64);
-        if size.and_then(|size| info.offset.checked_add(size)).is_none_or(|end| end > data_len) {
-            return Err(GenerateError::Corrupt(format!("tensor {name} lies past the end of the file (truncated?)")));
-        }
-    }
+    crate::gguf::check_bounds(content, file_len).map_err(GenerateError::Corrupt)?;
     // Checked one name at a time: the block count comes from the file, so a list of every name
     // could be billions long (found by fuzzing).
     const PER_BLOCK: [&str; 6] = ["attn_q", "attn_k", "attn_v", "attn_output", "attn_norm", "ffn_norm"];

@@ -7,9 +7,10 @@
 //! libm's `exp`, divisions rounded to nearest), so decoding gives the same tokens as the CPU
 //! path.
 
-use super::numerics::{cpu_order, PREFILL_CHUNK};
+use super::numerics::cpu_order;
 use super::runtime::{compile, f32_bytes, per_64, u32_bytes, Alloc, Dispatch, Weight, Q8_0_BLOCK};
 use super::{Gpu, GpuError};
+use crate::generate::{Adjust, Decoder, NextToken, PREFILL_CHUNK};
 use crate::sample::Draw;
 use candle_core::quantized::gguf_file::{Content, TensorInfo};
 use candle_core::quantized::GgmlDType;
@@ -34,21 +35,6 @@ struct Shape {
     context: usize,
     eps: f32,
     rope_base: f32,
-}
-
-/// What is done to the logits before a token is picked, as the CPU path does it: the
-/// repetition `penalty` over the distinct tokens of `recent` (1.0 for none), then `bias` added
-/// to the logits of the distinct tokens `boosts` (the copy bias).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Adjust<'a> {
-    /// Recent tokens the penalty applies to.
-    pub recent: &'a [u32],
-    /// The repetition penalty.
-    pub penalty: f32,
-    /// Tokens the copy bias raises.
-    pub boosts: &'a [u32],
-    /// The copy bias.
-    pub bias: f32,
 }
 
 /// A llama-family GGUF model loaded onto the GPU, with its KV cache.
@@ -267,6 +253,26 @@ impl GpuDecoder {
             self.gpu.queue.submit([encoder.finish()]);
         }
         Err(GpuError::Internal("no token was produced".into()))
+    }
+}
+
+impl Decoder for GpuDecoder {
+    fn step<'a>(&'a mut self, tokens: &'a [u32], adjust: Adjust<'a>, draw: Option<Draw>) -> NextToken<'a> {
+        Box::pin(async move {
+            let next = match draw {
+                None => self.next_token(tokens, &adjust).await,
+                Some(draw) => self.next_token_drawn(tokens, &adjust, &draw).await,
+            };
+            Ok(next?)
+        })
+    }
+
+    fn reset(&mut self) {
+        GpuDecoder::reset(self);
+    }
+
+    fn backend(&self) -> &'static str {
+        "webgpu"
     }
 }
 

@@ -10,9 +10,8 @@ mod runtime;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
-pub use decoder::{Adjust, GpuDecoder};
+pub use decoder::GpuDecoder;
 pub use embedder::{BertShape, GpuEmbedder};
-pub(crate) use numerics::PREFILL_CHUNK;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,6 +55,12 @@ impl GpuError {
             GpuError::Lost(_) => "gpu_lost",
             GpuError::Internal(_) => "gpu_error",
         }
+    }
+}
+
+impl From<GpuError> for crate::GenerateError {
+    fn from(e: GpuError) -> Self {
+        crate::GenerateError::Accelerator { code: e.code(), message: e.to_string() }
     }
 }
 

@@ -1,9 +1,6 @@
 //! The CPU path's numerics that the kernels copy so the GPU computes the same floats as candle:
-//! summation orders, fused multiply-adds, `exp`, and the prefill chunk that fixes gemm's order.
-
-/// Tokens fed to the model per forward pass during prefill, bounding attention memory. Both
-/// engines prefill in these chunks: gemm sums attention in an order that depends on their shape.
-pub(crate) const PREFILL_CHUNK: usize = 256;
+//! summation orders, fused multiply-adds and `exp` (the prefill chunk that fixes gemm's order
+//! is [`crate::generate::PREFILL_CHUNK`]).
 
 /// How the CPU path rounds on this target, which the kernels copy so GPU and CPU compute the same
 /// floats: the orders of candle's q8_0·q8_0 dot, of gemm's f32 kernels and of candle's

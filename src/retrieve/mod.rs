@@ -22,6 +22,7 @@ pub enum Fusion {
 
 /// Settings for one retrieval.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RetrieveOptions {
     /// Results to return.
     pub k: usize,

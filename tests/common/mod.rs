@@ -14,6 +14,12 @@ pub fn models() -> PathBuf {
     dir
 }
 
+/// `base` changed by `set`: how tests fill a few fields of the `#[non_exhaustive]` options.
+pub fn with<T>(mut base: T, set: impl FnOnce(&mut T)) -> T {
+    set(&mut base);
+    base
+}
+
 pub fn read(rel: &str) -> Vec<u8> {
     let path = models().join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -1,11 +1,16 @@
 //! The WebAssembly boundary: conversions between JavaScript values and the plain Rust API of
 //! [`crate::rag`], nothing more. Every error becomes a JS `Error` carrying the typed message;
-//! a panic hook reports any panic to the console before the module traps.
+//! a panic hook reports any panic to the console before the module traps. The classes only the
+//! browser benchmarks use are in [`bench`], built with the `bench` feature.
 
-use crate::chunk::{ChunkError, ChunkOptions, Document, Format};
-use crate::generate::{CancelFlag, GenerateOptions};
+#[cfg(feature = "bench")]
+pub mod bench;
+
+use crate::chunk::{ChunkError, ChunkOptions, Document};
+use crate::generate::CancelFlag;
 use crate::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
-use crate::rag::{AskOptions, PendingAnswer, Progress, Rag, DEFAULT_MIN_COSINE};
+use crate::messages::{check_fields, AskMessage, DocumentMessage, ASK_FIELDS};
+use crate::rag::{AskOptions, PendingAnswer, Progress, Rag};
 use crate::{Embedder, Generator, Index};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -53,7 +58,7 @@ macro_rules! coded {
         }
     )*};
 }
-coded!(crate::RagError, crate::IndexError, crate::EmbedError, crate::GenerateError, GpuError, ChunkError);
+coded!(crate::RagError, crate::IndexError, crate::EmbedError, crate::GenerateError, GpuError, ChunkError, crate::messages::MessageError);
 
 fn js_error(e: impl Coded) -> Failure {
     Failure::new(e.code(), e.to_string())
@@ -71,89 +76,22 @@ fn invalid(message: String) -> Failure {
     Failure::new("invalid_option", message)
 }
 
-/// The option names `ask` takes, as JavaScript spells them.
-const ASK_OPTIONS: &[&str] = &["sources", "minCosine", "minExtract", "minSupport", "copyBias", "maxTokens", "temperature", "topP", "seed", "repeatPenalty"];
-
-/// `ask` options from JavaScript: a misspelt name is an error rather than silently ignored
-/// (serde-wasm-bindgen reads only the fields it knows, so the keys are checked here).
-fn ask_options(value: JsValue) -> Result<AskOptionsJs, Failure> {
+/// `ask` options from JavaScript, every name and value checked ([`crate::messages`]).
+fn ask_options(value: JsValue, cancel: CancelFlag) -> Result<AskOptions, Failure> {
     if value.is_undefined() || value.is_null() {
-        return Ok(AskOptionsJs::default());
+        return AskMessage::default().into_options(cancel).map_err(js_error);
     }
     if let Some(object) = value.dyn_ref::<js_sys::Object>() {
-        for key in js_sys::Object::keys(object).iter() {
-            let key = key.as_string().unwrap_or_default();
-            if !ASK_OPTIONS.contains(&key.as_str()) {
-                return Err(invalid(format!("invalid ask options: unknown field `{key}`, expected one of {}", ASK_OPTIONS.join(", "))));
-            }
-        }
+        let keys: Vec<String> = js_sys::Object::keys(object).iter().map(|k| k.as_string().unwrap_or_default()).collect();
+        check_fields("ask options", keys.iter().map(String::as_str), ASK_FIELDS).map_err(js_error)?;
     }
-    from_js(value, "ask options")
+    from_js::<AskMessage>(value, "ask options")?.into_options(cancel).map_err(js_error)
 }
 
-/// `ask` options as JavaScript passes them; every field is optional.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct AskOptionsJs {
-    sources: Option<usize>,
-    min_cosine: Option<f32>,
-    min_extract: Option<f32>,
-    min_support: Option<f32>,
-    copy_bias: Option<f32>,
-    max_tokens: Option<usize>,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    seed: Option<u64>,
-    repeat_penalty: Option<f32>,
-}
-
-impl AskOptionsJs {
-    fn into_options(self, cancel: CancelFlag) -> AskOptions {
-        let d = AskOptions::default();
-        let g = GenerateOptions::default();
-        AskOptions {
-            sources: self.sources.unwrap_or(d.sources),
-            min_cosine: self.min_cosine.unwrap_or(DEFAULT_MIN_COSINE),
-            min_extract: self.min_extract.unwrap_or(d.min_extract),
-            min_support: self.min_support.unwrap_or(d.min_support),
-            generate: GenerateOptions {
-                copy_bias: self.copy_bias.unwrap_or(g.copy_bias),
-                max_tokens: self.max_tokens.unwrap_or(g.max_tokens),
-                temperature: self.temperature.unwrap_or(g.temperature),
-                top_p: self.top_p.or(g.top_p),
-                seed: self.seed.unwrap_or(g.seed),
-                repeat_penalty: self.repeat_penalty.unwrap_or(g.repeat_penalty),
-                cancel,
-                ..g
-            },
-            ..d
-        }
-    }
-}
-
-/// A document as JavaScript passes it: `{url, text, format?}`; the format defaults to the
-/// URL's extension, else plain text.
-#[derive(Deserialize)]
-struct DocumentJs {
-    url: String,
-    text: String,
-    format: Option<String>,
-}
-
+/// Documents from JavaScript: `[{url, text, format?}]`.
 fn documents(value: JsValue) -> Result<Vec<Document>, Failure> {
-    let docs: Vec<DocumentJs> = from_js(value, "documents (expected [{url, text, format?}])")?;
-    docs.into_iter()
-        .map(|d| {
-            let format = match d.format.as_deref() {
-                Some("markdown" | "md") => Format::Markdown,
-                Some("html") => Format::Html,
-                Some("text" | "txt") => Format::Text,
-                Some(other) => return Err(invalid(format!("unknown document format {other:?} (use markdown, html or text)"))),
-                None => Format::from_path(&d.url).unwrap_or(Format::Text),
-            };
-            Ok(Document { url: d.url, format, bytes: d.text.into_bytes() })
-        })
-        .collect()
+    let docs: Vec<DocumentMessage> = from_js(value, "documents (expected [{url, text, format?}])")?;
+    docs.into_iter().map(|d| d.into_document().map_err(js_error)).collect()
 }
 
 /// A byte offset into `text` as a UTF-16 offset, the unit JavaScript strings index by.
@@ -319,10 +257,10 @@ impl WasmRag {
     /// `nextToken()` until it returns `undefined`, then `finishAsk()`.
     #[wasm_bindgen(js_name = beginAsk)]
     pub fn begin_ask(&mut self, question: &str, options: JsValue) -> Result<JsValue, Failure> {
-        let options = ask_options(options)?;
+        let options = ask_options(options, CancelFlag::default())?;
         *self.pending.get_mut() = None;
-        self.cancel = CancelFlag::default();
-        let pending = self.rag.get_mut().begin_ask(question, &options.into_options(self.cancel.clone())).map_err(js_error)?;
+        self.cancel = options.generate.cancel.clone();
+        let pending = self.rag.get_mut().begin_ask(question, &options).map_err(js_error)?;
         #[derive(Serialize)]
         struct Begun<'a> {
             found: bool,
@@ -342,20 +280,16 @@ impl WasmRag {
     /// Always on the CPU; `nextTokenAsync` uses WebGPU when it was chosen.
     #[wasm_bindgen(js_name = nextToken)]
     pub fn next_token(&mut self) -> Result<Option<String>, Failure> {
-        let pending = self.pending.get_mut().as_mut().ok_or_else(no_answer)?;
-        self.rag.get_mut().step(pending).map_err(js_error)
+        self.pending.get_mut().as_mut().ok_or_else(no_answer)?.step().map_err(js_error)
     }
 
     /// Resolves to the next piece of the answer, or `undefined` when it is complete; runs on
-    /// the backend `loadGeneratorWith` chose. Searches may run while it waits for the GPU.
+    /// the backend `loadGeneratorWith` chose. The answer owns its decoder and sources, so
+    /// searches, index changes and a new generator may all come while it waits for the GPU.
     #[wasm_bindgen(js_name = nextTokenAsync)]
     pub async fn next_token_async(&self) -> Result<Option<String>, Failure> {
         let mut pending = self.pending.borrow_mut().take().ok_or_else(no_answer)?;
-        let mut generator = self.rag.borrow_mut().take_generator();
-        let result = pending.step_with(generator.as_mut()).await;
-        if let Some(generator) = generator {
-            self.rag.borrow_mut().set_generator(generator);
-        }
+        let result = pending.step_async().await;
         *self.pending.borrow_mut() = Some(pending);
         result.map_err(js_error)
     }
@@ -364,15 +298,13 @@ impl WasmRag {
     /// whose reason is then in `gpuError`).
     #[wasm_bindgen(getter, js_name = generatorBackend)]
     pub fn generator_backend(&self) -> String {
-        let rag = self.rag.borrow();
-        let gpu = rag.generator().is_some_and(Generator::has_gpu);
-        if gpu { "webgpu" } else { "cpu" }.to_string()
+        self.rag.borrow().generator().map_or("cpu", Generator::backend).to_string()
     }
 
     /// Why the WebGPU engine was dropped during generation, if it was.
     #[wasm_bindgen(getter, js_name = gpuError)]
     pub fn gpu_error(&self) -> Option<String> {
-        self.rag.borrow().generator().and_then(Generator::gpu_error).map(|e| e.to_string())
+        self.rag.borrow().generator().and_then(Generator::accelerator_error).map(|e| e.to_string())
     }
 
     /// Stops the answer in progress after the current token.
@@ -494,10 +426,6 @@ fn progress_reporter(progress: Option<js_sys::Function>) -> impl FnMut(Progress)
     }
 }
 
-fn busy() -> Failure {
-    Failure::new("busy", "a generation step is still running; await it first")
-}
-
 fn no_answer() -> Failure {
     Failure::new("invalid_state", "no answer in progress; call beginAsk first")
 }
@@ -565,7 +493,7 @@ async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -
     Ok(match Backend::parse(backend)?.engine(async |gpu| GpuDecoder::from_gguf(gpu, gguf, context).await).await {
         Ok((adapter, decoder)) => {
             let dispatches = decoder.dispatches_per_token();
-            generator.attach_gpu(decoder);
+            generator.attach_decoder(Box::new(decoder));
             BackendChoice::webgpu(adapter, dispatches)
         }
         Err(why) => BackendChoice::cpu(why),
@@ -584,184 +512,6 @@ async fn choose_embedder_backend(embedder: &mut Embedder, weights: &[u8], backen
         }
         Err(why) => BackendChoice::cpu(why),
     })
-}
-
-/// A generator on its own, for plain text generation (and benchmarks) without retrieval.
-#[wasm_bindgen]
-pub struct WasmGenerator {
-    generator: RefCell<Generator>,
-    generation: RefCell<Option<crate::generate::Generation>>,
-    choice: Option<JsValue>,
-}
-
-#[wasm_bindgen]
-impl WasmGenerator {
-    /// Loads a llama-family GGUF model from its bytes, on the CPU.
-    #[wasm_bindgen(constructor)]
-    pub fn new(gguf: &[u8]) -> Result<WasmGenerator, Failure> {
-        let generator = Generator::from_gguf(gguf).map_err(js_error)?;
-        Ok(WasmGenerator { generator: RefCell::new(generator), generation: RefCell::new(None), choice: None })
-    }
-
-    /// Loads a model on the given backend (`"cpu"`, `"webgpu"` or `"auto"`, as
-    /// `WasmRag.loadGeneratorWith`); `backendInfo` then tells which one it got.
-    pub async fn load(gguf: Vec<u8>, backend: String) -> Result<WasmGenerator, Failure> {
-        let mut generator = Generator::from_gguf(&gguf).map_err(js_error)?;
-        let choice = to_js(&choose_backend(&mut generator, &gguf, &backend).await?)?;
-        Ok(WasmGenerator { generator: RefCell::new(generator), generation: RefCell::new(None), choice: Some(choice) })
-    }
-
-    /// `{backend, adapter, dispatches, fallbackReason}` for a generator made by `load` (`dispatches`: kernel launches per token).
-    #[wasm_bindgen(getter, js_name = backendInfo)]
-    pub fn backend_info(&self) -> JsValue {
-        self.choice.clone().unwrap_or(JsValue::UNDEFINED)
-    }
-
-    /// Starts generating after `prompt` (greedy); returns the prompt's length in tokens.
-    /// `ignoreEndOfTurn` keeps going to `maxTokens`, for benchmarks.
-    pub fn start(&self, prompt: &str, max_tokens: usize, ignore_end_of_turn: bool) -> Result<usize, Failure> {
-        let options = GenerateOptions { max_tokens, ignore_end_of_turn, ..GenerateOptions::default() };
-        let mut slot = self.generation.try_borrow_mut().map_err(|_| busy())?;
-        let generation = self.generator.try_borrow_mut().map_err(|_| busy())?.start(prompt, &options).map_err(js_error)?;
-        let tokens = generation.prompt_tokens();
-        *slot = Some(generation);
-        Ok(tokens)
-    }
-
-    /// The next piece of text (the first call also reads the prompt), or `undefined` at the
-    /// end; on the CPU.
-    pub fn step(&self) -> Result<Option<String>, Failure> {
-        let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
-        let generation = generation.as_mut().ok_or_else(|| Failure::new("invalid_state", "call start first"))?;
-        self.generator.try_borrow_mut().map_err(|_| busy())?.step(generation).map_err(js_error)
-    }
-
-    /// Like `step`, on the backend `load` chose.
-    // The borrows are held across the GPU wait on purpose: every other method takes them with
-    // `try_borrow*` and reports "still running" instead of panicking.
-    #[allow(clippy::await_holding_refcell_ref)]
-    #[wasm_bindgen(js_name = stepAsync)]
-    pub async fn step_async(&self) -> Result<Option<String>, Failure> {
-        let mut generation = self.generation.try_borrow_mut().map_err(|_| busy())?;
-        let generation = generation.as_mut().ok_or_else(|| Failure::new("invalid_state", "call start first"))?;
-        let mut generator = self.generator.try_borrow_mut().map_err(|_| busy())?;
-        generator.step_async(generation).await.map_err(js_error)
-    }
-
-    /// Token ids generated so far by the current generation.
-    #[wasm_bindgen(getter)]
-    pub fn tokens(&self) -> Result<Vec<u32>, Failure> {
-        let generation = self.generation.try_borrow().map_err(|_| busy())?;
-        Ok(generation.as_ref().map_or_else(Vec::new, |g| g.generated_tokens().to_vec()))
-    }
-
-    /// Tokens generated so far by the current generation.
-    #[wasm_bindgen(getter, js_name = generatedTokens)]
-    pub fn generated_tokens(&self) -> Result<usize, Failure> {
-        let generation = self.generation.try_borrow().map_err(|_| busy())?;
-        Ok(generation.as_ref().map_or(0, |g| g.generated_tokens().len()))
-    }
-}
-
-/// The embedder on its own: texts in, unit vectors out (flattened, `dim` floats per text).
-#[wasm_bindgen]
-pub struct WasmEmbedder {
-    embedder: RefCell<Embedder>,
-    choice: Option<JsValue>,
-}
-
-#[wasm_bindgen]
-impl WasmEmbedder {
-    /// Loads a BERT-family embedder from its safetensors, config.json and tokenizer.json bytes,
-    /// on the CPU.
-    #[wasm_bindgen(constructor)]
-    pub fn new(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmEmbedder, Failure> {
-        Ok(WasmEmbedder { embedder: RefCell::new(embedder(weights, config, tokenizer)?), choice: None })
-    }
-
-    /// Loads an embedder on the given backend (`"cpu"`, `"webgpu"` or `"auto"`) for
-    /// `embedAsync`; `backendInfo` then tells which one it got.
-    pub async fn load(weights: Vec<u8>, config: Vec<u8>, tokenizer: Vec<u8>, backend: String) -> Result<WasmEmbedder, Failure> {
-        let mut model = embedder(&weights, &config, &tokenizer)?;
-        let choice = to_js(&choose_embedder_backend(&mut model, &weights, &backend).await?)?;
-        Ok(WasmEmbedder { embedder: RefCell::new(model), choice: Some(choice) })
-    }
-
-    /// `{backend, adapter, dispatches, fallbackReason}` for an embedder made by `load`.
-    #[wasm_bindgen(getter, js_name = backendInfo)]
-    pub fn backend_info(&self) -> JsValue {
-        self.choice.clone().unwrap_or(JsValue::UNDEFINED)
-    }
-
-    /// Length of each vector.
-    #[wasm_bindgen(getter)]
-    pub fn dim(&self) -> Result<usize, Failure> {
-        Ok(self.embedder.try_borrow().map_err(|_| busy())?.dim())
-    }
-
-    /// Embeds `texts` in batches of similar length on the CPU; returns `texts.length * dim` floats.
-    pub fn embed(&self, texts: Vec<String>) -> Result<Vec<f32>, Failure> {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(self.embedder.try_borrow().map_err(|_| busy())?.embed(&refs).map_err(js_error)?.concat())
-    }
-
-    /// Like `embed`, on the backend `load` chose (one GPU submit per batch on WebGPU).
-    // Held across the GPU wait on purpose; the other methods use `try_borrow` (see stepAsync).
-    #[allow(clippy::await_holding_refcell_ref)]
-    #[wasm_bindgen(js_name = embedAsync)]
-    pub async fn embed_async(&self, texts: Vec<String>) -> Result<Vec<f32>, Failure> {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let mut embedder = self.embedder.try_borrow_mut().map_err(|_| busy())?;
-        Ok(embedder.embed_async(&refs).await.map_err(js_error)?.concat())
-    }
-
-    /// Embeds one text on its own (one forward pass on the CPU, no batching), e.g. a query.
-    #[wasm_bindgen(js_name = embedOne)]
-    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, Failure> {
-        self.embedder.try_borrow().map_err(|_| busy())?.embed_one(text).map_err(js_error)
-    }
-}
-
-/// A vector-only index (int8 vectors + HNSW graph) over the caller's own unit vectors.
-#[wasm_bindgen]
-pub struct WasmVectorIndex {
-    index: Index,
-}
-
-#[wasm_bindgen]
-impl WasmVectorIndex {
-    /// Builds the index from `vectors`, `dim` floats per vector one after another.
-    #[wasm_bindgen(constructor)]
-    pub fn new(vectors: &[f32], dim: usize) -> Result<WasmVectorIndex, Failure> {
-        if dim == 0 || !vectors.len().is_multiple_of(dim) {
-            return Err(invalid(format!("{} floats are not a whole number of {dim}-long vectors", vectors.len())));
-        }
-        let rows: Vec<Vec<f32>> = vectors.chunks(dim).map(<[f32]>::to_vec).collect();
-        Ok(WasmVectorIndex { index: Index::from_vectors(dim, &rows).map_err(js_error)? })
-    }
-
-    /// Loads an index written by `toBytes`.
-    #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: &[u8]) -> Result<WasmVectorIndex, Failure> {
-        Ok(WasmVectorIndex { index: Index::from_bytes(bytes).map_err(js_error)? })
-    }
-
-    /// Numbers of the `k` nearest vectors by the HNSW graph, nearest first.
-    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, Failure> {
-        Ok(self.index.dense_search(query, k).map_err(js_error)?.into_iter().map(|(id, _)| id).collect())
-    }
-
-    /// Numbers of the `k` nearest vectors by brute force over every vector, nearest first.
-    #[wasm_bindgen(js_name = exactSearch)]
-    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, Failure> {
-        Ok(self.index.exact_search(query, k).map_err(js_error)?.into_iter().map(|(id, _)| id).collect())
-    }
-
-    /// The serialized index (magic, version, checksum included).
-    #[wasm_bindgen(js_name = toBytes)]
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.index.to_bytes()
-    }
 }
 
 /// Panics on purpose, trapping the WebAssembly instance: the test hook with which the worker's
