@@ -3,7 +3,7 @@
 // tool ever downloads its own browser. playwright-core's `chromium` is passed in because the
 // tests and the benchmarks each install their own copy.
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,12 +39,17 @@ export function serve(args = []) {
 /**
  * Launches Debian's Chromium through playwright-core's `chromium` with a fresh profile named
  * after `name`, extra flags and extra context options (e.g. `{ serviceWorkers: "block" }`).
+ * The profile (which holds the Cache API's copies of the models, about 1 GB) is deleted when
+ * the context closes.
  */
-export function launch(chromium, name, extra = [], options = {}) {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), `wasmrag-${name}-`)), {
+export async function launch(chromium, name, extra = [], options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), `wasmrag-${name}-`));
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: chromiumArgs(extra),
     ...options,
   });
+  context.on("close", () => rmSync(profile, { recursive: true, force: true }));
+  return context;
 }
