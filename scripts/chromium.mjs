@@ -39,8 +39,8 @@ export function serve(args = []) {
 /**
  * Launches Debian's Chromium through playwright-core's `chromium` with a fresh profile named
  * after `name`, extra flags and extra context options (e.g. `{ serviceWorkers: "block" }`).
- * The profile (which holds the Cache API's copies of the models, about 1 GB) is deleted when
- * the context closes.
+ * The profile (which holds the Cache API's copies of the models, about 1 GB) is deleted by
+ * `context.close()`.
  */
 export async function launch(chromium, name, extra = [], options = {}) {
   const profile = mkdtempSync(join(tmpdir(), `wasmrag-${name}-`));
@@ -50,6 +50,15 @@ export async function launch(chromium, name, extra = [], options = {}) {
     args: chromiumArgs(extra),
     ...options,
   });
-  context.on("close", () => rmSync(profile, { recursive: true, force: true }));
+  // Deleted once `close()` has shut the browser down ("close" events come while it still writes).
+  const close = context.close.bind(context);
+  context.close = async (...args) => {
+    await close(...args);
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (err) {
+      console.warn(`could not delete the Chromium profile ${profile}: ${err.message}`);
+    }
+  };
   return context;
 }
