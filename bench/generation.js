@@ -89,10 +89,13 @@ async function wasmragOn(backend, text, tokens) {
 }
 
 try {
-  const results = [await wasmrag(), await wllama(1)];
-  if (crossOriginIsolated) results.push(await wllama(2));
+  // peers=0: only wasmrag on this file (the generator-encodings rows).
+  const peers = params.get("peers") !== "0";
+  const results = [await wasmrag()];
+  if (peers) results.push(await wllama(1));
+  if (peers && crossOriginIsolated) results.push(await wllama(2));
   const gpu = [];
-  if (navigator.gpu) {
+  if (peers && navigator.gpu) {
     const short = "<|im_start|>user\nWhat is ownership in Rust?<|im_end|>\n<|im_start|>assistant\n";
     const gpuDecode = Number(params.get("gpuDecode") ?? 8);
     gpu.push(await wasmragOn("cpu", short, gpuDecode), await wasmragOn("webgpu", short, gpuDecode));

@@ -5,7 +5,7 @@
 //   --smoke is a tiny run of every row (short prompt, few passages and vectors, one run) that
 //   the test suite uses so the benchmarks cannot rot.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -81,6 +81,26 @@ async function runPage(page, url) {
   return result;
 }
 
+/** The generator encodings the default was chosen from (`wasmrag models --variants`), each
+ * beside the shipped Q8_0 on the same prompt: wasm speed (quality: `wasmrag perplexity`). */
+async function encodings(page, base, shipped) {
+  const dir = "models/SmolLM2-135M-Instruct";
+  const files = ["SmolLM2-135M-Instruct.Q4_0.gguf", "SmolLM2-135M-Instruct.Q4_0-all.gguf"].filter((f) => existsSync(join(repo, dir, f)));
+  if (!files.length) {
+    console.log("\ngenerator encodings: run `wasmrag models --variants` for the Q4_0 rows");
+    return;
+  }
+  console.log(`\ngenerator encodings in wasm (1 thread), beside the shipped Q8_0, median of ${runs} runs`);
+  const w = [38, 8, 14, 13, 10, 10];
+  console.log(line(["file", "MB", "prefill tok/s", "decode tok/s", "prefill x", "decode x"], w));
+  const mb = (f) => (statSync(join(repo, dir, f)).size / 1e6).toFixed(1);
+  console.log(line(["SmolLM2-135M-Instruct.Q8_0.gguf", mb("SmolLM2-135M-Instruct.Q8_0.gguf"), shipped.prefill.toFixed(1), shipped.decode.toFixed(1), "1.00", "1.00"], w));
+  for (const f of files) {
+    const r = (await runPage(page, `${base}/bench/generation.html?model=/${dir}/${f}&prompt=/target/bench/prompt.txt&runs=${runs}&decode=${decode}&peers=0`)).results[0];
+    console.log(line([f, mb(f), r.prefill.toFixed(1), r.decode.toFixed(1), (r.prefill / shipped.prefill).toFixed(2), (r.decode / shipped.decode).toFixed(2)], w));
+  }
+}
+
 const rows = {
   async generation(page, base) {
     writePrompt();
@@ -103,6 +123,7 @@ const rows = {
       const [cpu, webgpu] = result.gpu;
       if (!webgpu.skipped) console.log(`same tokens on both: ${JSON.stringify(cpu.tokens) === JSON.stringify(webgpu.tokens)}`);
     }
+    await encodings(page, base, ours);
     return result;
   },
 

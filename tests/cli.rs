@@ -254,3 +254,26 @@ fn a_build_split_into_parts_merges_into_the_same_index_embedding_nothing_twice()
     let bad = wasmrag(&["index", pages.to_str().unwrap(), "--part", "3/2", "--out", &p("x.part")]);
     assert!(!bad.status.success() && stderr(&bad).contains("--part wants I/N"), "{}", stderr(&bad));
 }
+
+#[test]
+fn perplexity_compares_generator_files_on_a_page() {
+    let models = common::models();
+    let page = common::book_dir().join("ch04-01-what-is-ownership.html");
+    let (q8, q41) = (models.join(common::GENERATOR), models.join(common::GENERATOR_ORIGINAL));
+    let out = wasmrag(&["perplexity", q8.to_str().unwrap(), q41.to_str().unwrap(), "--text", page.to_str().unwrap(), "--tokens", "64", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["top1_agreement"], 1.0, "the first file is the reference");
+    assert_eq!(rows[1]["bytes"].as_u64(), Some(std::fs::metadata(&q41).unwrap().len()));
+    for r in rows {
+        assert_eq!(r["tokens"], 63);
+        let ppl = r["perplexity"].as_f64().unwrap();
+        assert!(ppl > 1.0 && ppl < 100.0, "{r}");
+    }
+    // Q8_0 holds the published Q4_1 weights almost exactly: near-equal perplexity, most top tokens shared.
+    let (a, b) = (rows[0]["perplexity"].as_f64().unwrap(), rows[1]["perplexity"].as_f64().unwrap());
+    assert!((a / b - 1.0).abs() < 0.05, "{a} vs {b}");
+    assert!(rows[1]["top1_agreement"].as_f64().unwrap() > 0.85, "{}", rows[1]);
+}

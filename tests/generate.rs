@@ -6,7 +6,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use common::{generator, read, with};
-use wasmrag::generate::convert;
+use wasmrag::generate::{convert, score};
 use wasmrag::prompt::chatml;
 use wasmrag::{GenerateError, GenerateOptions, Generator, StopReason};
 
@@ -184,4 +184,46 @@ fn prompt_longer_than_the_context_is_refused() {
     let huge = "word ".repeat(g.context_length() + 10);
     assert!(matches!(g.start(&huge, &greedy(4)).err(), Some(GenerateError::PromptTooLong { .. })));
     assert!(matches!(g.start("", &greedy(4)).err(), Some(GenerateError::PromptTooLong { tokens: 0, .. })));
+}
+
+#[test]
+fn scoring_follows_greedy_decoding_and_prefers_real_text() {
+    let g = generator();
+    let prompt = chatml("You are a helpful assistant.", "What is the capital of France?");
+    // Plain greedy: no repetition penalty, which scoring does not apply.
+    let mut generation = g.start(&prompt, &with(greedy(10), |o| o.repeat_penalty = 1.0)).unwrap();
+    while g.step(&mut generation).unwrap().is_some() {}
+    let written = generation.generated_tokens().to_vec();
+    let mut tokens = g.encode(&prompt).unwrap();
+    let prompt_len = tokens.len();
+    tokens.extend(&written);
+    let scores = g.score(&tokens).unwrap();
+    assert_eq!(scores.len(), tokens.len() - 1);
+    // The top token after each prefix is what greedy decoding wrote there.
+    let tops: Vec<u32> = scores[prompt_len - 1..].iter().map(|s| s.top).collect();
+    assert_eq!(tops, written);
+    assert!(scores.iter().all(|s| s.logprob <= 0.0 && s.logprob.is_finite()));
+    // A sentence is likelier than its words shuffled.
+    let sentence = "Ownership is a set of rules that govern how a Rust program manages memory.";
+    let shuffled = "memory rules manages Rust govern a program Ownership how set that of is a.";
+    let ppl = |text: &str| score::perplexity(&g.score(&g.encode(text).unwrap()).unwrap());
+    assert!(ppl(sentence) * 4.0 < ppl(shuffled), "{} vs {}", ppl(sentence), ppl(shuffled));
+    assert_eq!(score::agreement(&scores, &scores), 1.0);
+}
+
+#[test]
+fn loading_through_a_reader_equals_loading_from_bytes() {
+    let bytes = read(common::GENERATOR);
+    let from_bytes = generator();
+    let mut cursor = std::io::Cursor::new(&bytes);
+    let from_reader = Generator::from_reader(&mut cursor, bytes.len() as u64).unwrap();
+    let prompt = chatml("You are a helpful assistant.", "Name one planet.");
+    let answer = |g: &Generator| g.generate(&prompt, &greedy(12), &mut |_| {}).unwrap().0;
+    assert_eq!(answer(&from_reader), answer(&from_bytes));
+    // A file cut inside its header or its tensors gives the errors from_gguf gives.
+    for cut in [1 << 20, bytes.len() / 2] {
+        let short = &bytes[..cut];
+        let err = Generator::from_reader(&mut std::io::Cursor::new(short), cut as u64).err().expect("a cut file is refused");
+        assert_eq!(err.code(), Generator::from_gguf(short).err().expect("refused").code(), "cut at {cut}: {err}");
+    }
 }

@@ -7,12 +7,12 @@
 
 mod common;
 
-use candle_core::quantized::gguf_file;
+use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use common::{read, with, GENERATOR};
 use std::io::Cursor;
-use wasmrag::generate::Adjust;
+use wasmrag::generate::{convert, Adjust};
 use wasmrag::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
 use wasmrag::prompt::chatml;
 use wasmrag::{build_index, build_index_async, ChunkOptions, Document, Format, GenerateOptions, Rag};
@@ -214,30 +214,45 @@ fn a_lost_device_mid_answer_finishes_on_the_cpu() {
 
 /// Fed the same tokens, the GPU's logits equal the CPU's bit for bit at every one of 40 steps
 /// (the keys stay under 256, where gemm takes its horizontal kernel; the next test passes 256).
-#[test]
-fn gpu_logits_equal_the_cpu_at_every_step() {
-    let Some(gpu) = gpu() else { return };
-    let bytes = model();
-    let cpu = generator();
-    for question in ["What happens to a value when its owner goes out of scope?", "Name one planet.", "How do I read a file in Rust?"] {
+/// Feeds each question's prompt, then 40 greedy tokens, to candle and to the GPU decoder on
+/// the model `bytes`, and asserts their logits are equal at every step.
+fn assert_logits_match(gpu: &Gpu, bytes: &[u8], questions: &[&str], steps: usize) {
+    let cpu = wasmrag::Generator::from_gguf(bytes).unwrap();
+    for question in questions {
         let ids = cpu.encode(&chatml("You are a helpful assistant.", question)).unwrap();
         let mut reader = Cursor::new(bytes);
         let content = gguf_file::Content::read(&mut reader).unwrap();
         let mut model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).unwrap();
-        let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, bytes, 1024)).unwrap();
+        let mut decoder = pollster::block_on(GpuDecoder::from_gguf(gpu, bytes, 1024)).unwrap();
         let forward = |m: &mut ModelWeights, t: &[u32], pos: usize| -> Vec<f32> {
             let input = Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
             m.forward(&input, pos).unwrap().flatten_all().unwrap().to_vec1().unwrap()
         };
         let mut cpu_logits = forward(&mut model, &ids, 0);
         let mut gpu_logits = pollster::block_on(decoder.next_logits(&ids)).unwrap();
-        for step in 0..40 {
+        for step in 0..steps {
             assert!(gpu_logits == cpu_logits, "{question}: logits differ at step {step}");
             let token = (0..cpu_logits.len()).max_by(|&a, &b| cpu_logits[a].total_cmp(&cpu_logits[b])).unwrap() as u32;
             cpu_logits = forward(&mut model, &[token], ids.len() + step);
             gpu_logits = pollster::block_on(decoder.next_logits(&[token])).unwrap();
         }
     }
+}
+
+#[test]
+fn gpu_logits_equal_the_cpu_at_every_step() {
+    let Some(gpu) = gpu() else { return };
+    let questions = ["What happens to a value when its owner goes out of scope?", "Name one planet.", "How do I read a file in Rust?"];
+    assert_logits_match(&gpu, model(), &questions, 40);
+}
+
+/// A Q4_0 model (every matrix and the embedding, as users may bring one) runs on the GPU,
+/// widened to Q8_0 at load, with the CPU's Q4_0 logits bit for bit.
+#[test]
+fn q4_0_models_run_on_the_gpu_with_the_cpu_logits() {
+    let Some(gpu) = gpu() else { return };
+    let q4 = convert::requantize(model(), GgmlDType::Q8_0, GgmlDType::Q4_0).unwrap();
+    assert_logits_match(&gpu, &q4, &["Name one planet."], 20);
 }
 
 #[test]

@@ -129,6 +129,8 @@ async fn auto_declines_a_software_adapter_and_webgpu_forces_it() {
 
     let gguf = generator_gguf().await;
     let info = |g: &WasmGenerator, key: &str| js_sys::Reflect::get(&g.backend_info(), &JsValue::from_str(key)).expect("field");
+    // Loaded as the worker passes it: a Uint8Array in JavaScript memory, read a tensor at a time.
+    let gguf = js_sys::Uint8Array::from(gguf.as_slice());
     let auto = WasmGenerator::load(gguf.clone(), "auto".into()).await.map_err(JsValue::from).expect("auto loads");
     assert_eq!(info(&auto, "backend").as_string().as_deref(), Some("cpu"));
     assert!(info(&auto, "fallbackReason").as_string().expect("a reason").contains("software fallback"));

@@ -5,6 +5,7 @@ mod answers;
 mod bundle;
 mod eval;
 mod models;
+mod perplexity;
 mod tune;
 mod walk;
 
@@ -155,6 +156,9 @@ enum Command {
         /// With --answers: print each question, its gold answers, the extract and the answer to stderr.
         #[arg(long)]
         print_answers: bool,
+        /// With --answers --generate: the generator GGUF (default: the shipped one).
+        #[arg(long)]
+        generator: Option<PathBuf>,
     },
     /// Embed each line of a text file; writes little-endian f32 vectors, one after another, so
     /// other tools (and the benchmarks) can use the exact vectors the index would hold.
@@ -170,6 +174,26 @@ enum Command {
         /// Where downloaded wheels are cached (default: ~/.cache/wasmrag).
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Also write the generator encodings the default was chosen from (all Q8_0, all
+        /// Q4_0, Q4_0 with the embedding kept Q8_0), for `perplexity` and `make bench`.
+        #[arg(long)]
+        variants: bool,
+    },
+    /// Score generator files on a text the models were not tuned on: file size, perplexity,
+    /// top-1 agreement with the first file, and native decode speed (one token per pass).
+    Perplexity {
+        /// Generator GGUF files; the first is the reference for agreement.
+        #[arg(required = true)]
+        generators: Vec<PathBuf>,
+        /// Text to score (.md, .html or .txt; several are joined).
+        #[arg(long, required = true)]
+        text: Vec<PathBuf>,
+        /// Most tokens scored.
+        #[arg(long, default_value_t = 1024)]
+        tokens: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -312,13 +336,17 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 fn run(command: Command, models: &Path) -> Result<(), CliError> {
     match command {
-        Command::Models { cache } => {
+        Command::Models { cache, variants } => {
             let cache = cache.unwrap_or_else(models::default_cache);
             models::setup(models, &cache, &mut |line| eprintln!("{line}"))?;
+            if variants {
+                models::derive_variants(models, &mut |line| eprintln!("{line}"))?;
+            }
             eprintln!("models ready in {}", models.display());
             Ok(())
         }
         Command::Embed { input, out } => embed_lines(&input, &out, models),
+        Command::Perplexity { generators, text, tokens, json } => perplexity::run(&generators, &text, tokens, json),
         Command::Index { paths, output, cache, part } => {
             let (exclude, base_url, max_tokens) = (output.exclude.clone(), output.base_url.clone(), output.max_tokens);
             let target = output.target()?;
@@ -334,14 +362,28 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             index(&Pages { paths: &paths, exclude: &exclude, base_url: &base_url, max_tokens }, &target, Vectors::Parts(&parts), models)
         }
         Command::Eval {
-            dir, answers: true, index, json, generate, limit, holdout, sweep, copy_bias, min_support, print_answers, off_topic, evidence, ..
+            dir,
+            answers: true,
+            index,
+            json,
+            generate,
+            limit,
+            holdout,
+            sweep,
+            copy_bias,
+            min_support,
+            print_answers,
+            off_topic,
+            evidence,
+            generator,
+            ..
         } => {
             let mut ask = AskOptions::default();
             ask.generate.max_tokens = 64;
             ask.generate.copy_bias = copy_bias.unwrap_or(ask.generate.copy_bias);
             ask.min_support = min_support.unwrap_or(ask.min_support);
             ask.evidence = evidence.unwrap_or(ask.evidence);
-            let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, off_topic };
+            let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, off_topic, generator };
             answer_eval(&dir, index.as_deref(), json, &run, models)
         }
         Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k, .. } => {
@@ -452,6 +494,8 @@ struct AnswerRun {
     holdout: usize,
     /// Print every question's answers to stderr.
     print_answers: bool,
+    /// The generator file, if not the shipped one.
+    generator: Option<PathBuf>,
     /// A file of extra off-topic questions, one per line.
     off_topic: Option<PathBuf>,
 }
@@ -479,7 +523,8 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
     let indexed: std::collections::HashSet<String> = index.chunks().iter().map(|c| c.url.clone()).collect();
     let mut rag = Rag::new(index, embedder)?;
     if generate {
-        rag.set_generator(Generator::from_gguf(&read(&models.join(models::GENERATOR))?)?);
+        let gguf = run.generator.clone().unwrap_or_else(|| models.join(models::GENERATOR));
+        rag.set_generator(Generator::from_gguf(&read(&gguf)?)?);
     }
     let (answerable, off_topic): (Vec<_>, Vec<_>) = qas.into_iter().filter(|q| !q.is_yes_no()).partition(|q| indexed.contains(&q.doc_id));
     let answerable = answers::sample(answerable, limit, |q| q.id.as_str());

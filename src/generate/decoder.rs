@@ -83,7 +83,7 @@ impl CpuDecoder {
     }
 
     /// Feeds `tokens` in chunks of [`PREFILL_CHUNK`] and returns the last one's next-token logits.
-    fn forward(&mut self, tokens: &[u32]) -> Result<Tensor, GenerateError> {
+    pub(super) fn forward(&mut self, tokens: &[u32]) -> Result<Tensor, GenerateError> {
         let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
         let mut logits = None;
         for chunk in tokens.chunks(PREFILL_CHUNK) {

@@ -5,6 +5,7 @@
 
 pub mod convert;
 mod decoder;
+pub mod score;
 mod tokenizer;
 
 pub use crate::sample::Draw;
@@ -13,7 +14,7 @@ pub use decoder::{Adjust, CpuDecoder, Decoder, MaybeSend, NextToken, PREFILL_CHU
 use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
 use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use thiserror::Error;
@@ -154,6 +155,10 @@ pub enum StopReason {
     Repetition,
 }
 
+/// Bytes first read for a GGUF header by [`Generator::from_reader`]; SmolLM2's, with its
+/// tokenizer, is 1.8 MB.
+const HEADER_GUESS: usize = 4 << 20;
+
 /// A loaded generator model with its tokenizer. Generating needs only shared access: each
 /// [`Generation`] owns its decoder, so several can run at once and none can disturb another.
 pub struct Generator {
@@ -214,7 +219,35 @@ impl Generator {
     /// or foreign file gives an error rather than a crash.
     pub fn from_gguf(bytes: &[u8]) -> Result<Generator, GenerateError> {
         let content = read_content(bytes)?;
-        validate(&content, bytes.len())?;
+        Generator::load(content, &mut Cursor::new(bytes), bytes.len())
+    }
+
+    /// Like [`Generator::from_gguf`], reading the `len`-byte file through `reader`: only its
+    /// header and then one tensor at a time are held, so a page loads a model straight from
+    /// JavaScript memory with one copy of the weights in wasm memory, not two.
+    pub fn from_reader<R: Read + Seek>(reader: &mut R, len: u64) -> Result<Generator, GenerateError> {
+        let len = usize::try_from(len).map_err(|_| GenerateError::Corrupt("file too large".into()))?;
+        let read = |reader: &mut R, n: usize| -> Result<Vec<u8>, GenerateError> {
+            let mut prefix = vec![0; n];
+            reader.seek(SeekFrom::Start(0)).and_then(|_| reader.read_exact(&mut prefix)).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
+            Ok(prefix)
+        };
+        // The header's length is known only once it is parsed: try a prefix, doubling it until
+        // the header fits (a damaged file ends up read whole and reported as before).
+        let mut n = len.min(HEADER_GUESS);
+        let content = loop {
+            match read_content(&read(reader, n)?) {
+                Ok(content) => break content,
+                Err(_) if n < len => n = len.min(n * 2),
+                Err(e) => return Err(e),
+            }
+        };
+        Generator::load(content, reader, len)
+    }
+
+    /// Validates a parsed header and reads the weights it describes through `reader`.
+    fn load<R: Read + Seek>(content: Content, reader: &mut R, len: usize) -> Result<Generator, GenerateError> {
+        validate(&content, len)?;
         let tokenizer = tokenizer::from_gguf(&content)?;
         let md = &content.metadata;
         let mut stop_tokens: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
@@ -223,8 +256,7 @@ impl Generator {
         }
         let trained = md.get("llama.context_length").and_then(|v| v.to_u32().ok()).unwrap_or(2048) as usize;
         let context = trained.min(MAX_SEQ_LEN);
-        let mut reader = Cursor::new(bytes);
-        let model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
+        let model = ModelWeights::from_gguf(content, reader, &Device::Cpu).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
         Ok(Generator { model: CpuDecoder::new(model), tokenizer, stop_tokens, context, accelerator: Arc::default() })
     }
 

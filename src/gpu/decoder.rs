@@ -1,4 +1,4 @@
-//! The llama-family decoder on the GPU: Q8_0 weights repacked at load into aligned int8 and
+//! The llama-family decoder on the GPU: Q8_0 weights (Q4_0 ones widened to Q8_0) repacked at load into aligned int8 and
 //! scale streams, a graph of pipelines and bind groups built once, the prompt in the CPU path's
 //! chunks of 256 tokens and then one submit per generated token, and the pick (repetition
 //! penalty, then greedy or the seeded draw) on the GPU so only the 4-byte token id is read
@@ -82,14 +82,33 @@ fn metadata_f32(content: &Content, key: &str, default: f32) -> f32 {
     content.metadata.get(key).and_then(|v| v.to_f32().ok()).unwrap_or(default)
 }
 
+/// Bytes of one Q4_0 block: an f16 scale and 32 four-bit values, two per byte.
+const Q4_0_BLOCK: usize = 18;
+
+/// Q4_0 blocks rewritten as the Q8_0 blocks that hold the same values: each nibble less 8 as an
+/// int8 (element `j < 16` in the low nibble of byte `j`, `j + 16` in its high nibble), the same
+/// scale. Lossless, and candle's Q4_0 dot products sum exactly as its Q8_0 ones do, so the
+/// Q8_0 kernels stay identical to the CPU; the GPU holds such a model at Q8_0's size.
+fn q4_0_as_q8_0(blocks: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(blocks.len() / Q4_0_BLOCK * Q8_0_BLOCK);
+    for block in blocks.chunks_exact(Q4_0_BLOCK) {
+        out.extend_from_slice(&block[..2]);
+        let nibbles = &block[2..];
+        out.extend(nibbles.iter().map(|b| ((b & 0x0f) as i8 - 8) as u8));
+        out.extend(nibbles.iter().map(|b| ((b >> 4) as i8 - 8) as u8));
+    }
+    out
+}
+
 /// The raw bytes of a tensor inside the GGUF file, bounds-checked.
 fn tensor_bytes<'a>(content: &'a Content, bytes: &'a [u8], name: &str) -> Result<(&'a [u8], &'a TensorInfo), GpuError> {
     let info = content.tensor_infos.get(name).ok_or_else(|| unsupported(format!("no tensor {name}")))?;
     let elements = info.shape.elem_count();
     let size = match info.ggml_dtype {
         GgmlDType::Q8_0 => elements / 32 * Q8_0_BLOCK,
+        GgmlDType::Q4_0 => elements / 32 * Q4_0_BLOCK,
         GgmlDType::F32 => elements * 4,
-        other => return Err(unsupported(format!("{name} is {other:?}; the GPU kernels take Q8_0 matrices and F32 norms"))),
+        other => return Err(unsupported(format!("{name} is {other:?}; the GPU kernels take Q8_0 or Q4_0 matrices and F32 norms"))),
     };
     let start = usize::try_from(content.tensor_data_offset + info.offset).map_err(|_| unsupported("tensor offset"))?;
     let data = start.checked_add(size).and_then(|end| bytes.get(start..end)).ok_or_else(|| unsupported(format!("{name} lies outside the file")))?;
@@ -97,7 +116,7 @@ fn tensor_bytes<'a>(content: &'a Content, bytes: &'a [u8], name: &str) -> Result
 }
 
 impl GpuDecoder {
-    /// Loads a llama-family GGUF (Q8_0 matrices, F32 norms, as wasmrag ships SmolLM2) onto
+    /// Loads a llama-family GGUF (Q8_0 or Q4_0 matrices, F32 norms, as wasmrag ships SmolLM2) onto
     /// `gpu` with a KV cache for `context` tokens.
     pub async fn from_gguf(gpu: &Gpu, bytes: &[u8], context: usize) -> Result<GpuDecoder, GpuError> {
         let content = Content::read(&mut Cursor::new(bytes)).map_err(|e| unsupported(format!("unreadable GGUF: {e}")))?;
@@ -371,10 +390,14 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn q8(&self, alloc: &Alloc, name: &str, rows: usize, cols: usize) -> Result<Weight, GpuError> {
         let (data, info) = tensor_bytes(self.content, self.bytes, name)?;
-        if info.ggml_dtype != GgmlDType::Q8_0 || info.shape.dims() != [rows, cols] {
-            return Err(unsupported(format!("{name} is {:?} {:?}, expected Q8_0 [{rows}, {cols}]", info.ggml_dtype, info.shape.dims())));
+        if info.shape.dims() != [rows, cols] {
+            return Err(unsupported(format!("{name} is {:?}, expected [{rows}, {cols}]", info.shape.dims())));
         }
-        Ok(alloc.weight(data, rows))
+        match info.ggml_dtype {
+            GgmlDType::Q8_0 => Ok(alloc.weight(data, rows)),
+            GgmlDType::Q4_0 => Ok(alloc.weight(&q4_0_as_q8_0(data), rows)),
+            other => Err(unsupported(format!("{name} is {other:?}, expected a Q8_0 or Q4_0 matrix"))),
+        }
     }
 
     fn norm(&self, alloc: &Alloc, name: &str) -> Result<wgpu::Buffer, GpuError> {

@@ -2,7 +2,7 @@
 //! the embedder and the vector index each on its own. Built with the `bench` feature, so the
 //! package's `.wasm` leaves them out.
 
-use super::{choose_backend, choose_embedder_backend, embedder, invalid, js_error, to_js, Failure};
+use super::{choose_backend, choose_embedder_backend, embedder, generator_from_js, invalid, js_error, to_js, Failure};
 use crate::generate::GenerateOptions;
 use crate::{Embedder, Generator, Index};
 use std::cell::RefCell;
@@ -31,8 +31,8 @@ impl WasmGenerator {
 
     /// Loads a model on the given backend (`"cpu"`, `"webgpu"` or `"auto"`, as
     /// `WasmRag.loadGeneratorWith`); `backendInfo` then tells which one it got.
-    pub async fn load(gguf: Vec<u8>, backend: String) -> Result<WasmGenerator, Failure> {
-        let mut generator = Generator::from_gguf(&gguf).map_err(js_error)?;
+    pub async fn load(gguf: js_sys::Uint8Array, backend: String) -> Result<WasmGenerator, Failure> {
+        let mut generator = generator_from_js(&gguf)?;
         let choice = to_js(&choose_backend(&mut generator, &gguf, &backend).await?)?;
         Ok(WasmGenerator { generator, generation: RefCell::new(None), choice: Some(choice) })
     }

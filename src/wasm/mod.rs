@@ -209,9 +209,11 @@ impl WasmRag {
     /// Loads the generator and picks its backend: `"cpu"`, `"webgpu"` (any adapter, software
     /// ones included) or `"auto"` (WebGPU only on a real GPU). Resolves to `{backend, adapter,
     /// fallbackReason}`; if WebGPU cannot run the model the CPU is used and the call succeeds.
+    /// The file is read from JavaScript memory one tensor at a time, so wasm memory holds the
+    /// weights once (the WebGPU engine copies the file in only when it gets an adapter).
     #[wasm_bindgen(js_name = loadGeneratorWith)]
-    pub async fn load_generator_with(&self, gguf: Vec<u8>, backend: String) -> Result<JsValue, Failure> {
-        let mut generator = Generator::from_gguf(&gguf).map_err(js_error)?;
+    pub async fn load_generator_with(&self, gguf: js_sys::Uint8Array, backend: String) -> Result<JsValue, Failure> {
+        let mut generator = generator_from_js(&gguf)?;
         let choice = choose_backend(&mut generator, &gguf, &backend).await?;
         *self.pending.borrow_mut() = None;
         self.rag.borrow_mut().set_generator(generator);
@@ -486,11 +488,49 @@ impl Backend {
     }
 }
 
+/// Loads a generator from a GGUF file in JavaScript memory, read one tensor at a time.
+fn generator_from_js(gguf: &js_sys::Uint8Array) -> Result<Generator, Failure> {
+    let mut reader = JsBytes { array: gguf.clone(), at: 0 };
+    Generator::from_reader(&mut reader, u64::from(gguf.length())).map_err(js_error)
+}
+
+/// A JavaScript `Uint8Array` read in pieces, for [`Generator::from_reader`].
+struct JsBytes {
+    array: js_sys::Uint8Array,
+    at: u64,
+}
+
+impl std::io::Read for JsBytes {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let len = u64::from(self.array.length());
+        let n = (len.saturating_sub(self.at)).min(buf.len() as u64) as usize;
+        if n > 0 {
+            let start = self.at as u32;
+            self.array.subarray(start, start + n as u32).copy_to(&mut buf[..n]);
+            self.at += n as u64;
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for JsBytes {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let len = i128::from(self.array.length());
+        let at = match to {
+            std::io::SeekFrom::Start(n) => i128::from(n),
+            std::io::SeekFrom::End(d) => len + i128::from(d),
+            std::io::SeekFrom::Current(d) => i128::from(self.at) + i128::from(d),
+        };
+        self.at = u64::try_from(at).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.at)
+    }
+}
+
 /// Attaches a WebGPU engine to `generator` when `backend` asks for one and it can run; any
 /// GPU failure leaves the generator on the CPU with the reason reported.
-async fn choose_backend(generator: &mut Generator, gguf: &[u8], backend: &str) -> Result<BackendChoice, Failure> {
+async fn choose_backend(generator: &mut Generator, gguf: &js_sys::Uint8Array, backend: &str) -> Result<BackendChoice, Failure> {
     let context = generator.context_length();
-    Ok(match Backend::parse(backend)?.engine(async |gpu| GpuDecoder::from_gguf(gpu, gguf, context).await).await {
+    Ok(match Backend::parse(backend)?.engine(async |gpu| GpuDecoder::from_gguf(gpu, &gguf.to_vec(), context).await).await {
         Ok((adapter, decoder)) => {
             let dispatches = decoder.dispatches_per_token();
             generator.attach_decoder(Box::new(decoder));
