@@ -111,6 +111,11 @@ impl Decoder for CpuDecoder {
     }
 }
 
+/// The index of the largest value, the last on ties (as candle's greedy sampler picks).
+pub(super) fn last_argmax(values: &[f32]) -> u32 {
+    values.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v >= best.1 { (i, v) } else { best }).0 as u32
+}
+
 /// Applies the repetition penalty and the copy bias to next-token `logits` and picks a token:
 /// the most likely one (the last on ties, as candle's greedy sampler), or the seeded draw.
 fn pick(logits: Tensor, adjust: &Adjust<'_>, draw: Option<Draw>) -> Result<u32, GenerateError> {
@@ -136,7 +141,7 @@ fn pick(logits: Tensor, adjust: &Adjust<'_>, draw: Option<Draw>) -> Result<u32, 
         }
     }
     Ok(match draw {
-        None => values.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v >= best.1 { (i, v) } else { best }).0 as u32,
+        None => last_argmax(&values),
         Some(draw) => draw.pick(&values),
     })
 }

@@ -238,7 +238,7 @@ impl Generator {
         let content = loop {
             match read_content(&read(reader, n)?) {
                 Ok(content) => break content,
-                Err(_) if n < len => n = len.min(n * 2),
+                Err(e) if n < len && e != GenerateError::NotGguf => n = len.min(n * 2),
                 Err(e) => return Err(e),
             }
         };

@@ -29,8 +29,7 @@ impl Generator {
             let logprobs = candle_nn::ops::log_softmax(&logits, D::Minus1).map_err(compute)?;
             let values = logprobs.to_vec1::<f32>().map_err(compute)?;
             let logprob = *values.get(pair[1] as usize).ok_or_else(|| GenerateError::Compute(format!("token {} is outside the vocabulary", pair[1])))?;
-            let top = values.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v >= best.1 { (i, v) } else { best }).0 as u32;
-            out.push(TokenScore { logprob, top });
+            out.push(TokenScore { logprob, top: super::decoder::last_argmax(&values) });
         }
         Ok(out)
     }
