@@ -1,5 +1,5 @@
 # Every target is a script in scripts/ that also runs on its own.
-.PHONY: demo demo-cli test test-full check lint fuzz models wasm bench bench-native
+.PHONY: demo demo-cli test test-full check lint fuzz models wasm bench bench-native bench-shards
 
 ## Build the wasm package, index the Rust Book and serve the demo on 127.0.0.1.
 demo:
@@ -44,3 +44,6 @@ bench:
 ## Print native speed of each stage beside its baseline.
 bench-native:
 	bash scripts/bench-native.sh
+
+bench-shards:
+	bash scripts/bench-shards.sh

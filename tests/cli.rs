@@ -277,3 +277,79 @@ fn perplexity_compares_generator_files_on_a_page() {
     assert!((a / b - 1.0).abs() < 0.05, "{a} vs {b}");
     assert!(rows[1]["top1_agreement"].as_f64().unwrap() > 0.85, "{}", rows[1]);
 }
+
+#[test]
+fn a_sharded_folder_is_searched_reading_only_what_each_query_needs() {
+    let tmp = tempdir("shards");
+    let pages = tmp.join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    let book = common::book_dir();
+    for page in ["ch04-01-what-is-ownership.html", "ch08-03-hash-maps.html", "ch15-01-box.html", "ch16-01-threads.html"] {
+        std::fs::copy(book.join(page), pages.join(page)).unwrap();
+    }
+    let idx = tmp.join("site.idx");
+    let out = wasmrag(&["index", pages.to_str().unwrap(), "--out", idx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Forced small shards, so even four pages make many files.
+    let dir = tmp.join("shards");
+    let shard = |probe: &str| {
+        let o = wasmrag(&[
+            "shard",
+            idx.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--partition-passages",
+            "8",
+            "--probe",
+            probe,
+            "--postings-bytes",
+            "1024",
+            "--fragment-bytes",
+            "2048",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    shard("2");
+    let files = |sub: &str| std::fs::read_dir(dir.join(sub)).unwrap().count();
+    assert!(files("vectors") >= 4 && files("terms") >= 4 && files("text") >= 4, "{} {} {}", files("vectors"), files("terms"), files("text"));
+
+    let query = "how do hash maps store keys?";
+    let whole: serde_json::Value = serde_json::from_slice(&wasmrag(&["search", idx.to_str().unwrap(), query, "-k", "3", "--json"]).stdout).unwrap();
+    let out = wasmrag(&["search", dir.to_str().unwrap(), query, "-k", "3", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["hits"][0]["url"], whole["hits"][0]["url"], "{found}");
+    assert!(found["hits"][0]["snippet"]["text"].as_str().is_some_and(|s| !s.is_empty()));
+    let read: Vec<&str> = found["files_read"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert_eq!(read.iter().filter(|f| f.starts_with("vectors/")).count(), 2, "{read:?}");
+    assert!(read.iter().any(|f| f.starts_with("terms/")) && read.iter().any(|f| f.starts_with("text/")), "{read:?}");
+    let total: u64 = walk_bytes(&dir);
+    assert!(found["bytes_read"].as_u64().unwrap() < total / 2, "{} of {total}", found["bytes_read"]);
+
+    // Reading every partition gives the whole index's ranking.
+    let queries = tmp.join("queries.txt");
+    std::fs::write(&queries, "What is ownership?\nBox<T> on the heap\nspawn a thread\nhash map entry API\n").unwrap();
+    let out =
+        wasmrag(&["search", dir.to_str().unwrap(), "--queries", queries.to_str().unwrap(), "--compare", idx.to_str().unwrap(), "-k", "5", "--probe", "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["queries"], 4);
+    assert!(report["recall_at_k"].as_f64().unwrap() >= 0.95, "{report}");
+    assert!(report["session_bytes_read"].as_f64().unwrap() <= total as f64, "{report}");
+
+    // A damaged shard is refused with the index's error; a rebuild replaces the folder whole.
+    let victim = dir.join("text/0.bin");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&victim, bytes).unwrap();
+    let out = wasmrag(&["search", dir.to_str().unwrap(), "ownership", "--probe", "1000", "-k", "50"]);
+    assert!(!out.status.success() && stderr(&out).contains("checksum"), "{}", stderr(&out));
+    shard("2");
+    let out = wasmrag(&["search", dir.to_str().unwrap(), "ownership", "--probe", "1000", "-k", "50"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn walk_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk_bytes(&p) } else { p.metadata().unwrap().len() }).sum()
+}

@@ -6,6 +6,7 @@ mod bundle;
 mod eval;
 mod models;
 mod perplexity;
+mod shards;
 mod tune;
 mod walk;
 
@@ -15,6 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+use wasmrag::index::shards::ShardOptions;
 use wasmrag::rag::Progress;
 use wasmrag::{AskOptions, ChunkOptions, Embedder, EmbeddingCache, Generator, Index, Rag};
 
@@ -61,16 +63,51 @@ enum Command {
     },
     /// Search an index; needs no generator model.
     Search {
-        /// The index file.
+        /// The index file, or a sharded index's folder (see `shard`).
         index: PathBuf,
         /// What to look for.
-        query: String,
+        #[arg(required_unless_present = "queries")]
+        query: Option<String>,
         /// Number of results.
         #[arg(short, default_value_t = 5)]
         k: usize,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// On a sharded folder: partitions each query reads (default: the folder's).
+        #[arg(long)]
+        probe: Option<usize>,
+        /// On a sharded folder: run every query of this file (one per line) in one session and
+        /// report the bytes read per query and the latency, as JSON.
+        #[arg(long, conflicts_with = "query")]
+        queries: Option<PathBuf>,
+        /// With --queries: the unsharded index file, to report recall@k against it.
+        #[arg(long, requires = "queries")]
+        compare: Option<PathBuf>,
+    },
+    /// Split an index file into a sharded index folder that browsers read a query at a time:
+    /// an entry file, dense partitions, postings chunks and text fragments.
+    Shard {
+        /// The index file.
+        index: PathBuf,
+        /// The folder to write (replaced whole once complete).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Mean passages per dense partition.
+        #[arg(long, default_value_t = ShardOptions::default().partition_passages)]
+        partition_passages: usize,
+        /// Partitions a query reads by default.
+        #[arg(long, default_value_t = ShardOptions::default().probe)]
+        probe: usize,
+        /// Bytes per postings chunk.
+        #[arg(long, default_value_t = ShardOptions::default().postings_bytes)]
+        postings_bytes: usize,
+        /// Postings kept per term (the heaviest).
+        #[arg(long, default_value_t = ShardOptions::default().max_postings)]
+        max_postings: usize,
+        /// Text bytes per fragment.
+        #[arg(long, default_value_t = ShardOptions::default().fragment_bytes)]
+        fragment_bytes: usize,
     },
     /// Answer a question from an index, citing sources; streams the answer.
     Ask {
@@ -397,7 +434,54 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             hybrid.dense_weight = dense_weight.unwrap_or(hybrid.dense_weight);
             evaluate(&dir, &split, index.as_deref(), json, sweep, &hybrid, models)
         }
-        Command::Search { index, query, k, json } => {
+        Command::Shard { index, out, partition_passages, probe, postings_bytes, max_postings, fragment_bytes } => {
+            let whole = Index::from_bytes(&read(&index)?)?;
+            let mut options = ShardOptions::default();
+            (options.partition_passages, options.probe, options.postings_bytes, options.max_postings, options.fragment_bytes) =
+                (partition_passages.max(1), probe.max(1), postings_bytes.max(1), max_postings.max(1), fragment_bytes.max(1));
+            let start = Instant::now();
+            let (files, bytes, entry) = shards::write_folder(&whole, &out, &options)?;
+            eprintln!("{} passages -> {}: {files} files, {bytes} bytes (entry {entry}) in {:.1} s", whole.len(), out.display(), start.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Search { index, queries: Some(file), compare, k, probe, .. } => {
+            let text = String::from_utf8(read(&file)?).map_err(|_| CliError::Usage(format!("{} is not UTF-8 text", file.display())))?;
+            let queries: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+            let compare = compare.map(|f| read(&f).and_then(|b| Ok(Index::from_bytes(&b)?))).transpose()?;
+            let report = shards::measure(&index, &queries, compare.as_ref(), &load_embedder(models)?, k, probe)?;
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?);
+            Ok(())
+        }
+        Command::Search { index, query, k, json, probe, .. } if index.is_dir() => {
+            let query = query.unwrap_or_default();
+            let mut folder = shards::Folder::open(&index)?;
+            if let Some(p) = probe {
+                folder.index.set_probe(p);
+            }
+            let start = Instant::now();
+            let hits = folder.search(&load_embedder(models)?, &query, k)?;
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            let bytes = folder.index.loaded_bytes();
+            if json {
+                let out = serde_json::json!({ "hits": hits, "files_read": folder.read, "bytes_read": bytes });
+                println!("{}", serde_json::to_string_pretty(&out).map_err(|e| CliError::Usage(e.to_string()))?);
+                return Ok(());
+            }
+            for (i, h) in hits.iter().enumerate() {
+                println!(
+                    "{}. {}\n   {}  (score {:.4})\n   {}\n",
+                    i + 1,
+                    h["title"].as_str().unwrap_or(""),
+                    h["url"].as_str().unwrap_or(""),
+                    h["score"].as_f64().unwrap_or(0.0),
+                    h["snippet"]["text"].as_str().unwrap_or("")
+                );
+            }
+            eprintln!("{} results in {ms:.1} ms; read {} files, {bytes} bytes with the entry", hits.len(), folder.read.len());
+            Ok(())
+        }
+        Command::Search { index, query, k, json, .. } => {
+            let query = query.unwrap_or_default();
             let rag = load_rag(models, &index)?;
             let start = Instant::now();
             let found = rag.search_extract(&query, k, &wasmrag::ExtractOptions::default())?;

@@ -178,16 +178,16 @@ impl Bm25 {
         Bm25 { postings, lengths }
     }
 
-    /// Inverse document frequency of `n` passages with `df` holding the term (BM25's, always
-    /// positive).
-    fn idf_of(n: f32, df: f32) -> f32 {
-        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    /// Mean passage length in terms (at least 1), the length BM25 normalises against.
+    pub(crate) fn average_length(&self) -> f32 {
+        let n = self.lengths.len() as f32;
+        (self.lengths.iter().map(|&l| l as f32).sum::<f32>() / n).max(1.0)
     }
 
     /// How much a match on `term` (an output of [`terms`]) tells: its inverse document
     /// frequency, or 0 when no passage holds it.
     pub fn idf(&self, term: &str) -> f32 {
-        self.postings.get(term).map_or(0.0, |list| Self::idf_of(self.lengths.len() as f32, list.len() as f32))
+        self.postings.get(term).map_or(0.0, |list| idf_of(self.lengths.len() as f32, list.len() as f32))
     }
 
     /// The `k` best passages for `query` as (passage, score), best first; passages that share
@@ -197,24 +197,38 @@ impl Bm25 {
         if n == 0.0 || k == 0 {
             return Vec::new();
         }
-        let avg = self.lengths.iter().map(|&l| l as f32).sum::<f32>() / n;
-        let avg = avg.max(1.0);
+        let avg = self.average_length();
         let mut scores: HashMap<u32, f32> = HashMap::new();
-        let mut query_terms = terms(query);
-        query_terms.sort();
-        query_terms.dedup();
-        for term in &query_terms {
+        for term in &query_terms(query) {
             let Some(list) = self.postings.get(term) else { continue };
-            let idf = Self::idf_of(n, list.len() as f32);
+            let idf = idf_of(n, list.len() as f32);
             for &(doc, tf) in list {
-                let len = self.lengths.get(doc as usize).copied().unwrap_or(0) as f32;
-                let tf = tf as f32;
-                let s = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg));
-                *scores.entry(doc).or_default() += s;
+                let len = self.lengths.get(doc as usize).copied().unwrap_or(0);
+                *scores.entry(doc).or_default() += term_score(idf, tf, len, avg);
             }
         }
         top_k(scores.into_iter().collect(), k)
     }
+}
+
+/// The distinct terms of a query, sorted: each counts once, in the same order everywhere.
+pub(crate) fn query_terms(query: &str) -> Vec<String> {
+    let mut terms = terms(query);
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// Inverse document frequency of `n` passages with `df` holding the term (BM25's, always
+/// positive).
+pub(crate) fn idf_of(n: f32, df: f32) -> f32 {
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// One term's BM25 contribution to a passage of `len` terms that holds it `tf` times.
+pub(crate) fn term_score(idf: f32, tf: u32, len: u32, avg: f32) -> f32 {
+    let tf = tf as f32;
+    idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len as f32 / avg))
 }
 
 /// The `k` highest-scoring entries, best first, ties broken by lower id for stable output.

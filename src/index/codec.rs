@@ -1,5 +1,52 @@
-//! Byte-level reading and writing for the index file: LEB128 varints, length-prefixed strings,
-//! and a reader that returns an error, never panics, when the bytes run out or lie.
+//! Byte-level reading and writing for the index files: the frame every file shares (magic,
+//! version, body length, body, CRC-32), LEB128 varints, length-prefixed strings, and a reader
+//! that returns an error, never panics, when the bytes run out or lie.
+
+use super::IndexError;
+
+/// Bytes before the body: magic (8), version (u32 LE), body length (u64 LE).
+pub const HEADER_LEN: usize = 8 + 4 + 8;
+/// Bytes after the body: the CRC-32 of everything before it (u32 LE).
+pub const FOOTER_LEN: usize = 4;
+
+/// Frames `body` as a file: `magic` · `version` · body length · body · CRC-32.
+pub fn frame(magic: &[u8; 8], version: u32, body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + body.len() + FOOTER_LEN);
+    bytes.extend_from_slice(magic);
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(body);
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+/// The body of a file written by [`frame`], after checking magic, version, length and
+/// checksum, in that order (so each kind of damage gets its own error).
+pub fn unframe<'a>(bytes: &'a [u8], magic: &[u8; 8], version: u32) -> Result<&'a [u8], IndexError> {
+    if bytes.len() < magic.len() || &bytes[..magic.len()] != magic {
+        return Err(IndexError::NotAnIndex);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(IndexError::Truncated { expected: HEADER_LEN as u64, actual: bytes.len() as u64 });
+    }
+    let found = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if found != version {
+        return Err(IndexError::Incompatible { found, supported: version });
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[12..20]);
+    let expected = u64::from_le_bytes(len).saturating_add((HEADER_LEN + FOOTER_LEN) as u64);
+    if expected != bytes.len() as u64 {
+        return Err(IndexError::Truncated { expected, actual: bytes.len() as u64 });
+    }
+    let (content, footer) = bytes.split_at(bytes.len() - FOOTER_LEN);
+    let stored = u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]);
+    if crc32fast::hash(content) != stored {
+        return Err(IndexError::Checksum);
+    }
+    Ok(&content[HEADER_LEN..])
+}
 
 /// The reader ran past the end or met a malformed value; `what` names the field.
 #[derive(Debug, Clone, PartialEq, Eq)]

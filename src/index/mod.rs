@@ -8,11 +8,12 @@
 pub mod bm25;
 mod codec;
 mod graph;
+pub mod shards;
 pub mod vector;
 
 use crate::chunk::{Chunk, ChunkOptions};
 use bm25::{top_k, Bm25};
-use codec::{Malformed, Reader, Writer};
+use codec::{frame, unframe, Malformed, Reader, Writer};
 use graph::Graph;
 use instant_distance::{Builder, HnswMap, Search};
 use std::collections::HashMap;
@@ -23,8 +24,6 @@ use vector::QVec;
 pub const MAGIC: &[u8; 8] = b"WASMRAGI";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
-const HEADER_LEN: usize = 8 + 4 + 8;
-const FOOTER_LEN: usize = 4;
 /// Seed for HNSW level assignment, so the same passages give the same graph.
 const HNSW_SEED: u64 = 0x5eed;
 
@@ -58,6 +57,16 @@ pub enum IndexError {
     /// The checksum matched but a field is invalid (a writer bug or a crafted file).
     #[error("index is corrupt: invalid {0}")]
     Corrupt(&'static str),
+    /// A search needs a file of a sharded index that has not been loaded yet.
+    #[error("the sharded index's file {0} is needed but not loaded")]
+    MissingShard(String),
+    /// A file given to a sharded index is not one of its files.
+    #[error("{0} is not a file of this sharded index")]
+    UnknownShard(String),
+    /// A file of a sharded index belongs to another build of it (a stale cache or a mixed
+    /// deployment).
+    #[error("{0} belongs to another build of the sharded index; reload the index")]
+    ForeignShard(String),
     /// There are no passages to index.
     #[error("nothing to index: the documents produced no text passages")]
     Empty,
@@ -84,8 +93,14 @@ impl IndexError {
     /// the `code` JavaScript callers see.
     pub fn code(&self) -> &'static str {
         match self {
-            IndexError::NotAnIndex | IndexError::Truncated { .. } | IndexError::Checksum | IndexError::Corrupt(_) => "index_corrupt",
+            IndexError::NotAnIndex
+            | IndexError::Truncated { .. }
+            | IndexError::Checksum
+            | IndexError::Corrupt(_)
+            | IndexError::UnknownShard(_)
+            | IndexError::ForeignShard(_) => "index_corrupt",
             IndexError::Incompatible { .. } => "index_version",
+            IndexError::MissingShard(_) => "invalid_state",
             IndexError::Empty => "nothing_indexed",
             IndexError::CountMismatch { .. } | IndexError::Dimension { .. } => "model_mismatch",
         }
@@ -269,9 +284,6 @@ impl Index {
 
     fn encode(&self) -> (Vec<u8>, SizeReport) {
         let mut w = Writer::default();
-        w.raw(MAGIC);
-        w.raw(&FORMAT_VERSION.to_le_bytes());
-        w.raw(&[0; 8]);
         w.str(&self.info.embedder);
         w.varint(self.info.dim as u64);
         w.varint(self.info.chunking.max_tokens as u64);
@@ -334,39 +346,14 @@ impl Index {
         }
         let bm25 = w.bytes.len() - start;
 
-        let body_len = (w.bytes.len() - HEADER_LEN) as u64;
-        w.bytes[12..20].copy_from_slice(&body_len.to_le_bytes());
-        let crc = crc32fast::hash(&w.bytes);
-        w.raw(&crc.to_le_bytes());
-        let total = w.bytes.len();
-        let report = SizeReport { chunks: self.chunks.len(), text, vectors, graph, bm25, total };
-        (w.bytes, report)
+        let bytes = frame(MAGIC, FORMAT_VERSION, &w.bytes);
+        let report = SizeReport { chunks: self.chunks.len(), text, vectors, graph, bm25, total: bytes.len() };
+        (bytes, report)
     }
 
     /// Reads an index file, checking magic, version, length and checksum before anything else.
     pub fn from_bytes(bytes: &[u8]) -> Result<Index, IndexError> {
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(IndexError::NotAnIndex);
-        }
-        if bytes.len() < HEADER_LEN {
-            return Err(IndexError::Truncated { expected: HEADER_LEN as u64, actual: bytes.len() as u64 });
-        }
-        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != FORMAT_VERSION {
-            return Err(IndexError::Incompatible { found: version, supported: FORMAT_VERSION });
-        }
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&bytes[12..20]);
-        let expected = u64::from_le_bytes(len).saturating_add((HEADER_LEN + FOOTER_LEN) as u64);
-        if expected != bytes.len() as u64 {
-            return Err(IndexError::Truncated { expected, actual: bytes.len() as u64 });
-        }
-        let (content, footer) = bytes.split_at(bytes.len() - FOOTER_LEN);
-        let stored = u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]);
-        if crc32fast::hash(content) != stored {
-            return Err(IndexError::Checksum);
-        }
-        Self::decode(&content[HEADER_LEN..])
+        Self::decode(unframe(bytes, MAGIC, FORMAT_VERSION)?)
     }
 
     fn decode(body: &[u8]) -> Result<Index, IndexError> {

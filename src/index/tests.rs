@@ -1,7 +1,8 @@
+use super::codec::{FOOTER_LEN, HEADER_LEN};
 use super::*;
 
 /// Deterministic pseudo-random unit vectors, so tests need no model.
-fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+pub(super) fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = move || {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -10,7 +11,7 @@ fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     (0..n).map(|_| crate::embed::normalize((0..dim).map(|_| next()).collect())).collect()
 }
 
-fn chunks(n: usize) -> Vec<Chunk> {
+pub(super) fn chunks(n: usize) -> Vec<Chunk> {
     (0..n)
         .map(|i| Chunk {
             url: format!("page{}.html", i / 4),
@@ -22,7 +23,7 @@ fn chunks(n: usize) -> Vec<Chunk> {
         .collect()
 }
 
-fn info(dim: usize) -> IndexInfo {
+pub(super) fn info(dim: usize) -> IndexInfo {
     IndexInfo { embedder: "test".into(), dim, chunking: ChunkOptions::default() }
 }
 

@@ -62,6 +62,12 @@ pub fn retrieve(index: &Index, text: &str, vector: &[f32], options: &RetrieveOpt
     let n = options.candidates.max(options.k);
     let dense = index.dense_search(vector, n)?;
     let sparse = index.bm25_search(text, n);
+    Ok(fuse(&dense, &sparse, |chunk| index.cosine(chunk, vector), options))
+}
+
+/// Fuses a dense and a BM25 ranking (each best first) into `options.k` hits; `cosine` gives a
+/// passage's cosine to the query, for the hits and their tie-break.
+pub fn fuse(dense: &[(u32, f32)], sparse: &[(u32, f32)], cosine: impl Fn(u32) -> f32, options: &RetrieveOptions) -> Vec<Hit> {
     let wd = options.dense_weight.clamp(0.0, 1.0);
     let wb = 1.0 - wd;
     let mut fused: Vec<Hit> = Vec::new();
@@ -69,7 +75,7 @@ pub fn retrieve(index: &Index, text: &str, vector: &[f32], options: &RetrieveOpt
         match fused.iter().position(|h| h.chunk == chunk) {
             Some(i) => i,
             None => {
-                fused.push(Hit { chunk, score: 0.0, cosine: index.cosine(chunk, vector), bm25: None });
+                fused.push(Hit { chunk, score: 0.0, cosine: cosine(chunk), bm25: None });
                 fused.len() - 1
             }
         }
@@ -87,11 +93,11 @@ pub fn retrieve(index: &Index, text: &str, vector: &[f32], options: &RetrieveOpt
             }
         }
         Fusion::Blend => {
-            for (chunk, s) in normalise(&dense) {
+            for (chunk, s) in normalise(dense) {
                 let i = entry(chunk, &mut fused);
                 fused[i].score += wd * s;
             }
-            for ((chunk, s), &(_, raw)) in normalise(&sparse).into_iter().zip(&sparse) {
+            for ((chunk, s), &(_, raw)) in normalise(sparse).into_iter().zip(sparse) {
                 let i = entry(chunk, &mut fused);
                 fused[i].score += wb * s;
                 fused[i].bm25 = Some(raw);
@@ -100,7 +106,7 @@ pub fn retrieve(index: &Index, text: &str, vector: &[f32], options: &RetrieveOpt
     }
     fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.cosine.total_cmp(&a.cosine)).then(a.chunk.cmp(&b.chunk)));
     fused.truncate(options.k);
-    Ok(fused)
+    fused
 }
 
 /// Min-max normalisation to [0, 1]; a single score or equal scores become 1.

@@ -1,0 +1,112 @@
+//! The sharded index: the same passages, vectors and BM25 postings as an [`Index`] file, split
+//! so a browser fetches only what one query needs. A small entry file holds the index's info,
+//! the partition centroids, the first term of every postings chunk and the first passage of
+//! every text fragment; a query then reads the few dense partitions nearest its vector, the
+//! postings chunks of its terms, and the fragments of the results it shows.
+//!
+//! Every file has the index's frame (magic, version, length, CRC-32) and the build number of
+//! its entry, so files of two builds are never mixed. Paths are relative to the entry:
+//! [`ENTRY_FILE`], `vectors/N.bin`, `terms/N.bin`, `text/N.bin`.
+
+mod partition;
+mod read;
+mod write;
+
+pub use read::{Passage, ShardedIndex};
+pub use write::write_shards;
+
+/// The entry file's name inside a sharded index's folder.
+pub const ENTRY_FILE: &str = "entry.bin";
+/// The format version of every sharded index file.
+pub const SHARDS_VERSION: u32 = 1;
+const ENTRY_MAGIC: &[u8; 8] = b"WASMRAGE";
+const PARTITION_MAGIC: &[u8; 8] = b"WASMRAGV";
+const POSTINGS_MAGIC: &[u8; 8] = b"WASMRAGT";
+const FRAGMENT_MAGIC: &[u8; 8] = b"WASMRAGX";
+
+/// How an index is split; every size is a target, not a hard limit (one passage or one term's
+/// postings are never split).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ShardOptions {
+    /// Mean passages per dense partition (each costs about 390 bytes).
+    pub partition_passages: usize,
+    /// Partitions a query reads by default (the nearest centroids).
+    pub probe: usize,
+    /// Encoded bytes per postings chunk.
+    pub postings_bytes: usize,
+    /// Postings kept per term: a term in more passages keeps those where it weighs most
+    /// (its document frequency, and so its weight, stay exact).
+    pub max_postings: usize,
+    /// Text bytes per fragment.
+    pub fragment_bytes: usize,
+}
+
+impl Default for ShardOptions {
+    /// Chosen on the Rust mdBooks (17,704 passages) and the Rust Book questions: a first query
+    /// reads a median 307 kB with hybrid recall@10 0.90 against the one-file index. Larger
+    /// partitions shrink the entry but read more per passage scanned; pruning postings at 1,024
+    /// cost 0.09 recall (BENCHMARKS.md, "Sharded index").
+    fn default() -> Self {
+        ShardOptions { partition_passages: 32, probe: 16, postings_bytes: 4096, max_postings: 4096, fragment_bytes: 4096 }
+    }
+}
+
+/// The kind of a file of a sharded index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ShardKind {
+    /// Int8 vectors of one dense partition.
+    Vectors,
+    /// BM25 postings of one range of terms.
+    Terms,
+    /// Text, headings, links and vectors of a run of consecutive passages.
+    Text,
+}
+
+impl ShardKind {
+    fn folder(self) -> &'static str {
+        match self {
+            ShardKind::Vectors => "vectors",
+            ShardKind::Terms => "terms",
+            ShardKind::Text => "text",
+        }
+    }
+
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            ShardKind::Vectors => PARTITION_MAGIC,
+            ShardKind::Terms => POSTINGS_MAGIC,
+            ShardKind::Text => FRAGMENT_MAGIC,
+        }
+    }
+}
+
+/// One file of a sharded index other than the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardFile {
+    /// What it holds.
+    pub kind: ShardKind,
+    /// Its number among the files of its kind.
+    pub number: u32,
+}
+
+impl ShardFile {
+    /// Its path relative to the entry file, e.g. `vectors/12.bin`.
+    pub fn path(&self) -> String {
+        format!("{}/{}.bin", self.kind.folder(), self.number)
+    }
+
+    /// The file a path names, if it is one of the three kinds.
+    pub fn parse(path: &str) -> Option<ShardFile> {
+        let (folder, name) = path.split_once('/')?;
+        let kind = [ShardKind::Vectors, ShardKind::Terms, ShardKind::Text].into_iter().find(|k| k.folder() == folder)?;
+        let digits = name.strip_suffix(".bin")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0')) {
+            return None;
+        }
+        Some(ShardFile { kind, number: digits.parse().ok()? })
+    }
+}
+
+#[cfg(test)]
+mod tests;

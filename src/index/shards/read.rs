@@ -1,0 +1,396 @@
+//! Searching a sharded index: the entry is read once; the caller then loads the files a query
+//! needs ([`ShardedIndex::needed`]) however it fetches them (the file system natively,
+//! `fetch()` in a browser) and searches what is loaded. Loaded files stay, so later queries
+//! fetch less. Every file is checked (frame, build, number, every field) before it is kept.
+
+use super::{ShardFile, ShardKind, ENTRY_MAGIC, SHARDS_VERSION};
+use crate::chunk::{Chunk, ChunkOptions};
+use crate::index::bm25::{idf_of, query_terms, term_score, top_k};
+use crate::index::codec::{unframe, Reader};
+use crate::index::vector::QVec;
+use crate::index::{IndexError, IndexInfo};
+use crate::retrieve::{fuse, Hit, RetrieveOptions};
+use std::collections::{BTreeSet, HashMap};
+
+/// One term's postings: its document frequency in the whole index and the postings kept.
+struct Postings {
+    df: u32,
+    /// (passage, term frequency, passage length), passages ascending.
+    list: Vec<(u32, u32, u32)>,
+}
+
+/// A passage read from a text fragment, with its stored vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Passage {
+    /// The passage.
+    pub chunk: Chunk,
+    /// Its int8 vector, as in the partitions.
+    pub vector: QVec,
+}
+
+/// A sharded index: the entry, and the files loaded so far.
+pub struct ShardedIndex {
+    build: u32,
+    info: IndexInfo,
+    passages: usize,
+    probe: usize,
+    avg_length: f32,
+    centroids: Vec<QVec>,
+    first_terms: Vec<String>,
+    fragment_starts: Vec<u32>,
+    partitions: HashMap<u32, Vec<(u32, QVec)>>,
+    terms: HashMap<u32, HashMap<String, Postings>>,
+    fragments: HashMap<u32, Vec<Passage>>,
+    loaded_bytes: usize,
+}
+
+impl std::fmt::Debug for ShardedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedIndex").field("info", &self.info).field("passages", &self.passages).field("loaded_bytes", &self.loaded_bytes).finish()
+    }
+}
+
+fn read_vector(r: &mut Reader, dim: usize) -> Result<QVec, IndexError> {
+    let scale = r.f32("vector scale")?;
+    if !scale.is_finite() {
+        return Err(IndexError::Corrupt("vector scale"));
+    }
+    let values = r.raw(dim, "vector")?.iter().map(|&b| b as i8).collect();
+    Ok(QVec { scale, values })
+}
+
+impl ShardedIndex {
+    /// Reads the entry file, checking it whole; nothing else is loaded yet.
+    pub fn open(entry: &[u8]) -> Result<ShardedIndex, IndexError> {
+        let mut r = Reader::new(unframe(entry, ENTRY_MAGIC, SHARDS_VERSION)?);
+        let build = u32::from_le_bytes(r.raw(4, "build")?.try_into().map_err(|_| IndexError::Corrupt("build"))?);
+        let embedder = r.str("embedder")?;
+        let dim = r.varint("dimension")? as usize;
+        if dim == 0 || dim > 1 << 16 {
+            return Err(IndexError::Corrupt("dimension"));
+        }
+        let chunking = ChunkOptions {
+            max_tokens: r.varint("chunking")? as usize,
+            overlap_tokens: r.varint("chunking")? as usize,
+            max_document_bytes: r.varint("chunking")? as usize,
+        };
+        let passages = r.varint("passage count")?;
+        if passages == 0 || passages > u64::from(u32::MAX) {
+            return Err(IndexError::Corrupt("passage count"));
+        }
+        let probe = r.varint("probe")?.clamp(1, 1 << 16) as usize;
+        let avg_length = r.f32("average length")?;
+        if !(avg_length.is_finite() && avg_length >= 1.0) {
+            return Err(IndexError::Corrupt("average length"));
+        }
+        let n_partitions = r.count(4 + dim, "partition count")?;
+        if n_partitions == 0 {
+            return Err(IndexError::Corrupt("partition count"));
+        }
+        let centroids = (0..n_partitions).map(|_| read_vector(&mut r, dim)).collect::<Result<_, _>>()?;
+        let n_terms = r.count(1, "term chunk count")?;
+        let first_terms: Vec<String> = (0..n_terms).map(|_| r.str("first term")).collect::<Result<_, _>>()?;
+        if first_terms.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(IndexError::Corrupt("term chunk order"));
+        }
+        let n_fragments = r.count(1, "fragment count")?;
+        let mut fragment_starts = Vec::with_capacity(n_fragments);
+        let mut start = 0u64;
+        for i in 0..n_fragments {
+            let delta = r.varint("fragment start")?;
+            if (i == 0) != (delta == 0) {
+                return Err(IndexError::Corrupt("fragment start"));
+            }
+            start = start.saturating_add(delta);
+            if start >= passages {
+                return Err(IndexError::Corrupt("fragment start"));
+            }
+            fragment_starts.push(start as u32);
+        }
+        if fragment_starts.is_empty() || !r.is_done() {
+            return Err(IndexError::Corrupt("entry"));
+        }
+        Ok(ShardedIndex {
+            build,
+            info: IndexInfo { embedder, dim, chunking },
+            passages: passages as usize,
+            probe,
+            avg_length,
+            centroids,
+            first_terms,
+            fragment_starts,
+            partitions: HashMap::new(),
+            terms: HashMap::new(),
+            fragments: HashMap::new(),
+            loaded_bytes: entry.len(),
+        })
+    }
+
+    /// What the index was built with.
+    pub fn info(&self) -> &IndexInfo {
+        &self.info
+    }
+
+    /// Passages in the whole index.
+    pub fn len(&self) -> usize {
+        self.passages
+    }
+
+    /// Whether the index holds no passages (never true for an opened index).
+    pub fn is_empty(&self) -> bool {
+        self.passages == 0
+    }
+
+    /// Dense partitions a query reads (the entry's default until changed).
+    pub fn probe(&self) -> usize {
+        self.probe
+    }
+
+    /// Reads the `probe` nearest partitions per query from now on (at least 1): more is
+    /// closer to the unsharded ranking and costs more bytes.
+    pub fn set_probe(&mut self, probe: usize) {
+        self.probe = probe.clamp(1, self.centroids.len());
+    }
+
+    /// Bytes of every file read so far, the entry included.
+    pub fn loaded_bytes(&self) -> usize {
+        self.loaded_bytes
+    }
+
+    /// Every file of the index: the paths a bundle must hold beside the entry.
+    pub fn files(&self) -> Vec<ShardFile> {
+        let all = |kind, n: usize| (0..n as u32).map(move |number| ShardFile { kind, number });
+        all(ShardKind::Vectors, self.centroids.len())
+            .chain(all(ShardKind::Terms, self.first_terms.len()))
+            .chain(all(ShardKind::Text, self.fragment_starts.len()))
+            .collect()
+    }
+
+    fn is_loaded(&self, f: &ShardFile) -> bool {
+        match f.kind {
+            ShardKind::Vectors => self.partitions.contains_key(&f.number),
+            ShardKind::Terms => self.terms.contains_key(&f.number),
+            ShardKind::Text => self.fragments.contains_key(&f.number),
+        }
+    }
+
+    /// The postings chunk that would hold `term`, if any could.
+    fn term_chunk(&self, term: &str) -> Option<u32> {
+        let after = self.first_terms.partition_point(|t| t.as_str() <= term);
+        (after > 0).then(|| after as u32 - 1)
+    }
+
+    /// The partitions nearest `vector`, nearest first.
+    fn nearest_partitions(&self, vector: &[f32]) -> Vec<u32> {
+        let scored = self.centroids.iter().enumerate().map(|(i, c)| (i as u32, c.dot_f32(vector))).collect();
+        top_k(scored, self.probe).into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// The files a search for `text` (and `vector`, for a hybrid search) needs: postings
+    /// chunks of its terms and the nearest partitions. Those already loaded are left out.
+    pub fn needed(&self, text: &str, vector: Option<&[f32]>) -> Vec<ShardFile> {
+        let mut files = BTreeSet::new();
+        for term in query_terms(text) {
+            if let Some(number) = self.term_chunk(&term) {
+                files.insert(ShardFile { kind: ShardKind::Terms, number });
+            }
+        }
+        if let Some(v) = vector.filter(|v| v.len() == self.info.dim) {
+            files.extend(self.nearest_partitions(v).into_iter().map(|number| ShardFile { kind: ShardKind::Vectors, number }));
+        }
+        files.into_iter().filter(|f| !self.is_loaded(f)).collect()
+    }
+
+    /// The text fragments holding `passages` that are not loaded yet.
+    pub fn needed_passages(&self, passages: &[u32]) -> Vec<ShardFile> {
+        let files: BTreeSet<ShardFile> =
+            passages.iter().filter_map(|&p| self.fragment_of(p)).map(|number| ShardFile { kind: ShardKind::Text, number }).collect();
+        files.into_iter().filter(|f| !self.is_loaded(f)).collect()
+    }
+
+    fn fragment_of(&self, passage: u32) -> Option<u32> {
+        ((passage as usize) < self.passages).then(|| self.fragment_starts.partition_point(|&s| s <= passage) as u32 - 1)
+    }
+
+    /// Checks and keeps the file at `path` (relative to the entry). A file that fails any
+    /// check is refused and nothing loaded before is touched.
+    pub fn load(&mut self, path: &str, bytes: &[u8]) -> Result<(), IndexError> {
+        let file = ShardFile::parse(path).filter(|f| self.files_of(f.kind) > f.number as usize).ok_or_else(|| IndexError::UnknownShard(path.to_string()))?;
+        if self.is_loaded(&file) {
+            return Ok(());
+        }
+        let mut r = Reader::new(unframe(bytes, file.kind.magic(), SHARDS_VERSION)?);
+        let build = u32::from_le_bytes(r.raw(4, "build")?.try_into().map_err(|_| IndexError::Corrupt("build"))?);
+        if build != self.build || r.varint("shard number")? != u64::from(file.number) {
+            return Err(IndexError::ForeignShard(path.to_string()));
+        }
+        match file.kind {
+            ShardKind::Vectors => {
+                let vectors = self.read_partition(&mut r)?;
+                self.partitions.insert(file.number, vectors);
+            }
+            ShardKind::Terms => {
+                let terms = self.read_terms(&mut r)?;
+                self.terms.insert(file.number, terms);
+            }
+            ShardKind::Text => {
+                let passages = self.read_fragment(&mut r, file.number)?;
+                self.fragments.insert(file.number, passages);
+            }
+        }
+        self.loaded_bytes += bytes.len();
+        Ok(())
+    }
+
+    fn files_of(&self, kind: ShardKind) -> usize {
+        match kind {
+            ShardKind::Vectors => self.centroids.len(),
+            ShardKind::Terms => self.first_terms.len(),
+            ShardKind::Text => self.fragment_starts.len(),
+        }
+    }
+
+    fn read_partition(&self, r: &mut Reader) -> Result<Vec<(u32, QVec)>, IndexError> {
+        let n = r.count(5 + self.info.dim, "partition size")?;
+        let mut vectors = Vec::with_capacity(n);
+        let mut id = 0u64;
+        for i in 0..n {
+            let delta = r.varint("passage id")?;
+            if i > 0 && delta == 0 {
+                return Err(IndexError::Corrupt("passage id"));
+            }
+            id = id.saturating_add(delta);
+            if id >= self.passages as u64 {
+                return Err(IndexError::Corrupt("passage id"));
+            }
+            vectors.push((id as u32, read_vector(r, self.info.dim)?));
+        }
+        if !r.is_done() {
+            return Err(IndexError::Corrupt("trailing bytes"));
+        }
+        Ok(vectors)
+    }
+
+    fn read_terms(&self, r: &mut Reader) -> Result<HashMap<String, Postings>, IndexError> {
+        let n = r.count(3, "term count")?;
+        let mut terms = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let term = r.str("term")?;
+            let df = r.varint("document frequency")?;
+            let kept = r.count(3, "postings")?;
+            if df > self.passages as u64 || (kept as u64) > df {
+                return Err(IndexError::Corrupt("document frequency"));
+            }
+            let mut list = Vec::with_capacity(kept);
+            let mut doc = 0u64;
+            for i in 0..kept {
+                let delta = r.varint("posting")?;
+                if i > 0 && delta == 0 {
+                    return Err(IndexError::Corrupt("posting"));
+                }
+                doc = doc.saturating_add(delta);
+                if doc >= self.passages as u64 {
+                    return Err(IndexError::Corrupt("posting"));
+                }
+                let tf = u32::try_from(r.varint("term frequency")?).map_err(|_| IndexError::Corrupt("term frequency"))?;
+                let len = u32::try_from(r.varint("passage length")?).map_err(|_| IndexError::Corrupt("passage length"))?;
+                list.push((doc as u32, tf, len));
+            }
+            terms.insert(term, Postings { df: df as u32, list });
+        }
+        if !r.is_done() {
+            return Err(IndexError::Corrupt("trailing bytes"));
+        }
+        Ok(terms)
+    }
+
+    fn read_fragment(&self, r: &mut Reader, number: u32) -> Result<Vec<Passage>, IndexError> {
+        let start = self.fragment_starts[number as usize];
+        let end = self.fragment_starts.get(number as usize + 1).map_or(self.passages as u64, |&e| u64::from(e));
+        if r.varint("fragment start")? != u64::from(start) || r.varint("fragment size")? != end - u64::from(start) {
+            return Err(IndexError::Corrupt("fragment range"));
+        }
+        let n_pages = r.count(2, "page table")?;
+        let pages = (0..n_pages).map(|_| Ok((r.str("page url")?, r.str("page title")?))).collect::<Result<Vec<_>, IndexError>>()?;
+        let mut passages = Vec::new();
+        for _ in u64::from(start)..end {
+            let (url, title) = pages[r.index(pages.len(), "page index")?].clone();
+            let n_headings = r.count(1, "headings")?;
+            let headings = (0..n_headings).map(|_| r.str("heading")).collect::<Result<_, _>>()?;
+            let anchor = r.opt_str("anchor")?;
+            let text = r.str("passage text")?;
+            let vector = read_vector(r, self.info.dim)?;
+            passages.push(Passage { chunk: Chunk { url, title, headings, anchor, text }, vector });
+        }
+        if !r.is_done() {
+            return Err(IndexError::Corrupt("trailing bytes"));
+        }
+        Ok(passages)
+    }
+
+    fn missing(&self, files: Vec<ShardFile>) -> Result<(), IndexError> {
+        match files.first() {
+            Some(f) => Err(IndexError::MissingShard(f.path())),
+            None => Ok(()),
+        }
+    }
+
+    /// BM25 over the loaded postings of the query's terms, as (passage, score), best first.
+    /// Fails with [`IndexError::MissingShard`] if a needed chunk is not loaded.
+    pub fn bm25_search(&self, query: &str, k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
+        self.missing(self.needed(query, None))?;
+        let n = self.passages as f32;
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        for term in query_terms(query) {
+            let Some(postings) = self.term_chunk(&term).and_then(|c| self.terms.get(&c)).and_then(|t| t.get(&term)) else { continue };
+            let idf = idf_of(n, postings.df as f32);
+            for &(doc, tf, len) in &postings.list {
+                *scores.entry(doc).or_default() += term_score(idf, tf, len, self.avg_length);
+            }
+        }
+        Ok(top_k(scores.into_iter().collect(), k))
+    }
+
+    /// Nearest passages by cosine among the `probe` partitions nearest `query`, best first.
+    pub fn dense_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
+        if query.len() != self.info.dim {
+            return Err(IndexError::Dimension { expected: self.info.dim, found: query.len() });
+        }
+        let partitions = self.nearest_partitions(query);
+        let mut scored = Vec::new();
+        for p in partitions {
+            let vectors = self.partitions.get(&p).ok_or_else(|| IndexError::MissingShard(ShardFile { kind: ShardKind::Vectors, number: p }.path()))?;
+            scored.extend(vectors.iter().map(|(id, v)| (*id, v.dot_f32(query))));
+        }
+        Ok(top_k(scored, k))
+    }
+
+    /// Hybrid search, fused like [`crate::retrieve::retrieve`] on an unsharded index. A hit's
+    /// cosine comes from a loaded partition or fragment (0 until one holding it is loaded).
+    pub fn retrieve(&self, text: &str, vector: &[f32], options: &RetrieveOptions) -> Result<Vec<Hit>, IndexError> {
+        self.missing(self.needed(text, Some(vector)))?;
+        let n = options.candidates.max(options.k);
+        let dense = self.dense_search(vector, n)?;
+        let sparse = self.bm25_search(text, n)?;
+        let known: HashMap<u32, f32> = dense.iter().copied().collect();
+        Ok(fuse(&dense, &sparse, |c| known.get(&c).copied().unwrap_or_else(|| self.cosine(c, vector)), options))
+    }
+
+    /// Cosine between `query` and passage `id` from a loaded partition or fragment, else 0.
+    pub fn cosine(&self, id: u32, query: &[f32]) -> f32 {
+        self.passage(id).map(|p| p.vector.dot_f32(query)).unwrap_or(0.0)
+    }
+
+    /// Passage `id`, once its fragment is loaded ([`IndexError::MissingShard`] before).
+    pub fn passage(&self, id: u32) -> Result<&Passage, IndexError> {
+        let number = self.fragment_of(id).ok_or(IndexError::Corrupt("passage id"))?;
+        let fragment = self.fragments.get(&number).ok_or_else(|| IndexError::MissingShard(ShardFile { kind: ShardKind::Text, number }.path()))?;
+        Ok(&fragment[(id - self.fragment_starts[number as usize]) as usize])
+    }
+
+    /// How informative a match on BM25 term `term` is (as [`crate::Index::term_weight`]), if
+    /// its postings chunk is loaded; 0 otherwise.
+    pub fn term_weight(&self, term: &str) -> f32 {
+        self.term_chunk(term).and_then(|c| self.terms.get(&c)).and_then(|t| t.get(term)).map_or(0.0, |p| idf_of(self.passages as f32, p.df as f32))
+    }
+}

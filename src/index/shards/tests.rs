@@ -1,0 +1,153 @@
+use super::*;
+use crate::index::tests::{chunks, info, vectors};
+use crate::index::{Index, IndexError};
+use crate::retrieve::{retrieve, RetrieveOptions};
+use std::collections::HashMap;
+
+/// Unit vectors in `clusters` tight groups (a cluster's centre plus small noise), in cluster
+/// order like the passages of consecutive pages.
+fn clustered(n: usize, dim: usize, clusters: usize) -> Vec<Vec<f32>> {
+    let centres = vectors(clusters, dim, 11);
+    let noise = vectors(n, dim, 12);
+    (0..n)
+        .map(|i| {
+            let c = &centres[i * clusters / n];
+            crate::embed::normalize(c.iter().zip(&noise[i]).map(|(a, b)| a + 0.35 * b).collect())
+        })
+        .collect()
+}
+
+fn sample(n: usize, options: &ShardOptions) -> (Index, ShardedIndex, Vec<(String, Vec<u8>)>) {
+    let index = Index::build(info(32), chunks(n), &clustered(n, 32, 40)).unwrap();
+    let files = write_shards(&index, options);
+    assert_eq!(files[0].0, ENTRY_FILE);
+    let sharded = ShardedIndex::open(&files[0].1).unwrap();
+    (index, sharded, files)
+}
+
+fn load_all(sharded: &mut ShardedIndex, files: &[(String, Vec<u8>)]) {
+    for (path, bytes) in &files[1..] {
+        sharded.load(path, bytes).unwrap();
+    }
+}
+
+fn small() -> ShardOptions {
+    ShardOptions { partition_passages: 50, probe: 3, postings_bytes: 512, max_postings: 10_000, fragment_bytes: 600 }
+}
+
+#[test]
+fn every_part_of_the_index_survives_sharding() {
+    let (index, mut sharded, files) = sample(1000, &small());
+    assert_eq!(sharded.len(), 1000);
+    assert_eq!(sharded.info(), index.info());
+    let paths: Vec<String> = sharded.files().iter().map(ShardFile::path).collect();
+    assert_eq!(paths, files[1..].iter().map(|f| f.0.clone()).collect::<Vec<_>>());
+    assert_eq!(paths.iter().filter(|p| p.starts_with("vectors/")).count(), 20);
+    assert!(paths.iter().filter(|p| p.starts_with("terms/")).count() > 1);
+    assert!(paths.iter().filter(|p| p.starts_with("text/")).count() > 10);
+    assert!(paths.iter().all(|p| ShardFile::parse(p).map(|f| f.path()).as_ref() == Some(p)));
+    assert_eq!(write_shards(&index, &small()), files, "the same index gives the same bytes");
+
+    load_all(&mut sharded, &files);
+    for (id, c) in index.chunks().iter().enumerate() {
+        let p = sharded.passage(id as u32).unwrap();
+        assert_eq!(&p.chunk, c);
+        assert_eq!(Some(&p.vector), index.vector(id as u32));
+    }
+    for q in ["topic3 borrowing", "passage number 517", "topic0 topic6 zebra"] {
+        assert_eq!(sharded.bm25_search(q, 20).unwrap(), index.bm25_search(q, 20), "{q}");
+        for t in crate::index::bm25::terms(q) {
+            assert_eq!(sharded.term_weight(&t), index.term_weight(&t));
+        }
+    }
+    // Reading every partition is the exact search.
+    sharded.set_probe(usize::MAX);
+    for q in clustered(20, 32, 7) {
+        assert_eq!(sharded.dense_search(&q, 10).unwrap(), index.exact_search(&q, 10).unwrap());
+    }
+    assert_eq!(sharded.loaded_bytes(), files.iter().map(|f| f.1.len()).sum::<usize>());
+}
+
+#[test]
+fn a_query_reads_only_what_it_needs_and_ranks_like_the_whole_index() {
+    let (index, mut sharded, files) = sample(2000, &small());
+    let total: usize = files.iter().map(|f| f.1.len()).sum();
+    let bytes: HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let queries = clustered(40, 32, 13);
+    let mut overlap = 0;
+    for (i, q) in queries.iter().enumerate() {
+        let text = format!("topic{} passage {}", i % 7, i * 37);
+        let before = sharded.loaded_bytes();
+        let options = RetrieveOptions { k: 10, ..RetrieveOptions::default() };
+        assert!(matches!(sharded.retrieve(&text, q, &options), Err(IndexError::MissingShard(_))) || sharded.needed(&text, Some(q)).is_empty());
+        let needed = sharded.needed(&text, Some(q));
+        assert!(needed.iter().filter(|f| f.kind == ShardKind::Vectors).count() <= 3);
+        assert!(needed.iter().all(|f| f.kind != ShardKind::Text));
+        for f in &needed {
+            sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
+        }
+        let hits = sharded.retrieve(&text, q, &options).unwrap();
+        assert_eq!(hits.len(), 10);
+        let ids: Vec<u32> = hits.iter().map(|h| h.chunk).collect();
+        for f in sharded.needed_passages(&ids) {
+            sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
+        }
+        assert!(sharded.needed_passages(&ids).is_empty());
+        assert!(ids.iter().all(|&id| sharded.passage(id).is_ok()));
+        if i == 0 {
+            assert!(sharded.loaded_bytes() - before < total / 4, "{} of {total}", sharded.loaded_bytes() - before);
+        }
+        let whole: Vec<u32> = retrieve(&index, &text, q, &options).unwrap().iter().map(|h| h.chunk).collect();
+        overlap += ids.iter().filter(|id| whole.contains(id)).count();
+    }
+    let recall = overlap as f32 / (10 * queries.len()) as f32;
+    assert!(recall >= 0.9, "hybrid recall@10 against the whole index: {recall}");
+}
+
+#[test]
+fn frequent_terms_keep_their_heaviest_postings_and_exact_weight() {
+    let options = ShardOptions { max_postings: 30, ..small() };
+    let (index, mut sharded, files) = sample(600, &options);
+    load_all(&mut sharded, &files);
+    // "borrowing" is in every passage: 30 postings are kept, its weight stays the whole index's.
+    assert_eq!(sharded.term_weight("borrow"), index.term_weight("borrow"));
+    let kept = sharded.bm25_search("borrowing", 1000).unwrap();
+    assert_eq!(kept.len(), 30);
+    let whole = index.bm25_search("borrowing", 30);
+    assert_eq!(kept, whole, "the kept postings are the best-scoring ones");
+}
+
+#[test]
+fn damaged_stale_and_misplaced_files_are_refused() {
+    let (_, mut sharded, files) = sample(300, &small());
+    let entry = &files[0].1;
+    let mut flipped = entry.clone();
+    flipped[40] ^= 1;
+    assert_eq!(ShardedIndex::open(&flipped).unwrap_err(), IndexError::Checksum);
+    assert!(matches!(ShardedIndex::open(&entry[..entry.len() - 1]), Err(IndexError::Truncated { .. })));
+    let mut newer = entry.clone();
+    newer[8] = 2;
+    assert!(matches!(ShardedIndex::open(&newer), Err(IndexError::Incompatible { found: 2, .. })));
+    assert_eq!(ShardedIndex::open(&files[1].1).unwrap_err(), IndexError::NotAnIndex);
+    assert_eq!(ShardedIndex::open(b"").unwrap_err(), IndexError::NotAnIndex);
+
+    let (terms0, terms1) = (&files.iter().find(|f| f.0 == "terms/0.bin").unwrap().1, "terms/1.bin");
+    assert_eq!(sharded.load(terms1, terms0).unwrap_err(), IndexError::ForeignShard(terms1.into()));
+    assert_eq!(sharded.load("vectors/0.bin", terms0).unwrap_err(), IndexError::NotAnIndex);
+    for path in ["vectors/999.bin", "terms/01.bin", "../entry.bin", "text/x.bin", "vectors/0"] {
+        assert_eq!(sharded.load(path, terms0).unwrap_err(), IndexError::UnknownShard(path.into()), "{path}");
+    }
+    let other = Index::build(info(32), chunks(301), &clustered(301, 32, 40)).unwrap();
+    let stale = write_shards(&other, &small());
+    assert_eq!(
+        sharded.load("terms/0.bin", &stale.iter().find(|f| f.0 == "terms/0.bin").unwrap().1).unwrap_err(),
+        IndexError::ForeignShard("terms/0.bin".into())
+    );
+    let mut cut = files[1].1.clone();
+    cut.truncate(cut.len() - 3);
+    assert!(matches!(sharded.load(&files[1].0, &cut), Err(IndexError::Truncated { .. })));
+    assert_eq!(sharded.loaded_bytes(), entry.len(), "nothing refused was kept");
+    assert_eq!(sharded.passage(0).unwrap_err().code(), "invalid_state");
+    sharded.load("terms/0.bin", terms0).unwrap();
+    assert_eq!(sharded.loaded_bytes(), entry.len() + terms0.len());
+}

@@ -1,0 +1,169 @@
+//! Writing a sharded index from a built [`Index`]: partitions by k-means, postings chunks by
+//! term range, text fragments by passage order, and the entry that maps queries to them.
+
+use super::partition::partition;
+use super::{ShardFile, ShardKind, ShardOptions, ENTRY_FILE, ENTRY_MAGIC, SHARDS_VERSION};
+use crate::index::bm25::{idf_of, term_score};
+use crate::index::codec::{frame, Writer};
+use crate::index::vector::QVec;
+use crate::index::Index;
+use std::collections::HashMap;
+
+/// Splits `index` into the files of a sharded index, as (path relative to the entry, bytes),
+/// the entry first. The same index and options always give the same bytes.
+pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u8>)> {
+    // The index file's own checksum names the build (a CRC over bytes that end in their CRC
+    // is the same for every file, so the footer is left out).
+    let bytes = index.to_bytes();
+    let build = crc32fast::hash(&bytes[..bytes.len() - 4]);
+    let dim = index.info.dim;
+    let n = index.chunks.len();
+    let mut files = Vec::new();
+    let mut file = |kind: ShardKind, number: usize, body: Writer| {
+        files.push((ShardFile { kind, number: number as u32 }.path(), frame(kind.magic(), SHARDS_VERSION, &body.bytes)));
+    };
+
+    let parts = partition(&index.vectors, n.div_ceil(options.partition_passages.max(1)));
+    let mut members = vec![Vec::new(); parts.centroids.len()];
+    for (passage, &p) in parts.assignment.iter().enumerate() {
+        members[p as usize].push(passage as u32);
+    }
+    for (number, ids) in members.iter().enumerate() {
+        let mut w = header(build, number);
+        w.varint(ids.len() as u64);
+        let mut prev = 0;
+        for &id in ids {
+            w.varint(u64::from(id - prev));
+            prev = id;
+            vector(&mut w, &index.vectors[id as usize]);
+        }
+        file(ShardKind::Vectors, number, w);
+    }
+
+    let n_f = n as f32;
+    let avg = index.bm25.average_length();
+    let mut terms: Vec<(&String, &Vec<(u32, u32)>)> = index.bm25.postings.iter().collect();
+    terms.sort_by(|a, b| a.0.cmp(b.0));
+    let mut first_terms = Vec::new();
+    let mut chunk = Writer::default();
+    let mut in_chunk = 0usize;
+    for (i, (term, list)) in terms.iter().enumerate() {
+        if in_chunk == 0 {
+            first_terms.push((*term).clone());
+        }
+        let idf = idf_of(n_f, list.len() as f32);
+        let kept = pruned(list, options.max_postings, |&(doc, tf)| term_score(idf, tf, index.bm25.lengths[doc as usize], avg));
+        chunk.str(term);
+        chunk.varint(list.len() as u64);
+        chunk.varint(kept.len() as u64);
+        let mut prev = 0;
+        for (doc, tf) in kept {
+            chunk.varint(u64::from(doc - prev));
+            chunk.varint(u64::from(tf));
+            chunk.varint(u64::from(index.bm25.lengths[doc as usize]));
+            prev = doc;
+        }
+        in_chunk += 1;
+        if chunk.bytes.len() >= options.postings_bytes || i + 1 == terms.len() {
+            let mut w = header(build, first_terms.len() - 1);
+            w.varint(in_chunk as u64);
+            w.raw(&std::mem::take(&mut chunk).bytes);
+            file(ShardKind::Terms, first_terms.len() - 1, w);
+            in_chunk = 0;
+        }
+    }
+
+    let mut fragment_starts = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < n && (end == start || bytes + index.chunks[end].text.len() <= options.fragment_bytes) {
+            bytes += index.chunks[end].text.len();
+            end += 1;
+        }
+        let number = fragment_starts.len();
+        fragment_starts.push(start);
+        let mut w = header(build, number);
+        w.varint(start as u64);
+        w.varint((end - start) as u64);
+        let mut pages: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut page_list = Vec::new();
+        for c in &index.chunks[start..end] {
+            pages.entry((&c.url, &c.title)).or_insert_with(|| {
+                page_list.push((c.url.as_str(), c.title.as_str()));
+                page_list.len() - 1
+            });
+        }
+        w.varint(page_list.len() as u64);
+        for (url, title) in &page_list {
+            w.str(url);
+            w.str(title);
+        }
+        for (c, v) in index.chunks[start..end].iter().zip(&index.vectors[start..end]) {
+            w.varint(pages[&(c.url.as_str(), c.title.as_str())] as u64);
+            w.varint(c.headings.len() as u64);
+            for h in &c.headings {
+                w.str(h);
+            }
+            w.opt_str(c.anchor.as_deref());
+            w.str(&c.text);
+            vector(&mut w, v);
+        }
+        file(ShardKind::Text, number, w);
+        start = end;
+    }
+
+    let mut w = Writer::default();
+    w.raw(&build.to_le_bytes());
+    w.str(&index.info.embedder);
+    w.varint(dim as u64);
+    w.varint(index.info.chunking.max_tokens as u64);
+    w.varint(index.info.chunking.overlap_tokens as u64);
+    w.varint(index.info.chunking.max_document_bytes as u64);
+    w.varint(n as u64);
+    w.varint(options.probe.max(1) as u64);
+    w.f32(avg);
+    w.varint(parts.centroids.len() as u64);
+    for c in &parts.centroids {
+        vector(&mut w, &QVec::quantize(c));
+    }
+    w.varint(first_terms.len() as u64);
+    for t in &first_terms {
+        w.str(t);
+    }
+    w.varint(fragment_starts.len() as u64);
+    let mut prev = 0;
+    for &s in &fragment_starts {
+        w.varint((s - prev) as u64);
+        prev = s;
+    }
+    files.insert(0, (ENTRY_FILE.to_string(), frame(ENTRY_MAGIC, SHARDS_VERSION, &w.bytes)));
+    files
+}
+
+/// The body's opening fields every shard shares: the build it belongs to and its number.
+fn header(build: u32, number: usize) -> Writer {
+    let mut w = Writer::default();
+    w.raw(&build.to_le_bytes());
+    w.varint(number as u64);
+    w
+}
+
+fn vector(w: &mut Writer, v: &QVec) {
+    w.f32(v.scale);
+    w.raw(&v.values.iter().map(|&x| x as u8).collect::<Vec<_>>());
+}
+
+/// At most `max` postings of `list`: those that weigh most (ties to the lower passage), in
+/// passage order.
+fn pruned(list: &[(u32, u32)], max: usize, weight: impl Fn(&(u32, u32)) -> f32) -> Vec<(u32, u32)> {
+    if list.len() <= max {
+        return list.to_vec();
+    }
+    let mut ranked: Vec<(f32, (u32, u32))> = list.iter().map(|p| (weight(p), *p)).collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1 .0.cmp(&b.1 .0)));
+    let mut kept: Vec<(u32, u32)> = ranked.into_iter().take(max).map(|(_, p)| p).collect();
+    kept.sort_unstable();
+    kept
+}
