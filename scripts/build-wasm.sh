@@ -3,7 +3,8 @@
 # wasm-pack.toml), plus the default models as package assets with their SHA-256s.
 # With --bench, builds the benchmarks' flavour instead (the `bench` feature's extra classes)
 # into target/bench-wasm/, which bench/*.js load; the package is left as it is.
-# Installs the wasm32 target and wasm-bindgen-cli (at Cargo.lock's exact version) if missing.
+# Installs the wasm32 target and wasm-bindgen-cli (at Cargo.lock's exact version) if missing
+# (scripts/setup-rust.sh, scripts/setup-wasm.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,8 @@ fi
 strip=()
 [ "$(setting name-section)" = false ] && strip=(--remove-name-section --remove-producers-section)
 
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; then
-  echo "Installing wasm-bindgen-cli $version (once, a few minutes)..."
-  cargo install wasm-bindgen-cli --version "$version"
-fi
+bash scripts/setup-rust.sh
+bash scripts/setup-wasm.sh
 
 cargo build --lib --target wasm32-unknown-unknown --no-default-features "${features[@]}" --profile "$profile"
 wasm-bindgen --target "$target" --out-dir "$out_dir" --out-name "$out_name" "${strip[@]}" \

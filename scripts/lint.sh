@@ -3,9 +3,7 @@
 # whose bindings (src/wasm.rs) only compile for wasm32. Installs the components if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
-rustup component list --installed | grep -q '^clippy' || rustup component add clippy
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+bash scripts/setup-rust.sh
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"

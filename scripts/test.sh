@@ -5,19 +5,37 @@
 # Installs what they need first (models, wasm32 target, wasm-bindgen-cli, Chromium, lavapipe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/lint.sh
+# Each step's heading carries the minutes and seconds since the start, so a slow step shows.
+step() { printf '== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+# Chromium, lavapipe and the tests' npm packages (downloads and dpkg, mostly waiting) and the
+# wasm-bindgen-cli build install beside lint, which leaves the CPU idle at times on 2 cores.
+# rustup's installs come first and alone: two rustup runs must not change one toolchain.
+step "rustup components, then lint beside the other installs"
+bash scripts/setup-rust.sh
 bash scripts/rust-book.sh >/dev/null
-bash scripts/setup-browser.sh
-bash scripts/setup-gpu.sh
+installs_log=$(mktemp)
+# In a session of their own, so that if lint fails they are stopped with everything they
+# started (apt holds dpkg's lock) rather than left running.
+setsid bash -c 'bash scripts/setup-browser.sh && bash scripts/setup-gpu.sh && bash scripts/setup-wasm.sh' > "$installs_log" 2>&1 &
+installs=$!
+trap 'kill -- -"$installs" 2>/dev/null; rm -f "$installs_log"' EXIT
+bash scripts/lint.sh
+step "waiting for the installs"
+wait "$installs" || { cat "$installs_log"; echo "the installs failed" >&2; exit 1; }
+cat "$installs_log"
+trap - EXIT
+rm -f "$installs_log"
+step "the wasm package and the CLI"
 bash scripts/build-wasm.sh
 bash scripts/build-cli-package.sh
 bash scripts/stage-www.sh
-echo "== native tests (the WebGPU engine on lavapipe's Vulkan)"
+step "native tests (the WebGPU engine on lavapipe's Vulkan)"
 WASMRAG_REQUIRE_GPU=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}" cargo test --release
-echo "== wasm bindings in headless Chromium"
+step "wasm bindings in headless Chromium"
 bash scripts/test-wasm.sh
-echo "== benchmark smoke run (tiny inputs, so the bench cannot rot)"
+step "benchmark smoke run (tiny inputs, so the bench cannot rot)"
 bash scripts/build-wasm.sh --bench
 node bench/run.mjs --smoke
-echo "== demo end to end in headless Chromium"
+step "demo end to end in headless Chromium"
 node --test tests/e2e/
+step "done"

@@ -8,6 +8,17 @@
 pub const SYSTEM: &str = "Answer the question in one or two sentences, using only the numbered evidence and its exact words. \
 Cite the evidence you use like [1]. If the evidence does not answer the question, say that the documents do not contain it.";
 
+/// What opens the user's message when there is evidence.
+const EVIDENCE: &str = "Evidence:\n";
+
+/// The text every prompt with evidence opens with, whatever the question: the system message
+/// and the template up to the first block. A generator reads it once and keeps its KV cache
+/// ([`crate::generate::Generator::set_opening`]), so an answer's prefill reads only the
+/// evidence and the question.
+pub fn opening() -> String {
+    chatml_open(SYSTEM, EVIDENCE)
+}
+
 /// One numbered block of evidence: where it comes from and what it says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
@@ -20,7 +31,12 @@ pub struct Block {
 /// Wraps a system and a user message in the ChatML template (SmolLM2, Qwen and others),
 /// leaving the assistant's turn open.
 pub fn chatml(system: &str, user: &str) -> String {
-    format!("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+    format!("{}<|im_end|>\n<|im_start|>assistant\n", chatml_open(system, user))
+}
+
+/// The ChatML text up to the end of `user`'s text, the user's turn still open.
+fn chatml_open(system: &str, user: &str) -> String {
+    format!("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}")
 }
 
 /// A prompt and how many of the offered blocks it holds (always the best-ranked ones).
@@ -78,7 +94,7 @@ fn user_message(question: &str, parts: &[String]) -> String {
     if parts.is_empty() {
         return format!("Question: {question}");
     }
-    format!("Evidence:\n{}\n\nQuestion: {question}", parts.join("\n"))
+    format!("{EVIDENCE}{}\n\nQuestion: {question}", parts.join("\n"))
 }
 
 /// The source numbers cited as `[n]` in an answer, in order of first appearance.
@@ -122,6 +138,8 @@ mod tests {
         assert!(p.text.contains("Evidence:\n[1] (Ownership) Each value has an owner.\n[2] References borrow values.\n\nQuestion"));
         assert!(p.text.contains("Question: What is ownership?"));
         assert_eq!(p.tokens, words(&p.text));
+        assert!(p.text.starts_with(&opening()), "every prompt with evidence opens alike");
+        assert!(!build("What is ownership?", &[], 1000, &words).text.starts_with(&opening()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Everything takes bytes, not paths, so the browser layer wraps it unchanged.
 
 use crate::chunk::{chunk_document, ChunkError, ChunkOptions, Document};
-use crate::embed::{EmbedError, Embedder, EmbeddingCache};
+use crate::embed::{EmbedError, Embedder, EmbeddingCache, Recent};
 use crate::extract::{self, sentences::sentences, Candidate, Extract, ExtractOptions};
 use crate::generate::{GenerateError, GenerateOptions, Generation, Generator, StopReason};
 use crate::ground::{GroundedStream, Grounding};
@@ -418,6 +418,8 @@ pub struct Rag {
     embedder: Embedder,
     /// Shared with the answers in progress, each of which owns its own decoder.
     generator: Option<Arc<Generator>>,
+    /// Recent queries and candidate sentences, embedded once for a search and its answer.
+    recent: Recent,
 }
 
 impl Rag {
@@ -429,16 +431,20 @@ impl Rag {
                 loaded: format!("{} ({} dims)", embedder.fingerprint(), embedder.dim()),
             });
         }
-        Ok(Rag { index, embedder, generator: None })
+        Ok(Rag { index, embedder, generator: None, recent: Recent::default() })
     }
 
     /// Adds the generator that `ask` needs; search never needs it. Answers already under way
-    /// finish on the generator they started with.
+    /// finish on the generator they started with. The prompts' shared opening
+    /// ([`prompt::opening`]) is read here, once (about 60 tokens of prefill), and kept for
+    /// every answer.
     // On wasm32 the WebGPU decoder makes the generator neither `Send` nor `Sync`; there is one
     // thread there, and natively, where threads exist, the generator is both.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
-    pub fn set_generator(&mut self, generator: Generator) {
+    pub fn set_generator(&mut self, mut generator: Generator) -> Result<(), RagError> {
+        generator.set_opening(&prompt::opening())?;
         self.generator = Some(Arc::new(generator));
+        Ok(())
     }
 
     /// Whether a generator is loaded.
@@ -478,7 +484,7 @@ impl Rag {
         if query.trim().is_empty() {
             return Err(RagError::EmptyQuery);
         }
-        let vector = self.embedder.embed_one(query)?;
+        let vector = self.embed_short(&[query])?.remove(0);
         Ok(retrieve(&self.index, query, &vector, options)?)
     }
 
@@ -519,10 +525,16 @@ impl Rag {
         if question.trim().is_empty() {
             return Err(RagError::EmptyQuery);
         }
-        let vector = self.embedder.embed_one(question)?;
+        let vector = self.embed_short(&[question])?.remove(0);
         let hits = retrieve(&self.index, question, &vector, &RetrieveOptions { k, ..retrieval.clone() })?;
-        let candidates = extract::candidates(&self.index, &self.embedder, question, &vector, &hits, options)?;
+        let candidates = extract::candidates(&self.index, &|texts| self.embed_short(texts), question, &vector, &hits, options)?;
         Ok((hits, candidates))
+    }
+
+    /// Embeds queries and sentences, reusing the vectors of those embedded recently: a search
+    /// and then an answer to the same question embed it and its candidate sentences once.
+    fn embed_short(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.recent.embed(&self.embedder, texts)
     }
 
     /// Retrieves passages for `question`, ranks their sentences best first, and says whether

@@ -103,3 +103,19 @@ fn the_int8_model_matches_sentence_transformers_at_a_quarter_of_the_size() {
         Err(EmbedError::Weights(_))
     ));
 }
+
+/// Recent embeddings are reused: texts seen before come back as they were embedded, new ones
+/// are embedded alongside, and order and duplicates are kept.
+#[test]
+fn recent_embeddings_are_reused_in_order() {
+    let e = embedder();
+    let recent = wasmrag::embed::Recent::default();
+    let first = recent.embed(&e, &["What is ownership?", "Each value has an owner."]).unwrap();
+    let second = recent.embed(&e, &["A move transfers ownership.", "What is ownership?", "A move transfers ownership."]).unwrap();
+    assert_eq!(second.len(), 3);
+    assert_eq!(second[1], first[0], "a kept vector comes back unchanged");
+    assert_eq!(second[0], second[2]);
+    let alone = e.embed_one("A move transfers ownership.").unwrap();
+    assert!(cosine(&second[0], &alone) > 0.9999);
+    assert!(cosine(&first[1], &e.embed_one("Each value has an owner.").unwrap()) > 0.9999);
+}

@@ -5,9 +5,9 @@ mod common;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use common::{generator, read, with};
+use common::{generator, rag_prompt, read, with};
 use wasmrag::generate::{convert, score};
-use wasmrag::prompt::chatml;
+use wasmrag::prompt::{chatml, opening};
 use wasmrag::{GenerateError, GenerateOptions, Generator, StopReason};
 
 fn greedy(max_tokens: usize) -> GenerateOptions {
@@ -92,6 +92,35 @@ fn max_tokens_cancel_and_sampling() {
     let c = g.generate(&prompt, &sampled(2), &mut |_| {}).unwrap().0;
     assert_eq!(a, b, "same seed, same text");
     assert_ne!(a, c, "another seed, another text");
+}
+
+/// The kept prompt opening: a RAG prompt's tokens open with the opening's own tokens (so every
+/// answer reuses its KV cache), each generation starts from its own copy of the cache, and the
+/// answer is the one a generator without it gives: reading the opening as a chunk of its own
+/// changes the logits by rounding only, so the first tokens agree (a wrong cache would differ
+/// from the first token; rounding may tip a near tie much later). A prompt that opens
+/// otherwise is read whole.
+#[test]
+fn a_kept_prompt_opening_gives_the_same_answer() {
+    let plain = generator();
+    let mut g = generator();
+    g.set_opening(&opening()).unwrap();
+    let prompt = rag_prompt("What is the capital of France?");
+    assert!(g.encode(&prompt).unwrap().starts_with(&g.encode(&opening()).unwrap()), "the opening's tokens are the prompt's first tokens");
+    let other = chatml("You are a helpful assistant.", "What is the capital of France?");
+    let tokens = |g: &Generator, p: &str| {
+        let mut generation = g.start(p, &greedy(24)).unwrap();
+        while g.step(&mut generation).unwrap().is_some() {}
+        generation.generated_tokens().to_vec()
+    };
+    for p in [&prompt, &other] {
+        let expected = tokens(&plain, p);
+        let first = tokens(&g, p);
+        assert_eq!(first, tokens(&g, p), "each generation starts from its own copy of the cache");
+        assert_eq!(first[..12], expected[..12], "{:?}\n{:?}", g.decode(&first), g.decode(&expected));
+    }
+    assert_eq!(tokens(&g, &other), tokens(&plain, &other), "a prompt without the opening is read as before");
+    assert!(g.decode(&tokens(&g, &prompt)).unwrap().contains("Paris"));
 }
 
 #[test]

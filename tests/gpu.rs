@@ -83,6 +83,29 @@ fn greedy_answers_on_the_gpu_equal_the_cpu_path() {
     }
 }
 
+/// With a kept prompt opening the GPU reads it as a chunk of its own, as the CPU does, so the
+/// answers stay equal.
+#[test]
+fn a_kept_prompt_opening_gives_the_cpu_answer_on_the_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let prompt = common::rag_prompt("What is the capital of France?");
+    let options = with(GenerateOptions::default(), |o| o.max_tokens = 12);
+    let mut cpu = generator();
+    cpu.set_opening(&wasmrag::prompt::opening()).unwrap();
+    let (expected, _) = cpu.generate(&prompt, &options, &mut |_| {}).unwrap();
+
+    let mut on_gpu = generator();
+    on_gpu.set_opening(&wasmrag::prompt::opening()).unwrap();
+    on_gpu.attach_decoder(Box::new(pollster::block_on(GpuDecoder::from_gguf(&gpu, model(), on_gpu.context_length())).unwrap()));
+    let mut generation = on_gpu.start(&prompt, &options).unwrap();
+    let mut text = String::new();
+    while let Some(piece) = pollster::block_on(on_gpu.step_async(&mut generation)).unwrap() {
+        text.push_str(&piece);
+    }
+    assert_eq!(text, expected);
+    assert!(on_gpu.accelerator_error().is_none());
+}
+
 /// The generator's own stepping on the GPU (as the browser runs it) gives the CPU's answer,
 /// greedy or sampled.
 #[test]

@@ -57,7 +57,7 @@ fn empty_query_and_missing_generator_are_errors() {
 #[test]
 fn ask_answers_from_the_sources_and_streams() {
     let mut rag = rag();
-    rag.set_generator(generator());
+    rag.set_generator(generator()).unwrap();
     let options = with(AskOptions::default(), |o| o.generate.max_tokens = 60);
     let mut streamed = String::new();
     let answer = rag.ask("What are the ownership rules in Rust?", &options, &mut |t| streamed.push_str(t)).unwrap();
@@ -81,7 +81,7 @@ fn ask_answers_from_the_sources_and_streams() {
 #[test]
 fn off_topic_questions_are_not_answered() {
     let mut rag = rag();
-    rag.set_generator(generator());
+    rag.set_generator(generator()).unwrap();
     let mut streamed = String::new();
     let answer = rag.ask("What is the best recipe for chocolate cake?", &AskOptions::default(), &mut |t| streamed.push_str(t)).unwrap();
     assert!(!answer.found);
@@ -168,7 +168,7 @@ fn search_returns_an_extract_that_answers_gold_questions() {
 #[test]
 fn answers_are_grounded_and_cite_only_real_sources() {
     let mut rag = rag();
-    rag.set_generator(generator());
+    rag.set_generator(generator()).unwrap();
     let options = with(AskOptions::default(), |o| o.generate.max_tokens = 48);
     let answer = rag.ask("What happens to a value when its owner goes out of scope?", &options, &mut |_| {}).unwrap();
     assert!(answer.found, "{answer:?}");
@@ -196,7 +196,7 @@ fn answer_with(rag: &mut Rag, question: &str, between: impl FnOnce(&mut Rag)) ->
 #[test]
 fn an_answer_keeps_its_sources_while_the_index_changes() {
     let mut rag = rag();
-    rag.set_generator(generator());
+    rag.set_generator(generator()).unwrap();
     let question = "What are the ownership rules in Rust?";
     let alone = answer_with(&mut rag, question, |_| {});
     let changed = answer_with(&mut rag, question, |rag| rag.remove_documents(&["ch04-01-what-is-ownership.html"]).unwrap());
@@ -207,11 +207,11 @@ fn an_answer_keeps_its_sources_while_the_index_changes() {
     assert_eq!(changed.answer, alone.answer);
     // The answer owns its decoder: another answer and a new generator meanwhile change nothing.
     let mut rag = self::rag();
-    rag.set_generator(generator());
+    rag.set_generator(generator()).unwrap();
     let busy = answer_with(&mut rag, question, |rag| {
         let options = with(AskOptions::default(), |o| o.generate.max_tokens = 8);
         rag.ask("How do I store keys with values?", &options, &mut |_| {}).unwrap();
-        rag.set_generator(generator());
+        rag.set_generator(generator()).unwrap();
     });
     assert_eq!(busy.answer, alone.answer);
     assert_eq!(

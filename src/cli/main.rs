@@ -187,6 +187,9 @@ enum Command {
         /// With --answers --generate: most evidence sentences in the prompt (default: the library's).
         #[arg(long)]
         evidence: Option<usize>,
+        /// With --answers --generate: most prompt tokens (default: the library's).
+        #[arg(long)]
+        prompt_tokens: Option<usize>,
         /// With --answers: more off-topic questions, one per line (e.g. tests/data/off-topic-questions.txt).
         #[arg(long)]
         off_topic: Option<PathBuf>,
@@ -412,6 +415,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             print_answers,
             off_topic,
             evidence,
+            prompt_tokens,
             generator,
             ..
         } => {
@@ -420,6 +424,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             ask.generate.copy_bias = copy_bias.unwrap_or(ask.generate.copy_bias);
             ask.min_support = min_support.unwrap_or(ask.min_support);
             ask.evidence = evidence.unwrap_or(ask.evidence);
+            ask.prompt_tokens = prompt_tokens.unwrap_or(ask.prompt_tokens);
             let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, off_topic, generator };
             answer_eval(&dir, index.as_deref(), json, &run, models)
         }
@@ -505,7 +510,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             let mut rag = load_rag(models, &index)?;
             let gguf = generator.unwrap_or_else(|| models.join(models::GENERATOR));
             let load = Instant::now();
-            rag.set_generator(Generator::from_gguf(&read(&gguf)?)?);
+            rag.set_generator(Generator::from_gguf(&read(&gguf)?)?)?;
             let load_ms = load.elapsed().as_secs_f64() * 1000.0;
             let mut options = AskOptions::default();
             options.sources = k;
@@ -608,7 +613,7 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
     let mut rag = Rag::new(index, embedder)?;
     if generate {
         let gguf = run.generator.clone().unwrap_or_else(|| models.join(models::GENERATOR));
-        rag.set_generator(Generator::from_gguf(&read(&gguf)?)?);
+        rag.set_generator(Generator::from_gguf(&read(&gguf)?)?)?;
     }
     let (answerable, off_topic): (Vec<_>, Vec<_>) = qas.into_iter().filter(|q| !q.is_yes_no()).partition(|q| indexed.contains(&q.doc_id));
     let answerable = answers::sample(answerable, limit, |q| q.id.as_str());
@@ -621,7 +626,7 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
     }
     let (mut extract_hits, mut gen_hits, mut extract_f1, mut gen_f1, mut answered, mut fell_back, mut dropped, mut declined) = (0, 0, 0.0, 0.0, 0, 0, 0, 0);
     let (mut context_hits, mut off_source) = (0, 0);
-    let mut ttft = Vec::new();
+    let (mut ttft, mut prompt_tokens) = (Vec::new(), Vec::new());
     let options = run.ask.clone();
     for q in &answerable {
         let found = rag.search_extract(&q.question, 5, &options.extract)?;
@@ -641,6 +646,7 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
                 }
             })?;
             ttft.extend(first);
+            prompt_tokens.push(answer.prompt_tokens as f64);
             answered += usize::from(answer.found);
             fell_back += usize::from(answer.grounding.fell_back);
             dropped += answer.grounding.dropped;
@@ -676,6 +682,7 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
             "dropped_sentences_per_answer": dropped as f64 / n,
             "off_source_sentences_per_answer": off_source as f64 / n,
             "median_ttft_seconds": answers::median(&mut ttft),
+            "median_prompt_tokens": answers::median(&mut prompt_tokens),
         })),
     });
     let text = serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?;

@@ -5,8 +5,10 @@
 mod cache;
 mod int8;
 pub mod quantized;
+mod recent;
 
 pub use cache::{CacheError, EmbeddingCache, CACHE_MAGIC, CACHE_VERSION};
+pub use recent::Recent;
 
 use crate::gpu::{BertShape, GpuEmbedder, GpuError};
 use candle_core::{DType, Device, Tensor};

@@ -10,7 +10,7 @@
 pub mod cues;
 pub mod sentences;
 
-use crate::embed::{EmbedError, Embedder};
+use crate::embed::EmbedError;
 use crate::index::bm25::terms;
 use crate::index::Index;
 use crate::retrieve::Hit;
@@ -142,12 +142,15 @@ fn share(wanted: &[(String, f32)], have: &HashSet<String>) -> f32 {
     wanted.iter().filter(|(t, _)| have.contains(t)).map(|(_, w)| w).sum::<f32>() / total
 }
 
+/// Embeds texts, one vector each in order (the embedder, or a memo in front of it).
+pub type EmbedTexts<'a> = dyn Fn(&[&str]) -> Result<Vec<Vec<f32>>, EmbedError> + 'a;
+
 /// Scores the sentences of the first `options.passages` hits for `question` (embedded as
 /// `question_vector`). The `options.embed` most promising by the cheap features are embedded
-/// and returned with every feature; the rest are dropped.
+/// with `embed` and returned with every feature; the rest are dropped.
 pub fn candidates(
     index: &Index,
-    embedder: &Embedder,
+    embed: &EmbedTexts,
     question: &str,
     question_vector: &[f32],
     hits: &[Hit],
@@ -183,7 +186,7 @@ pub fn candidates(
     found.sort_by(|a, b| best_first(a, b, |c| c.score(w)));
     found.truncate(options.embed);
     let texts: Vec<&str> = found.iter().map(|c| &index.chunks()[c.chunk as usize].text[c.start..c.end]).collect();
-    let vectors = embedder.embed(&texts)?;
+    let vectors = embed(&texts)?;
     for (c, v) in found.iter_mut().zip(&vectors) {
         c.cosine = v.iter().zip(question_vector).map(|(a, b)| a * b).sum();
     }

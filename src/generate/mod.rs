@@ -169,6 +169,16 @@ pub struct Generator {
     context: usize,
     /// The attached accelerated decoder, lent to one generation at a time.
     accelerator: Arc<Mutex<Accelerator>>,
+    /// The opening most prompts share, already read (see [`Generator::set_opening`]).
+    opening: Option<Opening>,
+}
+
+/// A prompt opening many prompts share (a system message and the template around it), with a
+/// CPU decoder that has read it. A generation whose prompt opens with these tokens starts from
+/// a copy of that KV cache instead of reading them again.
+struct Opening {
+    tokens: Vec<u32>,
+    decoder: CpuDecoder,
 }
 
 /// The generator's accelerated decoder (the WebGPU engine), while it is not lent out.
@@ -181,8 +191,8 @@ struct Accelerator {
     error: Option<GenerateError>,
 }
 
-/// Locks the accelerator slot; a panic elsewhere while it was held leaves it usable.
-fn lock(slot: &Mutex<Accelerator>) -> MutexGuard<'_, Accelerator> {
+/// Locks a slot of the generator; a panic elsewhere while it was held leaves it usable.
+fn lock<T>(slot: &Mutex<T>) -> MutexGuard<'_, T> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -257,7 +267,29 @@ impl Generator {
         let trained = md.get("llama.context_length").and_then(|v| v.to_u32().ok()).unwrap_or(2048) as usize;
         let context = trained.min(MAX_SEQ_LEN);
         let model = ModelWeights::from_gguf(content, reader, &Device::Cpu).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
-        Ok(Generator { model: CpuDecoder::new(model), tokenizer, stop_tokens, context, accelerator: Arc::default() })
+        Ok(Generator { model: CpuDecoder::new(model), tokenizer, stop_tokens, context, accelerator: Arc::default(), opening: None })
+    }
+
+    /// Reads the opening that most prompts will share (for a RAG prompt, the system message
+    /// up to the evidence) and keeps its KV cache: a generation whose prompt opens with it
+    /// starts from a copy and reads only the rest, so its first token comes sooner. Every
+    /// decoder reads such a prompt in the same chunks (the opening, then the rest), so the CPU
+    /// and the GPU still give the same answer.
+    pub fn set_opening(&mut self, text: &str) -> Result<(), GenerateError> {
+        let tokens = self.encode(text)?;
+        self.opening = None;
+        if !tokens.is_empty() {
+            let mut decoder = self.model.clone();
+            decoder.forward(&tokens)?;
+            self.opening = Some(Opening { tokens, decoder });
+        }
+        Ok(())
+    }
+
+    /// How many tokens of `prompt` the kept opening covers: all of it when the prompt opens
+    /// with it (and goes on), else 0.
+    fn opening_len(&self, prompt: &[u32]) -> usize {
+        self.opening.as_ref().filter(|o| prompt.len() > o.tokens.len() && prompt.starts_with(&o.tokens)).map_or(0, |o| o.tokens.len())
     }
 
     /// Tokens the model can attend to (prompt plus answer).
@@ -300,9 +332,17 @@ impl Generator {
         if tokens.is_empty() || tokens.len() >= self.context {
             return Err(GenerateError::PromptTooLong { tokens: tokens.len(), context: self.context });
         }
+        let opening = self.opening_len(&tokens);
         let decoder = lock(&self.accelerator).decoder.take();
         let lease = decoder.map(|decoder| Lease { slot: self.accelerator.clone(), decoder: Some(decoder), fed: 0 });
-        Ok(Generation { prompt_len: tokens.len(), tokens, cpu: self.model.clone(), fed: 0, lease, emitted: 0, stop: None, options: options.clone(), copy })
+        // A copy of the kept opening costs what a fresh decoder costs (the tensors are shared),
+        // so the CPU starts from it even when the accelerated decoder runs this generation and
+        // the CPU only takes over on a failure.
+        let (cpu, fed) = match &self.opening {
+            Some(o) if opening > 0 => (o.decoder.clone(), opening),
+            _ => (self.model.clone(), 0),
+        };
+        Ok(Generation { prompt_len: tokens.len(), tokens, opening, cpu, fed, lease, emitted: 0, stop: None, options: options.clone(), copy })
     }
 
     /// Generates a whole answer, calling `on_token` with each new piece of text.
@@ -427,6 +467,9 @@ pub struct Generation {
     /// Prompt then generated tokens.
     tokens: Vec<u32>,
     prompt_len: usize,
+    /// Prompt tokens that are the generator's kept opening (0 if none): the CPU decoder starts
+    /// after them, and the accelerated one reads them as a chunk of their own first.
+    opening: usize,
     /// This generation's CPU decoder, with its own KV cache.
     cpu: CpuDecoder,
     /// Tokens already given to the CPU decoder.
@@ -480,7 +523,17 @@ impl Generation {
         let decoder = lease.decoder.as_mut()?;
         let recent = &self.tokens[self.tokens.len().saturating_sub(self.options.repeat_last_n)..];
         let adjust = Adjust { recent, penalty: self.options.repeat_penalty, boosts: &boosts, bias: self.options.copy_bias };
-        let result = decoder.step(&self.tokens[lease.fed..], adjust, draw).await;
+        // The opening first, as a chunk of its own, as every decoder reads it.
+        let mut result = Ok(0);
+        if lease.fed < self.opening {
+            result = decoder.step(&self.tokens[lease.fed..self.opening], adjust, draw).await;
+            if result.is_ok() {
+                lease.fed = self.opening;
+            }
+        }
+        if result.is_ok() {
+            result = decoder.step(&self.tokens[lease.fed..], adjust, draw).await;
+        }
         match result {
             Ok(next) => {
                 lease.fed = self.tokens.len();

@@ -8,6 +8,7 @@
 pub mod bm25;
 mod codec;
 mod graph;
+mod records;
 pub mod shards;
 pub mod vector;
 
@@ -284,42 +285,20 @@ impl Index {
 
     fn encode(&self) -> (Vec<u8>, SizeReport) {
         let mut w = Writer::default();
-        w.str(&self.info.embedder);
-        w.varint(self.info.dim as u64);
-        w.varint(self.info.chunking.max_tokens as u64);
-        w.varint(self.info.chunking.overlap_tokens as u64);
-        w.varint(self.info.chunking.max_document_bytes as u64);
+        records::write_info(&mut w, &self.info);
 
         let start = w.bytes.len();
-        let mut pages: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut page_list = Vec::new();
-        for c in &self.chunks {
-            pages.entry((&c.url, &c.title)).or_insert_with(|| {
-                page_list.push((c.url.as_str(), c.title.as_str()));
-                page_list.len() - 1
-            });
-        }
-        w.varint(page_list.len() as u64);
-        for (url, title) in &page_list {
-            w.str(url);
-            w.str(title);
-        }
+        let pages = records::Pages::of(&self.chunks);
+        pages.write(&mut w);
         w.varint(self.chunks.len() as u64);
         for c in &self.chunks {
-            w.varint(pages[&(c.url.as_str(), c.title.as_str())] as u64);
-            w.varint(c.headings.len() as u64);
-            for h in &c.headings {
-                w.str(h);
-            }
-            w.opt_str(c.anchor.as_deref());
-            w.str(&c.text);
+            pages.write_passage(&mut w, c);
         }
         let text = w.bytes.len() - start;
 
         let start = w.bytes.len();
         for v in &self.vectors {
-            w.f32(v.scale);
-            w.raw(&v.values.iter().map(|&x| x as u8).collect::<Vec<_>>());
+            records::write_vector(&mut w, v);
         }
         let vectors = w.bytes.len() - start;
 
@@ -358,43 +337,14 @@ impl Index {
 
     fn decode(body: &[u8]) -> Result<Index, IndexError> {
         let mut r = Reader::new(body);
-        let embedder = r.str("embedder")?;
-        let dim = r.varint("dimension")? as usize;
-        if dim == 0 || dim > 1 << 16 {
-            return Err(IndexError::Corrupt("dimension"));
-        }
-        let chunking = ChunkOptions {
-            max_tokens: r.varint("chunking")? as usize,
-            overlap_tokens: r.varint("chunking")? as usize,
-            max_document_bytes: r.varint("chunking")? as usize,
-        };
-        let n_pages = r.count(2, "page table")?;
-        let mut pages = Vec::with_capacity(n_pages);
-        for _ in 0..n_pages {
-            pages.push((r.str("page url")?, r.str("page title")?));
-        }
+        let info = records::read_info(&mut r)?;
+        let pages = records::read_pages(&mut r)?;
         let n = r.count(4, "passage count")?;
         if n == 0 {
             return Err(IndexError::Corrupt("passage count"));
         }
-        let mut chunks = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (url, title) = pages[r.index(pages.len(), "page index")?].clone();
-            let n_headings = r.count(1, "headings")?;
-            let headings = (0..n_headings).map(|_| r.str("heading")).collect::<Result<_, _>>()?;
-            let anchor = r.opt_str("anchor")?;
-            let text = r.str("passage text")?;
-            chunks.push(Chunk { url, title, headings, anchor, text });
-        }
-        let mut vectors = Vec::with_capacity(n);
-        for _ in 0..n {
-            let scale = r.f32("vector scale")?;
-            if !scale.is_finite() {
-                return Err(IndexError::Corrupt("vector scale"));
-            }
-            let values = r.raw(dim, "vector")?.iter().map(|&b| b as i8).collect();
-            vectors.push(QVec { scale, values });
-        }
+        let chunks = (0..n).map(|_| records::read_passage(&mut r, &pages)).collect::<Result<Vec<_>, _>>()?;
+        let vectors = (0..n).map(|_| records::read_vector(&mut r, info.dim)).collect::<Result<Vec<_>, _>>()?;
         let graph = Graph::read(&mut r, n)?;
         let n_terms = r.count(3, "term count")?;
         let mut postings = HashMap::with_capacity(n_terms);
@@ -421,7 +371,6 @@ impl Index {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
         let hnsw = graph.to_hnsw(&vectors)?;
-        let info = IndexInfo { embedder, dim, chunking };
         Ok(Index { info, chunks, vectors, graph, hnsw, bm25: Bm25 { postings, lengths } })
     }
 }

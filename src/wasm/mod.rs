@@ -202,7 +202,7 @@ impl WasmRag {
     #[wasm_bindgen(js_name = loadGenerator)]
     pub fn load_generator(&mut self, gguf: &[u8]) -> Result<(), Failure> {
         *self.pending.get_mut() = None;
-        self.rag.get_mut().set_generator(Generator::from_gguf(gguf).map_err(js_error)?);
+        self.rag.get_mut().set_generator(Generator::from_gguf(gguf).map_err(js_error)?).map_err(js_error)?;
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl WasmRag {
         let mut generator = generator_from_js(&gguf)?;
         let choice = choose_backend(&mut generator, &gguf, &backend).await?;
         *self.pending.borrow_mut() = None;
-        self.rag.borrow_mut().set_generator(generator);
+        self.rag.borrow_mut().set_generator(generator).map_err(js_error)?;
         to_js(&choice)
     }
 

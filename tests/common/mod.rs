@@ -37,6 +37,13 @@ pub fn generator() -> Generator {
     Generator::from_gguf(&read(GENERATOR)).expect("load generator")
 }
 
+/// A RAG prompt as `Rag::ask` builds it (system message, numbered evidence, question), over
+/// one piece of evidence about Paris.
+pub fn rag_prompt(question: &str) -> String {
+    let evidence = [wasmrag::prompt::Block { context: "Paris".into(), text: "Paris is the capital and largest city of France.".into() }];
+    wasmrag::prompt::build(question, &evidence, 10_000, &|t| t.split_whitespace().count()).text
+}
+
 /// Blocks kept by [`cut_generator`]: every kernel still runs, on a seventh of the layers.
 pub const CUT_LAYERS: usize = 4;
 

@@ -4,9 +4,10 @@
 //! fetch less. Every file is checked (frame, build, number, every field) before it is kept.
 
 use super::{ShardFile, ShardKind, ENTRY_MAGIC, SHARDS_VERSION};
-use crate::chunk::{Chunk, ChunkOptions};
+use crate::chunk::Chunk;
 use crate::index::bm25::{idf_of, query_terms, term_score, top_k};
 use crate::index::codec::{unframe, Reader};
+use crate::index::records::{read_info, read_pages, read_passage, read_vector};
 use crate::index::vector::QVec;
 use crate::index::{IndexError, IndexInfo};
 use crate::retrieve::{fuse, Hit, RetrieveOptions};
@@ -50,30 +51,13 @@ impl std::fmt::Debug for ShardedIndex {
     }
 }
 
-fn read_vector(r: &mut Reader, dim: usize) -> Result<QVec, IndexError> {
-    let scale = r.f32("vector scale")?;
-    if !scale.is_finite() {
-        return Err(IndexError::Corrupt("vector scale"));
-    }
-    let values = r.raw(dim, "vector")?.iter().map(|&b| b as i8).collect();
-    Ok(QVec { scale, values })
-}
-
 impl ShardedIndex {
     /// Reads the entry file, checking it whole; nothing else is loaded yet.
     pub fn open(entry: &[u8]) -> Result<ShardedIndex, IndexError> {
         let mut r = Reader::new(unframe(entry, ENTRY_MAGIC, SHARDS_VERSION)?);
         let build = u32::from_le_bytes(r.raw(4, "build")?.try_into().map_err(|_| IndexError::Corrupt("build"))?);
-        let embedder = r.str("embedder")?;
-        let dim = r.varint("dimension")? as usize;
-        if dim == 0 || dim > 1 << 16 {
-            return Err(IndexError::Corrupt("dimension"));
-        }
-        let chunking = ChunkOptions {
-            max_tokens: r.varint("chunking")? as usize,
-            overlap_tokens: r.varint("chunking")? as usize,
-            max_document_bytes: r.varint("chunking")? as usize,
-        };
+        let info = read_info(&mut r)?;
+        let dim = info.dim;
         let passages = r.varint("passage count")?;
         if passages == 0 || passages > u64::from(u32::MAX) {
             return Err(IndexError::Corrupt("passage count"));
@@ -112,7 +96,7 @@ impl ShardedIndex {
         }
         Ok(ShardedIndex {
             build,
-            info: IndexInfo { embedder, dim, chunking },
+            info,
             passages: passages as usize,
             probe,
             avg_length,
@@ -310,17 +294,11 @@ impl ShardedIndex {
         if r.varint("fragment start")? != u64::from(start) || r.varint("fragment size")? != end - u64::from(start) {
             return Err(IndexError::Corrupt("fragment range"));
         }
-        let n_pages = r.count(2, "page table")?;
-        let pages = (0..n_pages).map(|_| Ok((r.str("page url")?, r.str("page title")?))).collect::<Result<Vec<_>, IndexError>>()?;
+        let pages = read_pages(r)?;
         let mut passages = Vec::new();
         for _ in u64::from(start)..end {
-            let (url, title) = pages[r.index(pages.len(), "page index")?].clone();
-            let n_headings = r.count(1, "headings")?;
-            let headings = (0..n_headings).map(|_| r.str("heading")).collect::<Result<_, _>>()?;
-            let anchor = r.opt_str("anchor")?;
-            let text = r.str("passage text")?;
-            let vector = read_vector(r, self.info.dim)?;
-            passages.push(Passage { chunk: Chunk { url, title, headings, anchor, text }, vector });
+            let chunk = read_passage(r, &pages)?;
+            passages.push(Passage { chunk, vector: read_vector(r, self.info.dim)? });
         }
         if !r.is_done() {
             return Err(IndexError::Corrupt("trailing bytes"));

@@ -5,9 +5,9 @@ use super::partition::partition;
 use super::{ShardFile, ShardKind, ShardOptions, ENTRY_FILE, ENTRY_MAGIC, SHARDS_VERSION};
 use crate::index::bm25::{idf_of, term_score};
 use crate::index::codec::{frame, Writer};
+use crate::index::records::{write_info, write_vector, Pages};
 use crate::index::vector::QVec;
 use crate::index::Index;
-use std::collections::HashMap;
 
 /// Splits `index` into the files of a sharded index, as (path relative to the entry, bytes),
 /// the entry first. The same index and options always give the same bytes.
@@ -16,7 +16,6 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
     // is the same for every file, so the footer is left out).
     let bytes = index.to_bytes();
     let build = crc32fast::hash(&bytes[..bytes.len() - 4]);
-    let dim = index.info.dim;
     let n = index.chunks.len();
     let mut files = Vec::new();
     let mut file = |kind: ShardKind, number: usize, body: Writer| {
@@ -35,7 +34,7 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
         for &id in ids {
             w.varint(u64::from(id - prev));
             prev = id;
-            vector(&mut w, &index.vectors[id as usize]);
+            write_vector(&mut w, &index.vectors[id as usize]);
         }
         file(ShardKind::Vectors, number, w);
     }
@@ -87,28 +86,12 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
         let mut w = header(build, number);
         w.varint(start as u64);
         w.varint((end - start) as u64);
-        let mut pages: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut page_list = Vec::new();
-        for c in &index.chunks[start..end] {
-            pages.entry((&c.url, &c.title)).or_insert_with(|| {
-                page_list.push((c.url.as_str(), c.title.as_str()));
-                page_list.len() - 1
-            });
-        }
-        w.varint(page_list.len() as u64);
-        for (url, title) in &page_list {
-            w.str(url);
-            w.str(title);
-        }
-        for (c, v) in index.chunks[start..end].iter().zip(&index.vectors[start..end]) {
-            w.varint(pages[&(c.url.as_str(), c.title.as_str())] as u64);
-            w.varint(c.headings.len() as u64);
-            for h in &c.headings {
-                w.str(h);
-            }
-            w.opt_str(c.anchor.as_deref());
-            w.str(&c.text);
-            vector(&mut w, v);
+        let chunks = &index.chunks[start..end];
+        let pages = Pages::of(chunks);
+        pages.write(&mut w);
+        for (c, v) in chunks.iter().zip(&index.vectors[start..end]) {
+            pages.write_passage(&mut w, c);
+            write_vector(&mut w, v);
         }
         file(ShardKind::Text, number, w);
         start = end;
@@ -116,17 +99,13 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
 
     let mut w = Writer::default();
     w.raw(&build.to_le_bytes());
-    w.str(&index.info.embedder);
-    w.varint(dim as u64);
-    w.varint(index.info.chunking.max_tokens as u64);
-    w.varint(index.info.chunking.overlap_tokens as u64);
-    w.varint(index.info.chunking.max_document_bytes as u64);
+    write_info(&mut w, &index.info);
     w.varint(n as u64);
     w.varint(options.probe.max(1) as u64);
     w.f32(avg);
     w.varint(parts.centroids.len() as u64);
     for c in &parts.centroids {
-        vector(&mut w, &QVec::quantize(c));
+        write_vector(&mut w, &QVec::quantize(c));
     }
     w.varint(first_terms.len() as u64);
     for t in &first_terms {
@@ -148,11 +127,6 @@ fn header(build: u32, number: usize) -> Writer {
     w.raw(&build.to_le_bytes());
     w.varint(number as u64);
     w
-}
-
-fn vector(w: &mut Writer, v: &QVec) {
-    w.f32(v.scale);
-    w.raw(&v.values.iter().map(|&x| x as u8).collect::<Vec<_>>());
 }
 
 /// At most `max` postings of `list`: those that weigh most (ties to the lower passage), in
