@@ -36,7 +36,10 @@ export declare const HIGHLIGHT_PARAM: "wasmrag-highlight";
 /**
  * `<wasmrag-search>`: a search button and dialog over the bundle beside this script (written by
  * `wasmrag index --site`). Attributes: `load-embedder` ("open", the default, "idle" or "now"),
- * `results` (how many, default 10), `no-ask` (search only), `strings` (JSON, as `strings`).
+ * `results` (how many, default 10), `no-ask` (search only), `strings` (JSON, as `strings`),
+ * `offline` (registers the service worker `wasmrag index --site DIR --offline` puts at the
+ * site's root, so a second visit works with the network off; `data-offline="ready"` once the
+ * page is kept).
  */
 export declare class WasmragSearch extends HTMLElement {
   /** Replaces some or all of the UI's strings. */

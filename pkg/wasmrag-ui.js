@@ -145,6 +145,29 @@ export class WasmragSearch extends HTMLElement {
     const when = this.getAttribute("load-embedder") ?? "open";
     if (when === "now") this.#warm();
     if (when === "idle") (window.requestIdleCallback ?? setTimeout)(() => this.#warm());
+    if (this.hasAttribute("offline")) this.#keepOffline();
+  }
+
+  /**
+   * With the `offline` attribute: registers the service worker that `wasmrag index --site DIR
+   * --offline` puts at the site's root, and hands it what this page loaded before it ran, so
+   * a second visit works with the network off. Sets `data-offline="ready"` once it is kept.
+   */
+  async #keepOffline() {
+    if (!("serviceWorker" in navigator)) return;
+    const root = new URL("../", bundle);
+    try {
+      await navigator.serviceWorker.register(new URL("wasmrag-sw.js", root), { scope: root.pathname });
+      const { active } = await navigator.serviceWorker.ready;
+      navigator.serviceWorker.addEventListener("message", ({ data }) => {
+        if (data?.type === "wasmrag-kept") this.dataset.offline = "ready";
+      });
+      navigator.serviceWorker.startMessages();
+      const loaded = performance.getEntriesByType("resource").map((e) => e.name);
+      active?.postMessage({ type: "wasmrag-keep", urls: [location.href, ...loaded].filter((u) => u.startsWith(root.href)) });
+    } catch (err) {
+      console.warn(`wasmrag: no offline support (${err.message})`);
+    }
   }
 
   disconnectedCallback() {

@@ -25,6 +25,11 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const RUNTIME_FILES: &[&str] =
     &["index.js", "worker.js", "assets.js", "errors.js", "models.js", "wasm/wasmrag.js", "wasm/wasmrag_bg.wasm", "wasmrag-ui.js", "wasmrag-ui.css"];
 
+/// The optional service worker (`--offline`), in the npm package and at the site's root: a
+/// service worker controls only the pages under its own folder, so it cannot live in the
+/// bundle's.
+pub const SERVICE_WORKER: &str = "wasmrag-sw.js";
+
 /// Globs (relative to the site) a site walk must leave out: the bundle, unfinished ones, and
 /// the text and Markdown files a built site carries beside its pages (licenses, robots.txt,
 /// sources): a site is searched by its HTML, as a visitor reads it.
@@ -78,6 +83,9 @@ pub struct Bundle<'a> {
     pub generator: bool,
     /// The serialized index.
     pub index: &'a [u8],
+    /// Whether to put the service worker that keeps pages and runtime for offline visits
+    /// ([`SERVICE_WORKER`]) at the site's root, for `<wasmrag-search offline>` to register.
+    pub offline: bool,
 }
 
 /// One file written into the bundle, for the manifest.
@@ -102,7 +110,8 @@ fn place(from: &Path, to: &Path) -> Result<(), BundleError> {
 impl Bundle<'_> {
     /// Writes the bundle and returns its folder and the manifest written.
     pub fn write(&self) -> Result<(PathBuf, Value), BundleError> {
-        for rel in RUNTIME_FILES {
+        let worker = self.offline.then_some(SERVICE_WORKER);
+        for rel in RUNTIME_FILES.iter().copied().chain(worker) {
             let path = self.runtime.join(rel);
             if !path.is_file() {
                 return Err(BundleError::MissingRuntime { path });
@@ -127,6 +136,12 @@ impl Bundle<'_> {
                 }
                 if had_old {
                     std::fs::remove_dir_all(&old).map_err(io(&old))?;
+                }
+                if let Some(name) = worker {
+                    // Beside the site's pages, written aside and renamed over the old one.
+                    let (from, to, temp) = (self.runtime.join(name), self.site.join(name), self.site.join(format!("{TEMP_PREFIX}{name}")));
+                    std::fs::copy(&from, &temp).map_err(io(&from))?;
+                    std::fs::rename(&temp, &to).map_err(io(&to))?;
                 }
                 Ok((target, manifest))
             }
@@ -216,7 +231,7 @@ mod tests {
     #[test]
     fn writes_every_file_with_its_hash_and_relative_urls() {
         let (site, runtime, models) = setup();
-        let b = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"index bytes" };
+        let b = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"index bytes", offline: false };
         let (dir, manifest) = b.write().unwrap();
         assert_eq!(dir, site.join("wasmrag"));
         let files = manifest["files"].as_array().unwrap();
@@ -235,7 +250,8 @@ mod tests {
     #[test]
     fn shared_models_are_urls_and_search_only_has_no_generator() {
         let (site, runtime, models) = setup();
-        let b = Bundle { site: &site, runtime: &runtime, models: Models::Url(&models, "https://cdn.example/m/"), generator: false, index: b"i" };
+        let b =
+            Bundle { site: &site, runtime: &runtime, models: Models::Url(&models, "https://cdn.example/m/"), generator: false, index: b"i", offline: false };
         let (dir, manifest) = b.write().unwrap();
         assert_eq!(manifest["models"]["embedder"]["weights"]["url"], "https://cdn.example/m/all-MiniLM-L6-v2/model.q8_0.gguf");
         assert_eq!(manifest["models"]["embedder"]["weights"]["bytes"], format!("contents of {EMBEDDER_INT8}").len());
@@ -246,7 +262,7 @@ mod tests {
     #[test]
     fn a_failed_run_keeps_the_previous_bundle_and_leaves_no_temporary_folder() {
         let (site, runtime, models) = setup();
-        let good = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"first" };
+        let good = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"first", offline: false };
         good.write().unwrap();
         std::fs::remove_file(models.join(GENERATOR)).unwrap();
         let bad = Bundle { index: b"second", ..good };
@@ -257,5 +273,19 @@ mod tests {
         assert!(leftovers.is_empty());
         std::fs::remove_file(runtime.join("wasm/wasmrag_bg.wasm")).unwrap();
         assert!(matches!(good.write(), Err(BundleError::MissingRuntime { .. })));
+    }
+
+    #[test]
+    fn offline_puts_the_service_worker_at_the_site_root() {
+        let (site, runtime, models) = setup();
+        let plain = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"i", offline: false };
+        plain.write().unwrap();
+        assert!(!site.join(SERVICE_WORKER).exists(), "only with --offline");
+        let offline = Bundle { offline: true, ..plain };
+        assert!(matches!(offline.write(), Err(BundleError::MissingRuntime { .. })), "the package lacks it");
+        fake(&runtime, &[SERVICE_WORKER]);
+        let (dir, manifest) = offline.write().unwrap();
+        assert_eq!(std::fs::read(site.join(SERVICE_WORKER)).unwrap(), std::fs::read(runtime.join(SERVICE_WORKER)).unwrap());
+        assert!(!dir.join(SERVICE_WORKER).exists() && manifest["files"].as_array().unwrap().iter().all(|f| f["path"] != SERVICE_WORKER));
     }
 }

@@ -254,6 +254,10 @@ struct Output {
     /// With --site: leave the generator out (a search-only bundle).
     #[arg(long, requires = "site")]
     no_generator: bool,
+    /// With --site: also write wasmrag-sw.js at the site's root, the service worker that
+    /// `<wasmrag-search offline>` registers so a second visit works with the network off.
+    #[arg(long, requires = "site")]
+    offline: bool,
     /// With --site: the npm package's folder the runtime and UI are copied from.
     #[arg(long, requires = "site", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg"))]
     runtime: PathBuf,
@@ -272,7 +276,9 @@ impl Output {
     fn target(self) -> Result<Target, CliError> {
         match (self.out, self.site) {
             (Some(out), _) => Ok(Target::File(out)),
-            (None, Some(site)) => Ok(Target::Site { site, runtime: self.runtime, models_url: self.models_url, generator: !self.no_generator }),
+            (None, Some(site)) => {
+                Ok(Target::Site { site, runtime: self.runtime, models_url: self.models_url, generator: !self.no_generator, offline: self.offline })
+            }
             (None, None) => Err(CliError::Usage("give --out FILE or --site DIR".into())),
         }
     }
@@ -845,7 +851,7 @@ fn evaluate(
 /// Where `index` writes: an index file, or a site's bundle.
 enum Target {
     File(PathBuf),
-    Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool },
+    Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool, offline: bool },
 }
 
 /// The pages to index and how to cut them into passages.
@@ -988,12 +994,12 @@ fn index(pages: &Pages, target: &Target, vectors: Vectors, models: &Path) -> Res
             std::fs::write(out, &bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
             out.clone()
         }
-        Target::Site { site, runtime, models_url, generator } => {
+        Target::Site { site, runtime, models_url, generator, offline } => {
             let source = match models_url {
                 Some(url) => bundle::Models::Url(models, url),
                 None => bundle::Models::Copy(models),
             };
-            let (dir, manifest) = bundle::Bundle { site, runtime, models: source, generator: *generator, index: &bytes }.write()?;
+            let (dir, manifest) = bundle::Bundle { site, runtime, models: source, generator: *generator, index: &bytes, offline: *offline }.write()?;
             let files = manifest["files"].as_array().map_or(0, Vec::len);
             let total: u64 = manifest["files"].as_array().into_iter().flatten().filter_map(|f| f["bytes"].as_u64()).sum();
             eprintln!(

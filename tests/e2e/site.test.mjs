@@ -45,17 +45,26 @@ function buildSite() {
     assert.ok(html.includes("</head>") && html.includes('<div class="right-buttons">'), `${page} is mdBook HTML`);
     writeFileSync(join(site, page), html.replace("</head>", `${THREE_LINES.head}</head>`).replace('<div class="right-buttons">', `<div class="right-buttons">${THREE_LINES.body}`));
   }
-  execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", "--site", site], { stdio: "inherit" });
+  // A copy of one chapter whose dialog keeps the site for offline visits (not indexed twice).
+  const vectors = readFileSync(join(site, "ch08-01-vectors.html"), "utf8");
+  writeFileSync(join(site, "offline.html"), vectors.replace("<wasmrag-search>", "<wasmrag-search offline>"));
+  execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", "--site", site, "--offline", "--exclude", "offline.html"], { stdio: "inherit" });
 }
 
 before(async () => {
   mkdirSync(outDir, { recursive: true });
   buildSite();
   ({ server, origin } = await serve(["--mount", `/docs/=${site}`]));
-  context = await launch(chromium, "chromium-site");
-  // mdBook's playground asks play.rust-lang.org for its crate list; offline, answer it empty.
-  await context.route("https://play.rust-lang.org/**", (route) => route.fulfill({ status: 200, contentType: "application/json", body: '{"crates":[]}' }));
+  context = await siteContext("chromium-site");
 });
+
+/** A browser context for the site, with mdBook's playground answered. */
+async function siteContext(name) {
+  const c = await launch(chromium, name);
+  // mdBook's playground asks play.rust-lang.org for its crate list; offline, answer it empty.
+  await c.route("https://play.rust-lang.org/**", (route) => route.fulfill({ status: 200, contentType: "application/json", body: '{"crates":[]}' }));
+  return c;
+}
 
 after(async () => {
   await context?.close();
@@ -169,4 +178,42 @@ test("the bundle adds keyword-then-hybrid search, highlights and answers to the 
   await page.click(".wasmrag-ask");
   await page.waitForFunction(() => document.querySelector(".wasmrag-ask")?.textContent === "Ask", null, { timeout: 120_000 });
   assert.deepEqual(errors, []);
+});
+
+test("with --offline, a second visit searches with the network off", { timeout: 600_000 }, async () => {
+  assert.ok(statSync(join(site, "wasmrag-sw.js")).size > 0, "--offline writes the service worker at the site's root");
+  const offlineContext = await siteContext("chromium-site-offline");
+  try {
+    const page = await offlineContext.newPage();
+    const errors = [];
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${origin}/docs/offline.html`);
+    await page.waitForSelector("wasmrag-search[data-offline=ready]", { timeout: 60_000 });
+    const searchHashMaps = async () => {
+      await page.waitForFunction(() => customElements.get("wasmrag-search") && document.querySelector(".wasmrag-button"));
+      await page.keyboard.press("Control+k");
+      await page.waitForSelector("dialog.wasmrag-dialog[open]");
+      await page.keyboard.type("hash map");
+      await page.waitForFunction(() => /Semantic/.test(document.querySelector(".wasmrag-status")?.textContent ?? ""), null, { timeout: 120_000 });
+      await page.waitForSelector(".wasmrag-option");
+      return options(page);
+    };
+    const online = await searchHashMaps();
+    assert.ok(online.some((o) => o.href.includes("/docs/ch08-03-hash-maps.html")), JSON.stringify(online.slice(0, 3)));
+
+    // Off the network: the page, its theme, the UI and the runtime come from the service
+    // worker's cache, the index and the embedder from the runtime's.
+    await offlineContext.setOffline(true);
+    await page.reload();
+    assert.ok(await page.evaluate(() => [...document.styleSheets].some((s) => s.href?.includes("/docs/css/"))), "the page's own styles load offline");
+    const offline = await searchHashMaps();
+    assert.ok(offline.some((o) => o.href.includes("/docs/ch08-03-hash-maps.html")), JSON.stringify(offline.slice(0, 3)));
+    await page.screenshot({ path: join(outDir, "site-offline.png") });
+    const unexpected = errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch/.test(e));
+    assert.deepEqual(unexpected, [], "no console errors other than refused network requests");
+  } finally {
+    await offlineContext.setOffline(false);
+    await offlineContext.close();
+  }
 });
