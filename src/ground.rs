@@ -279,6 +279,14 @@ pub fn strip_opener(sentence: &str) -> String {
     }
 }
 
+/// Whether `sentence` is a fragment rather than a statement: under four words with no closing
+/// stop (a copied label or code line that a line break ended, or an answer cut at its token
+/// limit). "In 1832 [1]." is a statement; "data: T," is not.
+fn is_fragment(sentence: &str) -> bool {
+    let end = sentence.trim_end_matches(|c: char| c == ']' || c == '[' || c.is_ascii_digit() || c.is_whitespace());
+    !end.ends_with(['.', '!', '?', '"', ')']) && end.split_whitespace().count() < 4
+}
+
 /// Checks a generated answer as it streams: complete sentences pass through
 /// [`GroundedStream::push`] once their facts are found in the sources; the rest are dropped.
 pub struct GroundedStream {
@@ -325,12 +333,9 @@ impl GroundedStream {
     pub fn finish(&mut self) -> String {
         let rest = std::mem::take(&mut self.buffer);
         let mut spans = sentences(&rest);
-        if let Some(&(a, b)) = spans.last() {
-            let last = rest[a..b].trim_end_matches(|c: char| c == ']' || c == '[' || c.is_ascii_digit() || c == ' ');
-            if !last.ends_with(['.', '!', '?', '"', ')']) && last.split_whitespace().count() < 4 {
-                spans.pop();
-                self.report.dropped += 1;
-            }
+        if spans.last().is_some_and(|&(a, b)| is_fragment(&rest[a..b])) {
+            spans.pop();
+            self.report.dropped += 1;
         }
         self.release(&rest, &spans)
     }
@@ -355,7 +360,9 @@ impl GroundedStream {
             let sentence = if self.emitted { sentence } else { strip_opener(&sentence) };
             self.report.markers_removed += removed;
             let lower = sentence.to_lowercase();
-            if DECLINES.iter().any(|d| lower.contains(d)) {
+            // A declined answer says nothing; a code fence is layout copied from a source (the
+            // reader sees an answer as text), not a statement.
+            if DECLINES.iter().any(|d| lower.contains(d)) || sentence.contains("```") {
                 self.report.dropped += 1;
                 continue;
             }
@@ -372,6 +379,10 @@ impl GroundedStream {
                 continue;
             }
             if !sentence.chars().any(char::is_alphanumeric) {
+                continue;
+            }
+            if is_fragment(&sentence) {
+                self.report.dropped += 1;
                 continue;
             }
             if self.emitted {
@@ -453,6 +464,16 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
         let mut cut = GroundedStream::new(&[SOURCE], "", 1, DEFAULT_MIN_SUPPORT);
         let shown = cut.push("A char takes four bytes. However") + &cut.finish();
         assert_eq!(shown, "A char takes four bytes.");
+        // A fragment of a copied code block is no statement, though its words are the source's.
+        let code = "A Point holds data of type T.\n```rust\nstruct Point<T> { data: T, }\n```";
+        let mut fenced = GroundedStream::new(&[code], "What is a Point?", 1, DEFAULT_MIN_SUPPORT);
+        let shown = fenced.push("```rust data: T,\n") + &fenced.finish();
+        assert!(shown.is_empty() && !fenced.emitted(), "{shown}");
+        assert_eq!(fenced.report().dropped, 1);
+        let mut short = GroundedStream::new(&[code], "What is a Point?", 1, DEFAULT_MIN_SUPPORT);
+        let shown = short.push("data: T,\nA Point holds data of type T [1].\n") + &short.finish();
+        assert_eq!(shown, "A Point holds data of type T [1].", "a fragment a line break ended is dropped");
+        assert!(!is_fragment("In 1832 [1].") && !is_fragment("Paris.") && is_fragment("data: T,") && is_fragment("However"));
     }
 
     #[test]
