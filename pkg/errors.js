@@ -32,6 +32,7 @@ export const ERROR_CODES = Object.freeze([
   "gpu_error",
   "runtime_crashed",
   "terminated",
+  "aborted",
   "internal",
 ]);
 

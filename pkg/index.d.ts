@@ -13,6 +13,7 @@
  *   running a model failed (GPU failures during an answer fall back to the CPU instead).
  * - `runtime_crashed`: the WebAssembly instance trapped; calls in flight reject with this and
  *   the runtime restarts with what it had loaded. `terminated`: after `terminate()`.
+ * - `aborted`: a `searchExtract` whose `signal` fired before it ran.
  * - `internal`: a bug in wasmrag.
  */
 export type ErrorCode =
@@ -40,6 +41,7 @@ export type ErrorCode =
   | "gpu_error"
   | "runtime_crashed"
   | "terminated"
+  | "aborted"
   | "internal";
 
 /** Every error wasmrag's API rejects with. */
@@ -282,8 +284,11 @@ export declare class Rag {
   search(query: string, options?: { k?: number }): Promise<SearchHit[]>;
   /** Loads the embedder if it is not loaded yet; searches are hybrid once it resolves. */
   loadEmbedder(): Promise<{ retrieval: "hybrid" }>;
-  /** `search` with the sentence that best answers the query; `extract.source` is its 1-based hit (added last if it ranked below `k`), `start`/`end` index that hit's `text`. */
-  searchExtract(query: string, options?: { k?: number }): Promise<{ hits: SearchHit[]; extract: Extract | null }>;
+  /**
+   * `search` with the sentence that best answers the query; `extract.source` is its 1-based hit (added last if it ranked below `k`), `start`/`end` index that hit's `text`.
+   * It embeds sentences, so it takes longer than `search`: show `search`'s hits first, then this. Aborting `signal` (say, when the visitor types on) drops the call if it has not started, with `aborted`.
+   */
+  searchExtract(query: string, options?: { k?: number; signal?: AbortSignal }): Promise<{ hits: SearchHit[]; extract: Extract | null }>;
   ask(question: string, options?: AskOptions): AsyncGenerator<AskEvent>;
   loadGenerator(): Promise<GeneratorBackend>;
   addDocuments(documents: DocumentInput[]): Promise<string[]>;

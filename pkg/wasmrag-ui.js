@@ -34,6 +34,9 @@ export const DEFAULT_STRINGS = {
 /** Name of the URL parameter that carries the searched words to the page a result opens. */
 export const HIGHLIGHT_PARAM = "wasmrag-highlight";
 
+/** How long the typing must pause before the extract (the costlier part of a search) is asked for. */
+const EXTRACT_PAUSE_MS = 150;
+
 const bundle = new URL("./", import.meta.url);
 let instance = null;
 
@@ -118,6 +121,8 @@ export class WasmragSearch extends HTMLElement {
   #answer;
   #askButton;
   #options = [];
+  /** The extract of the newest search, aborted when the visitor types on. */
+  #extracting = null;
   #active = -1;
   #query = "";
   #generation = 0;
@@ -287,15 +292,25 @@ export class WasmragSearch extends HTMLElement {
   async #search(query) {
     this.#query = query;
     const generation = ++this.#generation;
+    this.#extracting?.abort();
     this.#askButtonState();
-    if (!query.trim()) return this.#show([], null, query);
+    if (!query.trim()) return this.#show([], query);
     const { rag } = await runtime().started;
     const k = Number(this.getAttribute("results") ?? 10);
     try {
-      const { hits, extract } = this.#hybrid ? await rag.searchExtract(query, { k }) : { hits: await rag.search(query, { k }), extract: null };
-      if (generation === this.#generation) this.#show(hits, extract, query);
+      const hits = await rag.search(query, { k });
+      if (generation !== this.#generation) return;
+      this.#show(hits, query);
+      if (!this.#hybrid || !hits.length) return;
+      // The extract embeds sentences (half a second): it waits for a pause in the typing and
+      // is dropped if the visitor types on.
+      const extracting = (this.#extracting = new AbortController());
+      await new Promise((resolve) => setTimeout(resolve, EXTRACT_PAUSE_MS));
+      if (extracting.signal.aborted) return;
+      const { extract } = await rag.searchExtract(query, { k, signal: extracting.signal });
+      if (generation === this.#generation && extract) this.#showExtract(extract, query);
     } catch (err) {
-      if (generation === this.#generation) this.#say(format(this.#strings.failed, { message: err.message }));
+      if (generation === this.#generation && err.code !== "aborted") this.#say(format(this.#strings.failed, { message: err.message }));
     }
   }
 
@@ -307,8 +322,15 @@ export class WasmragSearch extends HTMLElement {
     return target.href;
   }
 
-  /** Renders the results grouped by page, sub-results per heading, the extract on top. */
-  #show(hits, extract, query) {
+  /** A result the arrow keys move through. */
+  #option(href, id, build) {
+    const a = el("a", "wasmrag-option", null, { href, role: "option", id, "aria-selected": "false", tabindex: "-1" });
+    build(a);
+    return a;
+  }
+
+  /** Renders the results grouped by page, sub-results per heading. */
+  #show(hits, query) {
     const s = this.#strings;
     this.#list.replaceChildren();
     this.#options = [];
@@ -318,20 +340,10 @@ export class WasmragSearch extends HTMLElement {
     if (!this.#asking) this.#answer.hidden = true;
     if (query.trim() && !hits.length) this.#list.append(el("p", "wasmrag-empty", format(s.noResults, { query })));
     const option = (href, build) => {
-      const a = el("a", "wasmrag-option", null, { href, role: "option", id: `${this.#id}-o${this.#options.length}`, "aria-selected": "false", tabindex: "-1" });
-      build(a);
+      const a = this.#option(href, `${this.#id}-o${this.#options.length}`, build);
       this.#options.push(a);
       return a;
     };
-    if (extract) {
-      const box = el("div", "wasmrag-extract", null, { role: "group", "aria-label": s.extract });
-      box.append(
-        option(this.#link(extract.url, query), (a) => {
-          a.append(el("span", "wasmrag-extract-label", s.extract), el("span", "wasmrag-extract-text", extract.text), el("span", "wasmrag-extract-context", extract.context));
-        }),
-      );
-      this.#list.append(box);
-    }
     const pages = new Map();
     for (const hit of hits) {
       const page = hit.url.split("#")[0];
@@ -363,6 +375,19 @@ export class WasmragSearch extends HTMLElement {
       this.#list.append(box);
     }
     if (hits.length) this.#say(this.#hybrid ? s.hybrid : s.keyword);
+  }
+
+  /** Puts the extract above the results shown, keeping the option the visitor is on. */
+  #showExtract(extract, query) {
+    const s = this.#strings;
+    const box = el("div", "wasmrag-extract", null, { role: "group", "aria-label": s.extract });
+    const a = this.#option(this.#link(extract.url, query), `${this.#id}-x${this.#generation}`, (a) => {
+      a.append(el("span", "wasmrag-extract-label", s.extract), el("span", "wasmrag-extract-text", extract.text), el("span", "wasmrag-extract-context", extract.context));
+    });
+    box.append(a);
+    this.#list.prepend(box);
+    this.#options.unshift(a);
+    if (this.#active >= 0) this.#active++;
   }
 
   #select(i) {

@@ -3,7 +3,10 @@
 //! a panic (a trap in wasm) or an allocation the file's bytes cannot back.
 
 use candle_core::quantized::gguf_file::Content;
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+
+/// Bytes first read for a header by [`read_through`]; SmolLM2's, with its tokenizer, is 1.8 MB.
+const HEADER_GUESS: usize = 4 << 20;
 
 /// Whether `bytes` start with the GGUF magic.
 pub fn is_gguf(bytes: &[u8]) -> bool {
@@ -16,6 +19,33 @@ pub fn read(bytes: &[u8]) -> Result<Content, String> {
         return Err("general.alignment is 0".into());
     }
     Content::read(&mut Cursor::new(bytes)).map_err(|e| e.to_string())
+}
+
+/// Like [`read`], for a `len`-byte file read through `reader`, so a model loads tensor by
+/// tensor without its whole file in memory. The header's length is known only once it is
+/// parsed: a prefix is tried and doubled until the header fits (a damaged file ends up read
+/// whole and reported as [`read`] reports it).
+pub fn read_through<R: Read + Seek>(reader: &mut R, len: usize) -> Result<Content, String> {
+    let mut n = len.min(HEADER_GUESS);
+    loop {
+        let mut prefix = vec![0; n];
+        reader.seek(SeekFrom::Start(0)).and_then(|_| reader.read_exact(&mut prefix)).map_err(|e| e.to_string())?;
+        match read(&prefix) {
+            Ok(content) => return Ok(content),
+            Err(_) if n < len => n = len.min(n * 2),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether the `len`-byte file behind `reader` starts with the GGUF magic.
+pub fn is_gguf_through<R: Read + Seek>(reader: &mut R, len: usize) -> Result<bool, String> {
+    let mut magic = [0; 4];
+    if len < magic.len() {
+        return Ok(false);
+    }
+    reader.seek(SeekFrom::Start(0)).and_then(|_| reader.read_exact(&mut magic)).map_err(|e| e.to_string())?;
+    Ok(is_gguf(&magic))
 }
 
 /// Checks that every tensor's bytes lie inside a file of `file_len` bytes and are whole

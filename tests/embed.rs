@@ -102,6 +102,19 @@ fn the_int8_model_matches_sentence_transformers_at_a_quarter_of_the_size() {
         Embedder::from_bytes(&int8[..int8.len() / 2], &read("all-MiniLM-L6-v2/config.json"), &read("all-MiniLM-L6-v2/tokenizer.json")),
         Err(EmbedError::Weights(_))
     ));
+    // Read through a reader (as a page reads it from JavaScript memory, tensor by tensor), the
+    // same model gives the same vectors, and a cut file the same error.
+    let through = |bytes: &[u8]| {
+        Embedder::from_reader(
+            &mut std::io::Cursor::new(bytes),
+            bytes.len() as u64,
+            &read("all-MiniLM-L6-v2/config.json"),
+            &read("all-MiniLM-L6-v2/tokenizer.json"),
+        )
+    };
+    assert_eq!(through(&int8).unwrap().embed(&texts).unwrap(), vectors);
+    assert!(matches!(through(&int8[..int8.len() / 2]), Err(EmbedError::Weights(_))));
+    assert!(matches!(through(&int8[..3]), Err(EmbedError::Weights(_))), "too short for the magic: read as safetensors, refused");
 }
 
 /// Recent embeddings are reused: texts seen before come back as they were embedded, new ones

@@ -256,3 +256,50 @@ fn loading_through_a_reader_equals_loading_from_bytes() {
         assert_eq!(err.code(), Generator::from_gguf(short).err().expect("refused").code(), "cut at {cut}: {err}");
     }
 }
+
+/// Our llama pass (the token table looked up quantised, not copied to f32) computes what
+/// candle-transformers' `quantized_llama` computes, bit for bit: the same log-probability for
+/// every token read one at a time, and the same greedy tokens after a prompt read in one pass
+/// (the masked path).
+#[test]
+fn the_llama_pass_equals_candles() {
+    use candle_transformers::models::quantized_llama::ModelWeights;
+    let bytes = read(common::GENERATOR);
+    let g = generator();
+    let load = || {
+        let mut cursor = std::io::Cursor::new(&bytes);
+        let content = candle_core::quantized::gguf_file::Content::read(&mut cursor).unwrap();
+        ModelWeights::from_gguf(content, &mut cursor, &candle_core::Device::Cpu).unwrap()
+    };
+    let forward = |model: &mut ModelWeights, tokens: &[u32], at: usize| {
+        let input = candle_core::Tensor::new(tokens, &candle_core::Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        model.forward(&input, at).unwrap().squeeze(0).unwrap()
+    };
+    let text = g.encode("Ownership is a set of rules that govern how a Rust program manages memory.").unwrap();
+    let mut candle = load();
+    let theirs: Vec<f32> = text
+        .windows(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let logprobs = candle_nn::ops::log_softmax(&forward(&mut candle, &pair[..1], i), candle_core::D::Minus1).unwrap();
+            logprobs.to_vec1::<f32>().unwrap()[pair[1] as usize]
+        })
+        .collect();
+    let ours: Vec<f32> = g.score(&text).unwrap().iter().map(|s| s.logprob).collect();
+    assert_eq!(ours, theirs);
+
+    let question = chatml("You are a helpful assistant.", "Name three planets.");
+    let prompt = g.encode(&question).unwrap();
+    let mut candle = load();
+    let mut theirs = vec![forward(&mut candle, &prompt, 0).argmax(0).unwrap().to_scalar::<u32>().unwrap()];
+    while theirs.len() < 16 {
+        let at = prompt.len() + theirs.len() - 1;
+        let next = forward(&mut candle, &theirs[theirs.len() - 1..], at).argmax(0).unwrap().to_scalar::<u32>().unwrap();
+        theirs.push(next);
+    }
+    let mut generation = g.start(&question, &with(greedy(16), |o| o.repeat_penalty = 1.0)).unwrap();
+    while g.step(&mut generation).unwrap().is_some() {}
+    let ours = generation.generated_tokens();
+    assert_eq!(ours, &theirs[..ours.len()], "{:?}", g.decode(ours));
+    assert!(ours.len() >= 8, "the answer is not cut short: {:?}", g.decode(ours));
+}

@@ -30,7 +30,12 @@ async fn models() -> Models {
 
 async fn rag(m: &Models) -> WasmRag {
     let index = fetch("target/wasm-fixture/fixture.idx").await;
-    WasmRag::new(&index, &m.weights, &m.config, &m.tokenizer).map_err(JsValue::from).expect("load")
+    WasmRag::new(&index, &bytes(&m.weights), &m.config, &m.tokenizer).map_err(JsValue::from).expect("load")
+}
+
+/// Bytes as a JavaScript `Uint8Array`, as the worker passes model files.
+fn bytes(b: &[u8]) -> js_sys::Uint8Array {
+    js_sys::Uint8Array::from(b)
 }
 
 /// A JS value as page code writes it: plain objects, not `Map`s.
@@ -89,7 +94,7 @@ async fn the_int8_embedder_searches_like_the_f32_one() {
     let index = fetch("target/wasm-fixture/fixture.idx").await;
     let int8 = fetch("models/all-MiniLM-L6-v2/model.q8_0.gguf").await;
     let f32_rag = rag(&m).await;
-    let int8_rag = WasmRag::new(&index, &int8, &m.config, &m.tokenizer).map_err(JsValue::from).expect("load int8");
+    let int8_rag = WasmRag::new(&index, &bytes(&int8), &m.config, &m.tokenizer).map_err(JsValue::from).expect("load int8");
     for query in ["What is ownership?", "How do I borrow a value mutably?"] {
         let a: Vec<Hit> = serde_wasm_bindgen::from_value(f32_rag.search(query, 3).map_err(JsValue::from).expect("search")).expect("hits");
         let b: Vec<Hit> = serde_wasm_bindgen::from_value(int8_rag.search(query, 3).map_err(JsValue::from).expect("search")).expect("hits");
@@ -103,12 +108,12 @@ async fn the_int8_embedder_searches_like_the_f32_one() {
 #[wasm_bindgen_test]
 async fn bad_bytes_give_js_errors() {
     let m = models().await;
-    assert!(message(WasmRag::new(b"garbage", &m.weights, &m.config, &m.tokenizer)).starts_with("index_corrupt: not a wasmrag index"));
+    assert!(message(WasmRag::new(b"garbage", &bytes(&m.weights), &m.config, &m.tokenizer)).starts_with("index_corrupt: not a wasmrag index"));
     let index = fetch("target/wasm-fixture/fixture.idx").await;
     let mut truncated = index.clone();
     truncated.truncate(index.len() - 100);
-    assert!(message(WasmRag::new(&truncated, &m.weights, &m.config, &m.tokenizer)).starts_with("index_corrupt: index file is truncated"));
-    assert!(message(WasmRag::new(&index, b"nope", &m.config, &m.tokenizer)).starts_with("model_invalid: embedder weights"));
+    assert!(message(WasmRag::new(&truncated, &bytes(&m.weights), &m.config, &m.tokenizer)).starts_with("index_corrupt: index file is truncated"));
+    assert!(message(WasmRag::new(&index, &bytes(b"nope"), &m.config, &m.tokenizer)).starts_with("model_invalid: embedder weights"));
     let mut rag = rag(&m).await;
     assert!(message(rag.load_generator(b"not a model")).starts_with("model_invalid: not a GGUF"));
     assert!(message(rag.load_generator(&m.weights)).contains("not a GGUF"));
@@ -135,7 +140,7 @@ async fn documents_added_in_the_page_survive_export() {
     rag.add_documents(docs).map_err(JsValue::from).expect("add");
     assert_eq!(rag.passage_count(), before + 1);
     let exported = rag.export_index();
-    let reloaded = WasmRag::new(&exported, &m.weights, &m.config, &m.tokenizer).map_err(JsValue::from).expect("reload");
+    let reloaded = WasmRag::new(&exported, &bytes(&m.weights), &m.config, &m.tokenizer).map_err(JsValue::from).expect("reload");
     let hits: Vec<Hit> =
         serde_wasm_bindgen::from_value(reloaded.search("what animal is the mascot?", 1).map_err(JsValue::from).expect("search")).expect("hits");
     assert_eq!(hits[0].url, "faq.md#mascot");

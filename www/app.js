@@ -151,23 +151,37 @@ async function showMemory() {
   document.body.dataset.wasmMemory = String(wasmBytes);
 }
 
+/** The extract of the search on screen, aborted when a newer search starts. */
+let extracting = null;
+
 async function search(event) {
   event.preventDefault();
   const query = $("query").value.trim();
   if (!query) return;
+  extracting?.abort();
+  const current = (extracting = new AbortController());
   const t0 = performance.now();
   try {
-    // Until the embedder is loaded, searches rank by keywords alone and have no extract.
+    // The hits first; the extract (sentences embedded, half a second) follows. Until the
+    // embedder is loaded, searches rank by keywords alone and have no extract.
     const keyword = rag.info.retrieval === "keyword";
-    const { hits, extract } = keyword ? { hits: await rag.search(query, { k: 8 }), extract: null } : await rag.searchExtract(query, { k: 8 });
+    const hits = await rag.search(query, { k: 8 });
     $("retrieval-ms").textContent = ms(performance.now() - t0);
     $("answer-section").hidden = true;
     showResults(hits);
-    showExtract("results-extract", extract, hits);
+    showExtract("results-extract", null, hits);
     status(keyword ? `${hits.length} keyword results` : `${hits.length} results`);
+    if (!keyword) {
+      document.body.dataset.extract = "pending";
+      const found = await rag.searchExtract(query, { k: 8, signal: current.signal });
+      if (current.signal.aborted) return;
+      showResults(found.hits);
+      showExtract("results-extract", found.extract, found.hits);
+      document.body.dataset.extract = found.extract ? "shown" : "none";
+    }
     await showMemory();
   } catch (err) {
-    status(err.message, true);
+    if (err.code !== "aborted") status(err.message, true);
   }
 }
 

@@ -14,6 +14,7 @@ use crate::gpu::{BertShape, GpuEmbedder, GpuError};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use std::io::{Read, Seek, SeekFrom};
 use thiserror::Error;
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -47,8 +48,29 @@ impl EmbedError {
 
 /// Tokens the embedder reads per text, like sentence-transformers' `max_seq_length` for MiniLM.
 pub const MAX_TOKENS: usize = 256;
-/// Texts embedded together in one forward pass.
+/// Texts embedded together in one forward pass, at most.
 pub const BATCH_SIZE: usize = 16;
+/// A batch's longest text is at most this many percent of its shortest (in bytes). Texts are
+/// padded to the longest, so a short sentence batched with a long one costs as much as the long
+/// one: an extract's sixteen sentences, in one batch, cost several times their own tokens.
+const LONGEST_PERCENT: usize = 150;
+/// Texts shorter than this count as this long when batching (padding a few tokens costs little).
+const SHORT_TEXT: usize = 64;
+
+/// The indices of `texts`, shortest first, cut into batches of at most `max` texts whose
+/// lengths differ by at most [`LONGEST_PERCENT`].
+fn batches(texts: &[&str], max: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match out.last_mut() {
+            Some(batch) if batch.len() < max.max(1) && 100 * texts[i].len() <= LONGEST_PERCENT * texts[batch[0]].len().max(SHORT_TEXT) => batch.push(i),
+            _ => out.push(vec![i]),
+        }
+    }
+    out
+}
 
 /// The encoder's weights: f32 (candle-transformers' BERT) or int8 ([`quantized::QuantizedBert`]).
 enum Model {
@@ -78,6 +100,15 @@ impl Embedder {
     /// `config.json` and `tokenizer.json`, so it works the same from files, the network or a
     /// browser cache.
     pub fn from_bytes(weights: &[u8], config_bytes: &[u8], tokenizer_bytes: &[u8]) -> Result<Self, EmbedError> {
+        Embedder::from_reader(&mut std::io::Cursor::new(weights), weights.len() as u64, config_bytes, tokenizer_bytes)
+    }
+
+    /// Like [`Embedder::from_bytes`], reading the `len`-byte weights file through `reader`: an
+    /// int8 GGUF is read one tensor at a time, so a page loads it from JavaScript memory
+    /// without a copy of the file in wasm memory (safetensors are read whole).
+    pub fn from_reader<R: Read + Seek>(reader: &mut R, len: u64, config_bytes: &[u8], tokenizer_bytes: &[u8]) -> Result<Self, EmbedError> {
+        let weights_error = |e: String| EmbedError::Weights(e);
+        let len = usize::try_from(len).map_err(|_| weights_error("file too large".into()))?;
         let config: Config = serde_json::from_slice(config_bytes).map_err(|e| EmbedError::Config(e.to_string()))?;
         validate(&config)?;
         let dim = config.hidden_size;
@@ -88,10 +119,12 @@ impl Embedder {
         let mut counter = tokenizer.clone();
         counter.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
-        let model = if quantized::is_gguf(weights) {
-            Model::Int8(quantized::QuantizedBert::from_gguf(weights, &config).map_err(|e| EmbedError::Weights(e.to_string()))?)
+        let model = if crate::gguf::is_gguf_through(reader, len).map_err(weights_error)? {
+            Model::Int8(quantized::QuantizedBert::from_reader(reader, len, &config).map_err(|e| EmbedError::Weights(e.to_string()))?)
         } else {
-            let vb = VarBuilder::from_buffered_safetensors(weights.to_vec(), DType::F32, &device).map_err(|e| EmbedError::Weights(e.to_string()))?;
+            let mut weights = Vec::new();
+            reader.seek(SeekFrom::Start(0)).and_then(|_| reader.read_to_end(&mut weights)).map_err(|e| EmbedError::Weights(e.to_string()))?;
+            let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(|e| EmbedError::Weights(e.to_string()))?;
             Model::F32(BertModel::load(vb, &config).map_err(|e| EmbedError::Weights(e.to_string()))?)
         };
         let fingerprint = fingerprint(config_bytes, tokenizer_bytes);
@@ -134,11 +167,9 @@ impl Embedder {
 
     /// Like [`Embedder::embed`], calling `progress` with the number of texts done after each batch.
     pub fn embed_with_progress(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
         let mut out = vec![Vec::new(); texts.len()];
         let mut done = 0;
-        for batch in order.chunks(BATCH_SIZE) {
+        for batch in batches(texts, BATCH_SIZE) {
             let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
             for (&i, v) in batch.iter().zip(self.embed_batch(&batch_texts)?) {
                 out[i] = v;
@@ -174,11 +205,9 @@ impl Embedder {
     /// lengths. If the GPU fails the engine is dropped (see [`Embedder::gpu_error`]) and the
     /// rest is embedded on the CPU; without an engine this is [`Embedder::embed`].
     pub async fn embed_async(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
         let mut out = vec![Vec::new(); texts.len()];
         let batch_size = self.gpu.as_ref().map_or(BATCH_SIZE, GpuEmbedder::max_batch);
-        for batch in order.chunks(batch_size) {
+        for batch in batches(texts, batch_size) {
             let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
             let vectors = if self.gpu.is_some() {
                 let (ids, mask, len) = self.encode(&batch_texts)?;
@@ -275,4 +304,22 @@ fn validate(c: &Config) -> Result<(), EmbedError> {
         return bad("vocab_size, type_vocab_size and max_position_embeddings must be positive");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+
+    #[test]
+    fn batches_hold_texts_of_similar_length() {
+        let long = "x".repeat(400);
+        let texts: Vec<String> = [10, 300, 20, 90, 12, 100, 30, 400, 95, 250].iter().map(|&n| "x".repeat(n)).chain([long]).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let got = batches(&texts, 3);
+        let mut seen: Vec<usize> = got.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..texts.len()).collect::<Vec<_>>(), "every text once");
+        let lengths: Vec<Vec<usize>> = got.iter().map(|b| b.iter().map(|&i| texts[i].len()).collect()).collect();
+        assert_eq!(lengths, vec![vec![10, 12, 20], vec![30, 90, 95], vec![100], vec![250, 300], vec![400, 400]]);
+    }
 }

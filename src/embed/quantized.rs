@@ -10,16 +10,10 @@ use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::LayerNorm;
 use candle_transformers::models::bert::Config;
-use std::collections::HashMap;
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek};
 
 /// The GGUF `general.architecture` of an int8 encoder written by [`quantize`].
 pub const ARCHITECTURE: &str = "bert";
-
-/// Whether `bytes` are a GGUF file (else they are taken for safetensors).
-pub fn is_gguf(bytes: &[u8]) -> bool {
-    crate::gguf::is_gguf(bytes)
-}
 
 struct Layer {
     query: Linear,
@@ -44,15 +38,19 @@ pub struct QuantizedBert {
     device: Device,
 }
 
-/// The tensors of a GGUF file by name.
-struct Tensors {
-    map: HashMap<String, QTensor>,
+/// The tensors of a GGUF file, read one at a time as the model takes them.
+struct Tensors<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
     device: Device,
 }
 
-impl Tensors {
+impl<R: Read + Seek> Tensors<'_, R> {
     fn take(&mut self, name: &str) -> Result<QTensor> {
-        self.map.remove(name).ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} is missing")))
+        if !self.content.tensor_infos.contains_key(name) {
+            candle_core::bail!("tensor {name} is missing");
+        }
+        self.content.tensor(self.reader, name, &self.device)
     }
 
     fn float(&mut self, name: &str) -> Result<Tensor> {
@@ -72,17 +70,17 @@ impl Tensors {
 impl QuantizedBert {
     /// Reads the encoder from GGUF bytes written by [`quantize`] for the model `config` describes.
     pub fn from_gguf(bytes: &[u8], config: &Config) -> Result<QuantizedBert> {
+        QuantizedBert::from_reader(&mut Cursor::new(bytes), bytes.len(), config)
+    }
+
+    /// Like [`QuantizedBert::from_gguf`], reading the `len`-byte file through `reader` one
+    /// tensor at a time, each turned into the layer that keeps it before the next is read: a
+    /// page loads the model from JavaScript memory without a copy of the file in wasm memory.
+    pub fn from_reader<R: Read + Seek>(reader: &mut R, len: usize, config: &Config) -> Result<QuantizedBert> {
         let device = Device::Cpu;
-        let content = crate::gguf::read(bytes).map_err(candle_core::Error::Msg)?;
-        crate::gguf::check_bounds(&content, bytes.len()).map_err(candle_core::Error::Msg)?;
-        let mut reader = Cursor::new(bytes);
-        let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
-        let mut map = HashMap::new();
-        for name in names {
-            let t = content.tensor(&mut reader, &name, &device)?;
-            map.insert(name, t);
-        }
-        let mut t = Tensors { map, device: device.clone() };
+        let content = crate::gguf::read_through(reader, len).map_err(candle_core::Error::Msg)?;
+        crate::gguf::check_bounds(&content, len).map_err(candle_core::Error::Msg)?;
+        let mut t = Tensors { content: &content, reader, device: device.clone() };
         let eps = config.layer_norm_eps;
         let words = QMatMul::from_qtensor(t.take("embeddings.word_embeddings.weight")?)?;
         let positions = QMatMul::from_qtensor(t.take("embeddings.position_embeddings.weight")?)?;

@@ -1,12 +1,12 @@
 //! The decoder interface a generation runs on: feed tokens, get the next one picked from the
-//! adjusted logits. [`CpuDecoder`] (candle's quantised llama) implements it here and the WebGPU
+//! adjusted logits. [`CpuDecoder`] (our llama on candle's quantised tensors) implements it here and the WebGPU
 //! engine implements it in [`crate::gpu`], so `generate` knows no GPU type. A decoder holds one
 //! sequence's KV cache: each generation owns its own.
 
+use super::llama::Llama;
 use super::GenerateError;
 use crate::sample::Draw;
 use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::ModelWeights;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -61,18 +61,18 @@ pub trait Decoder: MaybeSend {
     fn backend(&self) -> &'static str;
 }
 
-/// The CPU decoder: candle's quantised llama. Clones share the weights (reference-counted
+/// The CPU decoder: the llama forward pass on candle's quantised tensors. Clones share the weights (reference-counted
 /// tensors) and get their own KV cache, so a generation's decoder costs only its cache.
 #[derive(Clone)]
 pub struct CpuDecoder {
-    model: ModelWeights,
+    model: Llama,
     device: Device,
     /// Tokens in the KV cache.
     position: usize,
 }
 
 impl CpuDecoder {
-    pub(crate) fn new(model: ModelWeights) -> CpuDecoder {
+    pub(crate) fn new(model: Llama) -> CpuDecoder {
         CpuDecoder { model, device: Device::Cpu, position: 0 }
     }
 

@@ -1,10 +1,11 @@
-//! Generation: a llama-family model from GGUF bytes (default SmolLM2-135M-Instruct) on candle's
+//! Generation: a llama-family model from GGUF bytes (default SmolLM2-135M-Instruct) on our
 //! quantised llama, with greedy or seeded sampling, token-by-token stepping for streaming, a
 //! cancel flag, and stops at end-of-turn. Each [`Generation`] owns its [`Decoder`]s (the CPU's,
 //! and the accelerated one while it is lent), so the [`Generator`] is shared read-only.
 
 pub mod convert;
 mod decoder;
+mod llama;
 pub mod score;
 mod tokenizer;
 
@@ -13,8 +14,8 @@ pub use decoder::{Adjust, CpuDecoder, Decoder, MaybeSend, NextToken, PREFILL_CHU
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
-use std::io::{Cursor, Read, Seek, SeekFrom};
+use llama::{Llama, MAX_SEQ_LEN};
+use std::io::{Cursor, Read, Seek};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use thiserror::Error;
@@ -155,10 +156,6 @@ pub enum StopReason {
     Repetition,
 }
 
-/// Bytes first read for a GGUF header by [`Generator::from_reader`]; SmolLM2's, with its
-/// tokenizer, is 1.8 MB.
-const HEADER_GUESS: usize = 4 << 20;
-
 /// A loaded generator model with its tokenizer. Generating needs only shared access: each
 /// [`Generation`] owns its decoder, so several can run at once and none can disturb another.
 pub struct Generator {
@@ -237,21 +234,10 @@ impl Generator {
     /// JavaScript memory with one copy of the weights in wasm memory, not two.
     pub fn from_reader<R: Read + Seek>(reader: &mut R, len: u64) -> Result<Generator, GenerateError> {
         let len = usize::try_from(len).map_err(|_| GenerateError::Corrupt("file too large".into()))?;
-        let read = |reader: &mut R, n: usize| -> Result<Vec<u8>, GenerateError> {
-            let mut prefix = vec![0; n];
-            reader.seek(SeekFrom::Start(0)).and_then(|_| reader.read_exact(&mut prefix)).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
-            Ok(prefix)
-        };
-        // The header's length is known only once it is parsed: try a prefix, doubling it until
-        // the header fits (a damaged file ends up read whole and reported as before).
-        let mut n = len.min(HEADER_GUESS);
-        let content = loop {
-            match read_content(&read(reader, n)?) {
-                Ok(content) => break content,
-                Err(e) if n < len && e != GenerateError::NotGguf => n = len.min(n * 2),
-                Err(e) => return Err(e),
-            }
-        };
+        if !crate::gguf::is_gguf_through(reader, len).map_err(GenerateError::Corrupt)? {
+            return Err(GenerateError::NotGguf);
+        }
+        let content = crate::gguf::read_through(reader, len).map_err(GenerateError::Corrupt)?;
         Generator::load(content, reader, len)
     }
 
@@ -266,7 +252,7 @@ impl Generator {
         }
         let trained = md.get("llama.context_length").and_then(|v| v.to_u32().ok()).unwrap_or(2048) as usize;
         let context = trained.min(MAX_SEQ_LEN);
-        let model = ModelWeights::from_gguf(content, reader, &Device::Cpu).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
+        let model = Llama::from_gguf(&content, reader, &Device::Cpu).map_err(|e| GenerateError::Corrupt(e.to_string()))?;
         Ok(Generator { model: CpuDecoder::new(model), tokenizer, stop_tokens, context, accelerator: Arc::default(), opening: None })
     }
 

@@ -128,6 +128,12 @@ fn embedder(weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<Embedder,
     Embedder::from_bytes(weights, config, tokenizer).map_err(js_error)
 }
 
+/// Loads the embedder from weights in JavaScript memory, an int8 GGUF read one tensor at a time.
+fn embedder_from_js(weights: &js_sys::Uint8Array, config: &[u8], tokenizer: &[u8]) -> Result<Embedder, Failure> {
+    let mut reader = JsBytes { array: weights.clone(), at: 0 };
+    Embedder::from_reader(&mut reader, u64::from(weights.length()), config, tokenizer).map_err(js_error)
+}
+
 /// The pipeline for JavaScript: an index with its embedder, and a generator once loaded.
 #[wasm_bindgen]
 pub struct WasmRag {
@@ -142,17 +148,17 @@ impl WasmRag {
     /// Loads an index file and the embedder it was built with (safetensors, config.json,
     /// tokenizer.json bytes).
     #[wasm_bindgen(constructor)]
-    pub fn new(index: &[u8], weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, Failure> {
+    pub fn new(index: &[u8], weights: &js_sys::Uint8Array, config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, Failure> {
         let index = Index::from_bytes(index).map_err(js_error)?;
-        let rag = Rag::new(index, embedder(weights, config, tokenizer)?).map_err(js_error)?;
+        let rag = Rag::new(index, embedder_from_js(weights, config, tokenizer)?).map_err(js_error)?;
         Ok(WasmRag::from_rag(rag))
     }
 
     /// Adds the embedder to an index loaded for keyword search, for hybrid search and answers
     /// (the keyword index is consumed).
     #[wasm_bindgen(js_name = fromKeywordIndex)]
-    pub fn from_keyword_index(keywords: WasmKeywordIndex, weights: &[u8], config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, Failure> {
-        let rag = Rag::new(keywords.index, embedder(weights, config, tokenizer)?).map_err(js_error)?;
+    pub fn from_keyword_index(keywords: WasmKeywordIndex, weights: &js_sys::Uint8Array, config: &[u8], tokenizer: &[u8]) -> Result<WasmRag, Failure> {
+        let rag = Rag::new(keywords.index, embedder_from_js(weights, config, tokenizer)?).map_err(js_error)?;
         Ok(WasmRag::from_rag(rag))
     }
 
@@ -494,7 +500,8 @@ fn generator_from_js(gguf: &js_sys::Uint8Array) -> Result<Generator, Failure> {
     Generator::from_reader(&mut reader, u64::from(gguf.length())).map_err(js_error)
 }
 
-/// A JavaScript `Uint8Array` read in pieces, for [`Generator::from_reader`].
+/// A JavaScript `Uint8Array` read in pieces, for [`Generator::from_reader`] and
+/// [`Embedder::from_reader`].
 struct JsBytes {
     array: js_sys::Uint8Array,
     at: u64,

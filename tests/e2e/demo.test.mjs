@@ -49,6 +49,8 @@ async function search(page, query) {
   await page.$eval("#status-text", (s) => (s.textContent = ""));
   await page.click("#search-button");
   await page.waitForFunction(() => document.querySelector("#status-text").textContent.endsWith("results"));
+  // The hits show first; the extract follows them.
+  await page.waitForFunction(() => document.body.dataset.extract !== "pending");
   return page.$$eval("#results li", (items) => items.map((li) => ({
     href: li.querySelector("a").getAttribute("href"),
     snippet: li.querySelector(".snippet").textContent,
@@ -94,7 +96,7 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   assert.ok(hits.length > 0);
   assert.match(hits[0].href, /^\/book\/ch04-01-what-is-ownership\.html#/);
   assert.ok(hits.some((h) => h.marks.length > 0), "matched words are marked");
-  // Search shows the best answering sentence at once, marked inside its passage, as text.
+  // Search shows the best answering sentence after its hits, marked inside its passage, as text.
   const quoted = await page.$eval("#results-extract", (q) => ({ mark: q.querySelector("mark")?.textContent ?? "", tags: [...q.children].map((c) => c.tagName) }));
   assert.ok(quoted.mark.split(" ").length >= 3, `a sentence is marked: ${quoted.mark}`);
   assert.deepEqual(quoted.tags, ["SPAN", "MARK", "A"], "the extract is text with one mark and its source link");

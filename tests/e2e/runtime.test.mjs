@@ -247,7 +247,18 @@ test("keyword results come before any model byte, then searches turn hybrid", { 
     const loaded = await rag.loadEmbedder();
     const during = await duringDownload;
     const hybrid = await rag.search("Who kept the lighthouse burning?", { k: 2 });
+    // A visitor typing on: an extract aborted while an earlier one runs is dropped unstarted.
+    const code = (call) => call.then(() => "ran", (e) => e.code);
+    const typing = new AbortController();
+    const running = rag.searchExtract("When was the Brightwater Lighthouse built?", { k: 2 });
+    const stale = code(rag.searchExtract("Who kept", { k: 2, signal: typing.signal }));
+    typing.abort();
+    const latest = await rag.searchExtract("Who kept the lighthouse burning?", { k: 2 });
     const out = {
+      stale: await stale,
+      afterAbort: await code(rag.searchExtract("Who kept", { signal: typing.signal })),
+      running: (await running).extract?.url,
+      latest: latest.extract?.url,
       readyMs,
       firstMs,
       before,
@@ -271,6 +282,10 @@ test("keyword results come before any model byte, then searches turn hybrid", { 
   assert.equal(r.after, "hybrid");
   assert.match(r.hybrid[0][0], /^\/docs\/lighthouse\.md/);
   assert.ok(r.hybrid.every(([, retrieval, cosine]) => retrieval === "hybrid" && cosine > 0));
+  assert.equal(r.stale, "aborted", "an extract aborted before it started rejects with aborted");
+  assert.equal(r.afterAbort, "aborted", "an already aborted signal rejects at once");
+  assert.match(r.running ?? "", /^\/docs\/lighthouse\.md/, "the extract already running still answers");
+  assert.match(r.latest ?? "", /^\/docs\/lighthouse\.md/, "the newest extract answers");
   assert.deepEqual(errors, []);
   await page.close();
 });
