@@ -172,6 +172,8 @@ export interface AskOptions {
   minCosine?: number;
   /** Extract score under which the answer is "not found" (calibrated on cmu-qa-dev). */
   minExtract?: number;
+  /** Whether a question naming something no passage mentions (a capitalised word after its first: "How do I install Zorblang?") is "not found" (default true). */
+  declineUnknownNames?: boolean;
   /** Least share of an answer sentence's words that must occur in the sources or the question for it to be shown (default 0.7; 0 to 1). */
   minSupport?: number;
   /** Raises the tokens that continue the answer as a source does, so the model copies facts (0 turns it off; -100 to 100). */

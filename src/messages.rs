@@ -48,7 +48,8 @@ impl MessageError {
 }
 
 /// The option names `ask` takes, as JavaScript spells them.
-pub const ASK_FIELDS: &[&str] = &["sources", "minCosine", "minExtract", "minSupport", "copyBias", "maxTokens", "temperature", "topP", "seed", "repeatPenalty"];
+pub const ASK_FIELDS: &[&str] =
+    &["sources", "minCosine", "minExtract", "declineUnknownNames", "minSupport", "copyBias", "maxTokens", "temperature", "topP", "seed", "repeatPenalty"];
 
 /// Most sources an answer may draw on (more would not fit the prompt anyway).
 pub const MAX_SOURCES: usize = 32;
@@ -74,6 +75,8 @@ pub struct AskMessage {
     pub min_extract: Option<f32>,
     /// The least support a generated sentence needs to be shown.
     pub min_support: Option<f32>,
+    /// [`AskOptions::decline_unknown_names`].
+    pub decline_unknown_names: Option<bool>,
     /// [`GenerateOptions::copy_bias`].
     pub copy_bias: Option<f32>,
     /// Most tokens to generate.
@@ -126,6 +129,7 @@ impl AskMessage {
         options.min_cosine = within("minCosine", self.min_cosine, -1.0..=1.0)?.unwrap_or(DEFAULT_MIN_COSINE);
         options.min_extract = within("minExtract", self.min_extract, -1000.0..=1000.0)?.unwrap_or(d.min_extract);
         options.min_support = within("minSupport", self.min_support, 0.0..=1.0)?.unwrap_or(d.min_support);
+        options.decline_unknown_names = self.decline_unknown_names.unwrap_or(d.decline_unknown_names);
         options.generate = generate;
         Ok(options)
     }
@@ -174,6 +178,7 @@ mod tests {
         assert_eq!((d.sources, d.generate.max_tokens, d.min_cosine), (AskOptions::default().sources, 256, DEFAULT_MIN_COSINE));
         let set = ask(r#"{"sources": 2, "maxTokens": 8, "temperature": 0.7, "topP": 0.9, "seed": 3}"#).unwrap();
         assert_eq!((set.sources, set.generate.max_tokens, set.generate.temperature, set.generate.top_p, set.generate.seed), (2, 8, 0.7, Some(0.9), 3));
+        assert!(d.decline_unknown_names && !ask(r#"{"declineUnknownNames": false}"#).unwrap().decline_unknown_names);
         for bad in [
             r#"{"sources": 0}"#,
             r#"{"sources": 1000000}"#,

@@ -227,6 +227,9 @@ pub struct AskOptions {
     pub min_cosine: f32,
     /// Below this extract score the answer is [`NOT_FOUND`].
     pub min_extract: f32,
+    /// Whether a question naming something no passage mentions (a capitalised word after its
+    /// first, see [`extract::unknown_name`]) is [`NOT_FOUND`]: the documents are not about it.
+    pub decline_unknown_names: bool,
     /// Most tokens of prompt; the rest of the context is left for the answer.
     pub prompt_tokens: usize,
     /// Least share of an answer sentence's words found in the sources or the question for it
@@ -247,6 +250,7 @@ impl Default for AskOptions {
             evidence: 4,
             min_cosine: DEFAULT_MIN_COSINE,
             min_extract: DEFAULT_MIN_EXTRACT,
+            decline_unknown_names: true,
             prompt_tokens: 300,
             min_support: crate::ground::DEFAULT_MIN_SUPPORT,
             extract: ExtractOptions::default(),
@@ -539,7 +543,8 @@ impl Rag {
 
     /// Retrieves passages for `question`, ranks their sentences best first, and says whether
     /// they are relevant enough to answer from: some passage has cosine at least
-    /// `options.min_cosine` and the best sentence scores at least `options.min_extract`.
+    /// `options.min_cosine`, the best sentence scores at least `options.min_extract`, and no
+    /// name in the question is unknown to the index (unless `options.decline_unknown_names` is off).
     fn gather(&self, question: &str, options: &AskOptions) -> Result<(Vec<Hit>, Vec<Candidate>, bool), RagError> {
         let passages = options.extract.passages.max(options.sources).max(1);
         let (hits, mut candidates) = self.candidates(question, passages, &options.extract, &options.retrieve)?;
@@ -547,7 +552,8 @@ impl Rag {
         extract::rank(&mut candidates, weights);
         let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
         let best_extract = candidates.first().map_or(f32::MIN, |c| c.score(weights));
-        let relevant = !hits.is_empty() && best_cosine >= options.min_cosine && best_extract >= options.min_extract;
+        let named = !options.decline_unknown_names || extract::unknown_name(&self.index, question).is_none();
+        let relevant = !hits.is_empty() && best_cosine >= options.min_cosine && best_extract >= options.min_extract && named;
         Ok((hits, candidates, relevant))
     }
 

@@ -92,6 +92,18 @@ fn off_topic_questions_are_not_answered() {
 }
 
 #[test]
+fn a_question_naming_what_no_page_mentions_is_declined() {
+    let rag = rag();
+    let options = AskOptions::default();
+    assert!(rag.would_answer("How does ownership work in Rust?", &options).unwrap());
+    assert!(!rag.would_answer("How does ownership work in Zorblang?", &options).unwrap(), "no page names Zorblang");
+    assert_eq!(wasmrag::extract::unknown_name(rag.index(), "How does ownership work in Zorblang?"), Some("Zorblang"));
+    let mut keep = options.clone();
+    keep.decline_unknown_names = false;
+    assert!(rag.would_answer("How does ownership work in Zorblang?", &keep).unwrap(), "the same question passes the other checks");
+}
+
+#[test]
 fn index_from_another_embedder_is_refused() {
     let index = Index::from_bytes(index_bytes()).unwrap();
     let other = wasmrag::index::IndexInfo { embedder: "0123456789abcdef".into(), ..index.info().clone() };

@@ -671,8 +671,18 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
     for q in &off_topic {
         declined += usize::from(!rag.would_answer(&q.question, &options)?);
     }
+    // Questions naming something the index never mentions, by half of the articles (the
+    // first half tunes, the second checks): the share the unknown-name gate declines.
+    let unknown = |qs: &[answers::Qa]| -> [f64; 2] {
+        let half = |tune: bool| {
+            let qs: Vec<&answers::Qa> = qs.iter().filter(|q| answers::hash(&q.doc_id).is_multiple_of(2) == tune).collect();
+            qs.iter().filter(|q| wasmrag::extract::unknown_name(rag.index(), &q.question).is_some()).count() as f64 / qs.len().max(1) as f64
+        };
+        [half(true), half(false)]
+    };
     let n = answerable.len().max(1) as f64;
     let value = serde_json::json!({
+        "unknown_name_rate": { "answerable": unknown(&answerable), "off_topic": unknown(&off_topic) },
         "answerable": answerable.len(),
         "off_topic": off_topic.len(),
         "extract_contains_gold": extract_hits as f64 / n,
@@ -717,7 +727,8 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
             })
             .collect();
         let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
-        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: answers::hash(&q.doc_id).is_multiple_of(2) });
+        let unknown_name = wasmrag::extract::unknown_name(rag.index(), &q.question).is_some();
+        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: answers::hash(&q.doc_id).is_multiple_of(2), unknown_name });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -727,7 +738,11 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
     let gate = tune::best_gate(&questions, &weights, embed, 0.95);
     // The gate for the default weights too, so a gate can be calibrated without changing them.
     let default_gate = tune::best_gate(&questions, &defaults.weights, defaults.embed, 0.95);
-    let current = tune::Gate { min_cosine: wasmrag::rag::DEFAULT_MIN_COSINE, min_extract: wasmrag::rag::DEFAULT_MIN_EXTRACT };
+    let current = tune::Gate {
+        min_cosine: wasmrag::rag::DEFAULT_MIN_COSINE,
+        min_extract: wasmrag::rag::DEFAULT_MIN_EXTRACT,
+        unknown_names: wasmrag::AskOptions::default().decline_unknown_names,
+    };
     let half = |tune: bool| {
         let rates = |w: &wasmrag::extract::Weights, embed: usize, gate: &tune::Gate| tune::gate_rates(&questions, w, embed, gate, tune);
         let now = rates(&defaults.weights, defaults.embed, &current);
@@ -742,8 +757,8 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
         })
     };
     let value = serde_json::json!({
-        "default_weights_gate": { "min_cosine": default_gate.min_cosine, "min_extract": default_gate.min_extract },
-        "tuned": { "weights": weights, "embed": embed, "min_cosine": gate.min_cosine, "min_extract": gate.min_extract },
+        "default_weights_gate": { "min_cosine": default_gate.min_cosine, "min_extract": default_gate.min_extract, "unknown_names": default_gate.unknown_names },
+        "tuned": { "weights": weights, "embed": embed, "min_cosine": gate.min_cosine, "min_extract": gate.min_extract, "unknown_names": gate.unknown_names },
         "tuning_half": half(true),
         "checking_half": half(false),
     });

@@ -16,6 +16,8 @@ pub struct Question {
     pub answerable: bool,
     /// Whether it belongs to the tuning half.
     pub tune: bool,
+    /// Whether it names something no passage mentions ([`wasmrag::extract::unknown_name`]).
+    pub unknown_name: bool,
 }
 
 /// Score of `c` under `w` without the cosine: what candidates are pre-selected by before the
@@ -85,11 +87,17 @@ pub struct Gate {
     pub min_cosine: f32,
     /// Least score of the picked sentence.
     pub min_extract: f32,
+    /// Whether a question naming something no passage mentions is declined.
+    pub unknown_names: bool,
 }
 
 /// (answered rate on answerable questions, not-found rate on off-topic ones) of one half.
 pub fn gate_rates(questions: &[Question], w: &Weights, embed: usize, gate: &Gate, tune: bool) -> (f64, f64) {
-    let passes = |q: &Question| q.best_cosine >= gate.min_cosine && pick(&q.candidates, w, embed).is_some_and(|(c, _)| c.score(w) >= gate.min_extract);
+    let passes = |q: &Question| {
+        q.best_cosine >= gate.min_cosine
+            && pick(&q.candidates, w, embed).is_some_and(|(c, _)| c.score(w) >= gate.min_extract)
+            && !(gate.unknown_names && q.unknown_name)
+    };
     let (mut answerable, mut answered, mut off, mut declined) = (0, 0, 0, 0);
     for q in questions.iter().filter(|q| q.tune == tune) {
         if q.answerable {
@@ -105,7 +113,8 @@ pub fn gate_rates(questions: &[Question], w: &Weights, embed: usize, gate: &Gate
 
 /// The gate that declines the most off-topic questions of the tuning half while still
 /// answering at least `answered` of its answerable ones. Thresholds are tried at every observed
-/// value, so the search is exact for each feature alone and for pairs on a coarse grid.
+/// value, so the search is exact for each feature alone and for pairs on a coarse grid, each
+/// with and without the unknown-name rule.
 pub fn best_gate(questions: &[Question], w: &Weights, embed: usize, answered: f64) -> Gate {
     let tune: Vec<&Question> = questions.iter().filter(|q| q.tune && q.answerable).collect();
     let mut cosines: Vec<f32> = tune.iter().map(|q| q.best_cosine).collect();
@@ -118,13 +127,15 @@ pub fn best_gate(questions: &[Question], w: &Weights, embed: usize, answered: f6
         let step = (v.len() / 40).max(1);
         std::iter::once(f32::MIN).chain(v.iter().step_by(step).copied()).collect()
     };
-    let mut best = (Gate { min_cosine: f32::MIN, min_extract: f32::MIN }, -1.0);
-    for &min_cosine in &coarse(&cosines) {
-        for &min_extract in &coarse(&extracts) {
-            let gate = Gate { min_cosine, min_extract };
-            let (a, d) = gate_rates(questions, w, embed, &gate, true);
-            if a >= answered && d > best.1 {
-                best = (gate, d);
+    let mut best = (Gate { min_cosine: f32::MIN, min_extract: f32::MIN, unknown_names: false }, -1.0);
+    for unknown_names in [false, true] {
+        for &min_cosine in &coarse(&cosines) {
+            for &min_extract in &coarse(&extracts) {
+                let gate = Gate { min_cosine, min_extract, unknown_names };
+                let (a, d) = gate_rates(questions, w, embed, &gate, true);
+                if a >= answered && d > best.1 {
+                    best = (gate, d);
+                }
             }
         }
     }
@@ -140,7 +151,7 @@ mod tests {
     }
 
     fn question(answerable: bool, tune: bool, best_cosine: f32, cands: Vec<(Candidate, bool)>) -> Question {
-        Question { candidates: cands, best_cosine, answerable, tune }
+        Question { candidates: cands, best_cosine, answerable, tune, unknown_name: false }
     }
 
     #[test]
@@ -170,7 +181,13 @@ mod tests {
         ];
         let gate = best_gate(&qs, &w, 8, 1.0);
         assert_eq!(gate_rates(&qs, &w, 8, &gate, true), (1.0, 0.5));
-        let loose = Gate { min_cosine: f32::MIN, min_extract: f32::MIN };
+        let loose = Gate { min_cosine: f32::MIN, min_extract: f32::MIN, unknown_names: false };
         assert_eq!(gate_rates(&qs, &w, 8, &loose, true), (1.0, 0.0));
+        // The off-topic question no threshold separates names something the index lacks.
+        let mut named = qs.clone();
+        named[3].unknown_name = true;
+        let gate = best_gate(&named, &w, 8, 1.0);
+        assert!(gate.unknown_names);
+        assert_eq!(gate_rates(&named, &w, 8, &gate, true), (1.0, 1.0));
     }
 }

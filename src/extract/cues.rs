@@ -1,6 +1,7 @@
 //! Question-type cues: what kind of answer a question asks for (a time, a quantity, a person, a
 //! place), and whether a sentence holds something of that kind the question does not already
-//! say. Cheap word rules, no model: they reorder candidate sentences, they never reject one.
+//! say; and the names a question asks about. Cheap word rules, no model: they reorder
+//! candidate sentences, they never reject one.
 
 use std::collections::HashSet;
 
@@ -68,6 +69,24 @@ const AUXILIARIES: &[&str] =
 /// Lower-cased words of `text` (letters, digits and apostrophes).
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// The capitalised words of `question` that do not begin one of its sentences, without the
+/// punctuation around them and the pronoun "I": the names it asks about ("Lincoln", "HashMap").
+pub fn names(question: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut starts_sentence = true;
+    for token in question.split_whitespace() {
+        let word = token.trim_matches(|c: char| !c.is_alphanumeric());
+        let pronoun = word == "I" || word.starts_with("I'") || word.starts_with("I’");
+        if !starts_sentence && !pronoun && word.chars().next().is_some_and(char::is_uppercase) {
+            out.push(word);
+        }
+        if !word.is_empty() {
+            starts_sentence = token.ends_with(['.', '?', '!', ':']);
+        }
+    }
+    out
 }
 
 /// The kind of answer `question` asks for.
@@ -143,6 +162,14 @@ pub fn answers_kind(kind: Kind, sentence: &str, question: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_capitalised_words_inside_sentences() {
+        assert_eq!(names("Who designed the Brightwater Lighthouse?"), ["Brightwater", "Lighthouse"]);
+        assert_eq!(names("Lincoln was born where? And when did \"Kentucky\" join?"), ["Kentucky"]);
+        assert_eq!(names("How do I use a HashMap in Rust 2021, as I'm told?"), ["HashMap", "Rust"]);
+        assert!(names("what is ownership?").is_empty());
+    }
 
     #[test]
     fn reads_the_question_kind() {

@@ -133,6 +133,21 @@ fn weighted_terms(index: &Index, question: &str) -> Vec<(String, f32)> {
         .collect()
 }
 
+/// The first name in `question` (see [`cues::names`]) that no passage of `index` mentions, not
+/// even misspelt (one edit in a name of five to seven letters, two in a longer one): the
+/// documents cannot be about it, so they cannot answer the question.
+pub fn unknown_name<'q>(index: &Index, question: &'q str) -> Option<&'q str> {
+    let edits = |term: &str| match term.chars().count() {
+        0..=4 => 0,
+        5..=7 => 1,
+        _ => 2,
+    };
+    cues::names(question).into_iter().find(|name| {
+        let name_terms = terms(name);
+        !name_terms.is_empty() && name_terms.iter().all(|t| !index.has_term_near(t, edits(t)))
+    })
+}
+
 /// Share of the total weight of `wanted` that the term set `have` holds.
 fn share(wanted: &[(String, f32)], have: &HashSet<String>) -> f32 {
     let total: f32 = wanted.iter().map(|(_, w)| w).sum();

@@ -190,6 +190,16 @@ impl Bm25 {
         self.postings.get(term).map_or(0.0, |list| idf_of(self.lengths.len() as f32, list.len() as f32))
     }
 
+    /// Whether some passage holds `term` or a term at most `edits` edits from it (a letter
+    /// added, dropped, changed, or two neighbours swapped), so a misspelt word still matches.
+    pub fn has_term_near(&self, term: &str, edits: usize) -> bool {
+        if self.postings.contains_key(term) {
+            return true;
+        }
+        let wanted: Vec<char> = term.chars().collect();
+        edits > 0 && self.postings.keys().any(|k| k.chars().count().abs_diff(wanted.len()) <= edits && edit_distance(&wanted, k) <= edits)
+    }
+
     /// The `k` best passages for `query` as (passage, score), best first; passages that share
     /// no term with the query are not returned.
     pub fn search(&self, query: &str, k: usize) -> Vec<(u32, f32)> {
@@ -242,9 +252,45 @@ pub fn top_k(mut scored: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
     scored
 }
 
+/// Edits (insertions, deletions, substitutions, swaps of neighbours) that turn `a` into `b`:
+/// the optimal string alignment distance.
+fn edit_distance(a: &[char], b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // Three rows of the table: two back, one back, and the one being filled.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    let mut row = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..=b.len() {
+            let change = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + change);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut before, &mut last);
+        std::mem::swap(&mut last, &mut row);
+    }
+    last[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn misspelt_terms_are_near_known_ones() {
+        let chars = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(edit_distance(&chars("netwon"), "newton"), 1, "a swap of neighbours is one edit");
+        assert_eq!(edit_distance(&chars("havard"), "harvard"), 1);
+        assert_eq!(edit_distance(&chars("kitten"), "sitting"), 3);
+        assert_eq!(edit_distance(&chars(""), "abc"), 3);
+        let index = Bm25::build(&["Isaac Newton studied at Cambridge"]);
+        assert!(index.has_term_near("netwon", 1));
+        assert!(!index.has_term_near("netwon", 0));
+        assert!(!index.has_term_near("coolidg", 2));
+    }
 
     #[test]
     fn terms_are_stemmed_and_stop_worded() {

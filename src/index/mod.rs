@@ -266,6 +266,11 @@ impl Index {
         self.bm25.idf(term)
     }
 
+    /// Whether some passage holds BM25 term `term` or one at most `edits` edits from it.
+    pub fn has_term_near(&self, term: &str, edits: usize) -> bool {
+        self.bm25.has_term_near(term, edits)
+    }
+
     fn check_dim(&self, query: &[f32]) -> Result<(), IndexError> {
         if query.len() != self.info.dim {
             return Err(IndexError::Dimension { expected: self.info.dim, found: query.len() });
