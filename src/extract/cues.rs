@@ -73,18 +73,27 @@ fn words(text: &str) -> Vec<String> {
 
 /// The capitalised words of `question` that do not begin one of its sentences, without the
 /// punctuation around them and the pronoun "I": the names it asks about ("Lincoln", "HashMap").
+/// A question in title case or capitals ("How Do I Sort A Vector?") has none: when over two
+/// thirds of four or more such words are capitalised, capitals do not mark names.
 pub fn names(question: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut starts_sentence = true;
+    let mut inside = 0;
     for token in question.split_whitespace() {
         let word = token.trim_matches(|c: char| !c.is_alphanumeric());
         let pronoun = word == "I" || word.starts_with("I'") || word.starts_with("I’");
-        if !starts_sentence && !pronoun && word.chars().next().is_some_and(char::is_uppercase) {
-            out.push(word);
+        if !starts_sentence && !pronoun && word.chars().next().is_some_and(char::is_alphabetic) {
+            inside += 1;
+            if word.chars().next().is_some_and(char::is_uppercase) {
+                out.push(word);
+            }
         }
         if !word.is_empty() {
             starts_sentence = token.ends_with(['.', '?', '!', ':']);
         }
+    }
+    if inside >= 4 && 3 * out.len() > 2 * inside {
+        out.clear();
     }
     out
 }
@@ -169,6 +178,10 @@ mod tests {
         assert_eq!(names("Lincoln was born where? And when did \"Kentucky\" join?"), ["Kentucky"]);
         assert_eq!(names("How do I use a HashMap in Rust 2021, as I'm told?"), ["HashMap", "Rust"]);
         assert!(names("what is ownership?").is_empty());
+        assert!(names("How Do I Sort A Vector Of Structs?").is_empty(), "title case marks no names");
+        assert!(names("WHERE IS THE ZORBLANG COMPILER MADE?").is_empty());
+        assert_eq!(names("Who is Calvin Coolidge?"), ["Calvin", "Coolidge"]);
+        assert_eq!(names("Was Calvin Coolidge a governor of Massachusetts?"), ["Calvin", "Coolidge", "Massachusetts"]);
     }
 
     #[test]
