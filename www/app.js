@@ -82,14 +82,18 @@ function renderAnswer(text, sources, citations) {
   let at = 0;
   for (const c of [...citations].sort((a, b) => a.end - b.end)) {
     if (c.end < at) continue;
-    nodes.push(...linkWritten(text.slice(at, c.end), sources));
+    const sentence = text.slice(at, c.end);
+    nodes.push(...linkWritten(sentence, sources));
+    at = c.end;
+    // A sentence that already cites this source in writing gets no second marker.
+    const marker = `[${c.source}]`;
+    if (sentence.trimEnd().endsWith(marker) || text.slice(c.end).trimStart().startsWith(marker)) continue;
     nodes.push(el("a", {
       href: `#source-${c.source}`,
       className: "cite attributed",
       textContent: `[${c.source}]`,
       title: `This sentence resembles source ${c.source} (cosine ${c.cosine.toFixed(2)})`,
     }));
-    at = c.end;
   }
   nodes.push(...linkWritten(text.slice(at), sources));
   $("answer").replaceChildren(...nodes);

@@ -116,6 +116,7 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   assert.match(first.sources[0], /^\/book\/ch04-01-what-is-ownership\.html#/);
   assert.match(first.speed, /tok\/s$/);
   assert.ok(first.cites.length > 0, "sentences are linked to the sources they come from");
+  assert.doesNotMatch(first.answer, /\[(\d+)\]\s*\[\1\]/, "a sentence cites a source once");
   // Auto routing without a usable WebGPU adapter (this Chromium has none) answers on the CPU.
   assert.equal(await page.$eval("body", (b) => b.dataset.generatorBackend), "cpu");
   assert.match(await page.$eval("#backend", (d) => d.textContent), /answers: CPU/);
@@ -137,6 +138,7 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
   const offline = await ask(page, "What is a Box?");
   assert.equal(offline.status, "Answered", offline.answer);
   assert.ok(offline.answer.length > 10);
+  assert.doesNotMatch(offline.answer, /\[(\d+)\]\s*\[\1\]/, "a sentence cites a source once");
   await page.screenshot({ path: join(outDir, "demo-offline.png"), fullPage: true });
   const unexpected = errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch/.test(e));
   assert.deepEqual(unexpected, [], "no console errors offline other than refused network requests");
