@@ -22,6 +22,11 @@ pub struct Qa {
 }
 
 impl Qa {
+    /// Whether its article falls in the half that tunes (id hashing even); the other half checks.
+    pub fn tunes(&self) -> bool {
+        hash(&self.doc_id).is_multiple_of(2)
+    }
+
     /// Whether every gold answer is a bare yes or no: such questions are skipped when scoring
     /// whether an answer contains the gold one.
     pub fn is_yes_no(&self) -> bool {

@@ -675,7 +675,7 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
     // first half tunes, the second checks): the share the unknown-name gate declines.
     let unknown = |qs: &[answers::Qa]| -> [f64; 2] {
         let half = |tune: bool| {
-            let qs: Vec<&answers::Qa> = qs.iter().filter(|q| answers::hash(&q.doc_id).is_multiple_of(2) == tune).collect();
+            let qs: Vec<&answers::Qa> = qs.iter().filter(|q| q.tunes() == tune).collect();
             qs.iter().filter(|q| wasmrag::extract::unknown_name(rag.index(), &q.question).is_some()).count() as f64 / qs.len().max(1) as f64
         };
         [half(true), half(false)]
@@ -728,7 +728,7 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
             .collect();
         let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
         let unknown_name = wasmrag::extract::unknown_name(rag.index(), &q.question).is_some();
-        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: answers::hash(&q.doc_id).is_multiple_of(2), unknown_name });
+        questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: q.tunes(), unknown_name });
         bar.inc(1);
     }
     bar.finish_and_clear();
