@@ -31,7 +31,7 @@ pub use embed::{EmbedError, Embedder, EmbeddingCache};
 pub use extract::{Extract, ExtractOptions};
 pub use generate::{CancelFlag, GenerateError, GenerateOptions, Generator, StopReason};
 pub use ground::Grounding;
-pub use index::{Index, IndexError, SizeReport};
+pub use index::{DenseLayout, Index, IndexError, SizeReport};
 pub use rag::{
     build_index, build_index_async, build_index_cached, embed_part, keyword_search, Answer, AskOptions, Built, Citation, PendingAnswer, Progress, Rag,
     RagError, Retrieval, SearchHit, SearchResults, Source,

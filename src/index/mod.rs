@@ -1,9 +1,13 @@
-//! The index: passages, their int8 vectors, an HNSW graph over the vectors and BM25 postings
-//! over the text, in one compact binary file with magic bytes, a format version and a CRC-32.
+//! The index: passages, their int8 vectors, BM25 postings over the text and, for large
+//! indexes, an HNSW graph over the vectors, in one compact binary file with magic bytes, a
+//! format version and a CRC-32.
 //!
 //! File layout: `MAGIC` (8 bytes) · version (u32 LE) · body length (u64 LE) · body · CRC-32 of
 //! everything before it (u32 LE). The body holds, in order: the info, the page table, the
-//! passages, the vectors, the graph and the BM25 postings.
+//! passages, the vectors, the dense layout (a varint: 0 flat, 1 an HNSW graph follows) with its
+//! graph, and the BM25 postings (terms with their document frequencies, then every posting's
+//! passage delta, then every term frequency; passage lengths are the sums of these). Passages
+//! and vectors are stored column by column (see `records`), which gzip compresses better.
 
 pub mod bm25;
 mod codec;
@@ -23,10 +27,19 @@ use vector::QVec;
 
 /// The first bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"WASMRAGI";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes and reads (2: the graph became optional and the
+/// parts column by column).
+pub const FORMAT_VERSION: u32 = 2;
+/// Up to this many passages an index is searched by scanning every vector and stores no graph.
+/// A scan of 20,000 int8 vectors takes a few milliseconds, is exact, and saves the graph's
+/// bytes (about a fifth of a small site's download) and its build and load time.
+pub const FLAT_MAX_PASSAGES: usize = 20_000;
 /// Seed for HNSW level assignment, so the same passages give the same graph.
 const HNSW_SEED: u64 = 0x5eed;
+/// The file's dense-layout tag for [`DenseLayout::Flat`].
+const LAYOUT_FLAT: u64 = 0;
+/// The file's dense-layout tag for [`DenseLayout::Graph`].
+const LAYOUT_GRAPH: u64 = 1;
 
 /// Why an index could not be built or read. Reading never modifies anything, so a bad file
 /// leaves the index already loaded untouched.
@@ -134,12 +147,38 @@ pub struct SizeReport {
     pub text: usize,
     /// Int8 vectors and scales.
     pub vectors: usize,
-    /// HNSW graph.
+    /// Dense layout tag and HNSW graph (one byte for a flat index).
     pub graph: usize,
-    /// BM25 postings and lengths.
+    /// BM25 postings.
     pub bm25: usize,
     /// Whole file, header and footer included.
     pub total: usize,
+}
+
+/// How an index finds the nearest vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenseLayout {
+    /// Every vector is scanned: exact, and nothing is stored beside the vectors.
+    Flat,
+    /// An HNSW graph is searched: approximate, faster on large indexes, and stored in the file.
+    Graph,
+}
+
+impl DenseLayout {
+    /// The layout an index of `passages` passages gets: flat up to [`FLAT_MAX_PASSAGES`].
+    pub fn for_passages(passages: usize) -> DenseLayout {
+        if passages <= FLAT_MAX_PASSAGES {
+            DenseLayout::Flat
+        } else {
+            DenseLayout::Graph
+        }
+    }
+}
+
+/// The HNSW graph of a [`DenseLayout::Graph`] index, in its stored and its searchable form.
+struct Hnsw {
+    graph: Graph,
+    map: HnswMap<QVec, u32>,
 }
 
 /// A searchable hybrid index over passages.
@@ -147,8 +186,7 @@ pub struct Index {
     info: IndexInfo,
     chunks: Vec<Chunk>,
     vectors: Vec<QVec>,
-    graph: Graph,
-    hnsw: HnswMap<QVec, u32>,
+    hnsw: Option<Hnsw>,
     bm25: Bm25,
 }
 
@@ -159,8 +197,16 @@ impl std::fmt::Debug for Index {
 }
 
 impl Index {
-    /// Builds an index from passages and their embeddings (same order, unit length).
+    /// Builds an index from passages and their embeddings (same order, unit length), with the
+    /// dense layout [`DenseLayout::for_passages`] picks.
     pub fn build(info: IndexInfo, chunks: Vec<Chunk>, vectors: &[Vec<f32>]) -> Result<Index, IndexError> {
+        let layout = DenseLayout::for_passages(chunks.len());
+        Self::build_with_layout(info, chunks, vectors, layout)
+    }
+
+    /// Builds an index with the given dense layout, e.g. a graph for a mid-sized index that is
+    /// searched often.
+    pub fn build_with_layout(info: IndexInfo, chunks: Vec<Chunk>, vectors: &[Vec<f32>], layout: DenseLayout) -> Result<Index, IndexError> {
         if chunks.len() != vectors.len() {
             return Err(IndexError::CountMismatch { chunks: chunks.len(), vectors: vectors.len() });
         }
@@ -168,31 +214,38 @@ impl Index {
             return Err(IndexError::Dimension { expected: info.dim, found: v.len() });
         }
         let vectors = vectors.iter().map(|v| QVec::quantize(v)).collect();
-        Self::from_parts(info, chunks, vectors)
+        Self::from_parts(info, chunks, vectors, layout)
     }
 
     /// An index over bare unit vectors with no text (passage `i` is named `"i"`), for callers
-    /// who bring their own embeddings and only need nearest-neighbour search.
-    pub fn from_vectors(dim: usize, vectors: &[Vec<f32>]) -> Result<Index, IndexError> {
+    /// who bring their own embeddings and only need nearest-neighbour search, in the dense
+    /// layout they choose.
+    pub fn from_vectors(dim: usize, vectors: &[Vec<f32>], layout: DenseLayout) -> Result<Index, IndexError> {
         let info = IndexInfo { embedder: "external".into(), dim, chunking: ChunkOptions::default() };
         let chunks =
             (0..vectors.len()).map(|i| Chunk { url: i.to_string(), title: String::new(), headings: Vec::new(), anchor: None, text: String::new() }).collect();
-        Self::build(info, chunks, vectors)
+        Self::build_with_layout(info, chunks, vectors, layout)
     }
 
-    fn from_parts(info: IndexInfo, chunks: Vec<Chunk>, vectors: Vec<QVec>) -> Result<Index, IndexError> {
+    fn from_parts(info: IndexInfo, chunks: Vec<Chunk>, vectors: Vec<QVec>, layout: DenseLayout) -> Result<Index, IndexError> {
         if chunks.is_empty() {
             return Err(IndexError::Empty);
         }
-        let values: Vec<u32> = (0..chunks.len() as u32).collect();
-        let hnsw = Builder::default().seed(HNSW_SEED).build(vectors.clone(), values);
-        let graph = Graph::from_hnsw(&hnsw)?;
+        let hnsw = match layout {
+            DenseLayout::Flat => None,
+            DenseLayout::Graph => {
+                let values: Vec<u32> = (0..chunks.len() as u32).collect();
+                let map = Builder::default().seed(HNSW_SEED).build(vectors.clone(), values);
+                Some(Hnsw { graph: Graph::from_hnsw(&map)?, map })
+            }
+        };
         let bm25 = Bm25::build(&chunks.iter().map(searchable_text).collect::<Vec<_>>());
-        Ok(Index { info, chunks, vectors, graph, hnsw, bm25 })
+        Ok(Index { info, chunks, vectors, hnsw, bm25 })
     }
 
     /// A new index with every passage from the pages in `remove_urls` dropped and the given
-    /// passages added; `self` is left as it was, so a failure loses nothing.
+    /// passages added, its dense layout picked anew for its size; `self` is left as it was, so
+    /// a failure loses nothing.
     pub fn with_changes(&self, remove_urls: &[&str], add_chunks: Vec<Chunk>, add_vectors: &[Vec<f32>]) -> Result<Index, IndexError> {
         if add_chunks.len() != add_vectors.len() {
             return Err(IndexError::CountMismatch { chunks: add_chunks.len(), vectors: add_vectors.len() });
@@ -205,7 +258,8 @@ impl Index {
             self.chunks.iter().zip(&self.vectors).filter(|(c, _)| keep(c)).map(|(c, v)| (c.clone(), v.clone())).unzip();
         chunks.extend(add_chunks);
         vectors.extend(add_vectors.iter().map(|v| QVec::quantize(v)));
-        Self::from_parts(self.info.clone(), chunks, vectors)
+        let layout = DenseLayout::for_passages(chunks.len());
+        Self::from_parts(self.info.clone(), chunks, vectors, layout)
     }
 
     /// What the index was built with.
@@ -228,13 +282,24 @@ impl Index {
         self.chunks.is_empty()
     }
 
-    /// Approximate nearest passages by cosine through the HNSW graph, as (passage, cosine),
-    /// best first. Scores use the float query against the int8 vectors.
+    /// How this index finds the nearest vectors.
+    pub fn dense_layout(&self) -> DenseLayout {
+        if self.hnsw.is_some() {
+            DenseLayout::Graph
+        } else {
+            DenseLayout::Flat
+        }
+    }
+
+    /// Nearest passages by cosine, as (passage, cosine), best first: exact on a flat index,
+    /// approximate through the HNSW graph otherwise. Scores use the float query against the
+    /// int8 vectors.
     pub fn dense_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
+        let Some(hnsw) = &self.hnsw else { return self.exact_search(query, k) };
         self.check_dim(query)?;
         let q = QVec::quantize(query);
         let mut search = Search::default();
-        let found: Vec<(u32, f32)> = self.hnsw.search(&q, &mut search).map(|item| (*item.value, self.vectors[*item.value as usize].dot_f32(query))).collect();
+        let found: Vec<(u32, f32)> = hnsw.map.search(&q, &mut search).map(|item| (*item.value, self.vectors[*item.value as usize].dot_f32(query))).collect();
         Ok(top_k(found, k))
     }
 
@@ -296,37 +361,42 @@ impl Index {
         let pages = records::Pages::of(&self.chunks);
         pages.write(&mut w);
         w.varint(self.chunks.len() as u64);
-        for c in &self.chunks {
-            pages.write_passage(&mut w, c);
-        }
+        pages.write_passages(&mut w, self.chunks.iter());
         let text = w.bytes.len() - start;
 
         let start = w.bytes.len();
-        for v in &self.vectors {
-            records::write_vector(&mut w, v);
-        }
+        records::write_vectors(&mut w, self.vectors.iter());
         let vectors = w.bytes.len() - start;
 
         let start = w.bytes.len();
-        self.graph.write(&mut w);
+        match &self.hnsw {
+            None => w.varint(LAYOUT_FLAT),
+            Some(hnsw) => {
+                w.varint(LAYOUT_GRAPH);
+                hnsw.graph.write(&mut w);
+            }
+        }
         let graph = w.bytes.len() - start;
 
         let start = w.bytes.len();
         let mut terms: Vec<(&String, &Vec<(u32, u32)>)> = self.bm25.postings.iter().collect();
         terms.sort_by(|a, b| a.0.cmp(b.0));
         w.varint(terms.len() as u64);
-        for (term, list) in terms {
+        for (term, list) in &terms {
             w.str(term);
             w.varint(list.len() as u64);
+        }
+        for (_, list) in &terms {
             let mut prev = 0;
-            for &(doc, tf) in list {
+            for &(doc, _) in list.iter() {
                 w.varint((doc - prev) as u64);
-                w.varint(tf as u64);
                 prev = doc;
             }
         }
-        for &len in &self.bm25.lengths {
-            w.varint(len as u64);
+        for (_, list) in &terms {
+            for &(_, tf) in list.iter() {
+                w.varint(tf as u64);
+            }
         }
         let bm25 = w.bytes.len() - start;
 
@@ -348,14 +418,22 @@ impl Index {
         if n == 0 {
             return Err(IndexError::Corrupt("passage count"));
         }
-        let chunks = (0..n).map(|_| records::read_passage(&mut r, &pages)).collect::<Result<Vec<_>, _>>()?;
-        let vectors = (0..n).map(|_| records::read_vector(&mut r, info.dim)).collect::<Result<Vec<_>, _>>()?;
-        let graph = Graph::read(&mut r, n)?;
+        let chunks = records::read_passages(&mut r, &pages, n)?;
+        let vectors = records::read_vectors(&mut r, info.dim, n)?;
+        let graph = match r.varint("dense layout")? {
+            LAYOUT_FLAT => None,
+            LAYOUT_GRAPH => Some(Graph::read(&mut r, n)?),
+            _ => return Err(IndexError::Corrupt("dense layout")),
+        };
         let n_terms = r.count(3, "term count")?;
-        let mut postings = HashMap::with_capacity(n_terms);
+        let mut terms = Vec::with_capacity(n_terms);
         for _ in 0..n_terms {
             let term = r.str("term")?;
-            let df = r.count(2, "postings")?;
+            terms.push((term, r.count(2, "postings")?));
+        }
+        let mut postings = HashMap::with_capacity(n_terms);
+        let mut docs = Vec::with_capacity(terms.len());
+        for &(_, df) in &terms {
             let mut list = Vec::with_capacity(df);
             let mut doc = 0u64;
             for i in 0..df {
@@ -367,16 +445,30 @@ impl Index {
                 if doc >= n as u64 {
                     return Err(IndexError::Corrupt("posting"));
                 }
-                list.push((doc as u32, r.varint("term frequency")? as u32));
+                list.push(doc as u32);
             }
-            postings.insert(term, list);
+            docs.push(list);
         }
-        let lengths = (0..n).map(|_| r.varint("passage length").map(|l| l as u32)).collect::<Result<_, _>>()?;
+        // A passage's length is its number of terms, so the sum of its term frequencies.
+        let mut lengths = vec![0u32; n];
+        for ((term, _), list) in terms.into_iter().zip(docs) {
+            let mut with_tf = Vec::with_capacity(list.len());
+            for doc in list {
+                let tf = r.varint("term frequency")?;
+                let tf = u32::try_from(tf).ok().filter(|&t| t > 0).ok_or(IndexError::Corrupt("term frequency"))?;
+                lengths[doc as usize] = lengths[doc as usize].checked_add(tf).ok_or(IndexError::Corrupt("term frequency"))?;
+                with_tf.push((doc, tf));
+            }
+            postings.insert(term, with_tf);
+        }
         if !r.is_done() {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
-        let hnsw = graph.to_hnsw(&vectors)?;
-        Ok(Index { info, chunks, vectors, graph, hnsw, bm25: Bm25 { postings, lengths } })
+        let hnsw = match graph {
+            None => None,
+            Some(graph) => Some(Hnsw { map: graph.to_hnsw(&vectors)?, graph }),
+        };
+        Ok(Index { info, chunks, vectors, hnsw, bm25: Bm25 { postings, lengths } })
     }
 }
 

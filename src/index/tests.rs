@@ -32,27 +32,67 @@ fn sample(n: usize) -> (Index, Vec<Vec<f32>>) {
     (Index::build(info(32), chunks(n), &v).unwrap(), v)
 }
 
+fn sample_with_graph(n: usize) -> (Index, Vec<Vec<f32>>) {
+    let v = vectors(n, 32, 7);
+    (Index::build_with_layout(info(32), chunks(n), &v, DenseLayout::Graph).unwrap(), v)
+}
+
 #[test]
 fn round_trip_keeps_passages_and_results() {
-    let (index, v) = sample(300);
-    let bytes = index.to_bytes();
-    let back = Index::from_bytes(&bytes).unwrap();
-    assert_eq!(back.chunks(), index.chunks());
-    assert_eq!(back.info(), index.info());
-    assert_eq!(back.graph, index.graph);
-    for q in vectors(20, 32, 99) {
-        assert_eq!(back.dense_search(&q, 10).unwrap(), index.dense_search(&q, 10).unwrap());
+    for (index, v) in [sample(300), sample_with_graph(300)] {
+        let bytes = index.to_bytes();
+        let back = Index::from_bytes(&bytes).unwrap();
+        assert_eq!(back.chunks(), index.chunks());
+        assert_eq!(back.info(), index.info());
+        assert_eq!(back.dense_layout(), index.dense_layout());
+        assert_eq!(back.hnsw.as_ref().map(|h| &h.graph), index.hnsw.as_ref().map(|h| &h.graph));
+        for q in vectors(20, 32, 99) {
+            assert_eq!(back.dense_search(&q, 10).unwrap(), index.dense_search(&q, 10).unwrap());
+        }
+        assert_eq!(back.bm25_search("topic3 borrowing", 10), index.bm25_search("topic3 borrowing", 10));
+        assert_eq!(back.bm25.lengths, index.bm25.lengths, "lengths are the sums of the stored term frequencies");
+        assert_eq!(back.vectors, index.vectors);
+        assert_eq!(back.to_bytes(), bytes);
+        let exact = back.exact_search(&v[5], 1).unwrap();
+        assert_eq!(exact[0].0, 5);
+        assert!((exact[0].1 - 1.0).abs() < 1e-2);
     }
-    assert_eq!(back.bm25_search("topic3 borrowing", 10), index.bm25_search("topic3 borrowing", 10));
-    assert_eq!(back.to_bytes(), bytes);
-    let exact = back.exact_search(&v[5], 1).unwrap();
-    assert_eq!(exact[0].0, 5);
-    assert!((exact[0].1 - 1.0).abs() < 1e-2);
+}
+
+#[test]
+fn small_indexes_are_flat_exact_and_store_no_graph() {
+    assert_eq!(DenseLayout::for_passages(FLAT_MAX_PASSAGES), DenseLayout::Flat);
+    assert_eq!(DenseLayout::for_passages(FLAT_MAX_PASSAGES + 1), DenseLayout::Graph);
+    let (flat, _) = sample(300);
+    let (graph, _) = sample_with_graph(300);
+    assert_eq!(flat.dense_layout(), DenseLayout::Flat);
+    for q in vectors(20, 32, 5) {
+        assert_eq!(flat.dense_search(&q, 10).unwrap(), flat.exact_search(&q, 10).unwrap());
+    }
+    assert_eq!(flat.size_report().graph, 1);
+    assert!(graph.size_report().graph > 300 * 10, "{:?}", graph.size_report());
+    assert_eq!(graph.size_report().total - flat.size_report().total, graph.size_report().graph - 1);
+    // Removing pages picks the layout anew for the smaller index.
+    let urls: Vec<String> = (0..40).map(|p| format!("page{p}.html")).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    assert_eq!(graph.with_changes(&urls, vec![], &[]).unwrap().dense_layout(), DenseLayout::Flat);
+}
+
+#[test]
+fn an_unknown_dense_layout_is_corrupt() {
+    let (index, _) = sample(20);
+    let mut bytes = index.to_bytes();
+    let r = index.size_report();
+    // The layout tag is the byte after the vectors, which are followed by the BM25 postings.
+    let tag = bytes.len() - FOOTER_LEN - r.bm25 - 1;
+    assert_eq!(bytes[tag], 0);
+    bytes[tag] = 7;
+    assert_eq!(Index::from_bytes(&reseal(bytes)).unwrap_err(), IndexError::Corrupt("dense layout"));
 }
 
 #[test]
 fn hnsw_recall_against_exact_search() {
-    let (index, _) = sample(2000);
+    let (index, _) = sample_with_graph(2000);
     let queries = vectors(50, 32, 1234);
     let mut hits = 0;
     for q in &queries {
@@ -81,9 +121,11 @@ fn header_errors_are_typed() {
     assert_eq!(Index::from_bytes(b"GGUF....").unwrap_err(), IndexError::NotAnIndex);
     assert_eq!(Index::from_bytes(&[]).unwrap_err(), IndexError::NotAnIndex);
 
-    let mut v2 = bytes.clone();
-    v2[8] = 2;
-    assert_eq!(Index::from_bytes(&v2).unwrap_err(), IndexError::Incompatible { found: 2, supported: 1 });
+    for older_or_newer in [1, 3] {
+        let mut other = bytes.clone();
+        other[8] = older_or_newer;
+        assert_eq!(Index::from_bytes(&other).unwrap_err(), IndexError::Incompatible { found: older_or_newer as u32, supported: 2 });
+    }
 
     let cut = &bytes[..bytes.len() - 10];
     assert!(matches!(Index::from_bytes(cut).unwrap_err(), IndexError::Truncated { .. }));
@@ -104,21 +146,22 @@ fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn crafted_bodies_never_panic() {
-    let (index, _) = sample(40);
-    let bytes = index.to_bytes();
-    let mut errors = 0;
-    for pos in HEADER_LEN..bytes.len() - FOOTER_LEN {
-        for flip in [0x01u8, 0x80, 0xff] {
-            let mut b = bytes.clone();
-            b[pos] ^= flip;
-            if Index::from_bytes(&reseal(b)).is_err() {
-                errors += 1;
+    for (index, _) in [sample(40), sample_with_graph(40)] {
+        let bytes = index.to_bytes();
+        let mut errors = 0;
+        for pos in HEADER_LEN..bytes.len() - FOOTER_LEN {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[pos] ^= flip;
+                if Index::from_bytes(&reseal(b)).is_err() {
+                    errors += 1;
+                }
             }
         }
-    }
-    assert!(errors > 0);
-    for len in 0..bytes.len() {
-        assert!(Index::from_bytes(&bytes[..len]).is_err());
+        assert!(errors > 0);
+        for len in 0..bytes.len() {
+            assert!(Index::from_bytes(&bytes[..len]).is_err());
+        }
     }
 }
 
@@ -150,7 +193,7 @@ fn changes_make_a_new_index_and_keep_the_old() {
 #[test]
 fn vector_only_index_finds_each_vector_and_round_trips() {
     let v = vectors(200, 32, 21);
-    let index = Index::from_vectors(32, &v).unwrap();
+    let index = Index::from_vectors(32, &v, DenseLayout::Graph).unwrap();
     assert_eq!(index.len(), 200);
     assert_eq!(index.info().embedder, "external");
     for i in [0, 57, 199] {
@@ -159,6 +202,6 @@ fn vector_only_index_finds_each_vector_and_round_trips() {
     }
     let back = Index::from_bytes(&index.to_bytes()).unwrap();
     assert_eq!(back.exact_search(&v[9], 3).unwrap(), index.exact_search(&v[9], 3).unwrap());
-    assert!(matches!(Index::from_vectors(32, &[]), Err(IndexError::Empty)));
-    assert!(matches!(Index::from_vectors(16, &v), Err(IndexError::Dimension { expected: 16, found: 32 })));
+    assert!(matches!(Index::from_vectors(32, &[], DenseLayout::Flat), Err(IndexError::Empty)));
+    assert!(matches!(Index::from_vectors(16, &v, DenseLayout::Flat), Err(IndexError::Dimension { expected: 16, found: 32 })));
 }

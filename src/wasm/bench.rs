@@ -4,7 +4,7 @@
 
 use super::{choose_backend, choose_embedder_backend, embedder, generator_from_js, invalid, js_error, to_js, Failure};
 use crate::generate::GenerateOptions;
-use crate::{Embedder, Generator, Index};
+use crate::{DenseLayout, Embedder, Generator, Index};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
@@ -157,14 +157,15 @@ pub struct WasmVectorIndex {
 
 #[wasm_bindgen]
 impl WasmVectorIndex {
-    /// Builds the index from `vectors`, `dim` floats per vector one after another.
+    /// Builds the HNSW index from `vectors`, `dim` floats per vector one after another (the
+    /// bench compares graph searches; `exactSearch` scans).
     #[wasm_bindgen(constructor)]
     pub fn new(vectors: &[f32], dim: usize) -> Result<WasmVectorIndex, Failure> {
         if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(invalid(format!("{} floats are not a whole number of {dim}-long vectors", vectors.len())));
         }
         let rows: Vec<Vec<f32>> = vectors.chunks(dim).map(<[f32]>::to_vec).collect();
-        Ok(WasmVectorIndex { index: Index::from_vectors(dim, &rows).map_err(js_error)? })
+        Ok(WasmVectorIndex { index: Index::from_vectors(dim, &rows, DenseLayout::Graph).map_err(js_error)? })
     }
 
     /// Loads an index written by `toBytes`.

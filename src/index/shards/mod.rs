@@ -17,8 +17,8 @@ pub use write::write_shards;
 
 /// The entry file's name inside a sharded index's folder.
 pub const ENTRY_FILE: &str = "entry.bin";
-/// The format version of every sharded index file.
-pub const SHARDS_VERSION: u32 = 1;
+/// The format version of every sharded index file (2: passages and vectors column by column).
+pub const SHARDS_VERSION: u32 = 2;
 const ENTRY_MAGIC: &[u8; 8] = b"WASMRAGE";
 const PARTITION_MAGIC: &[u8; 8] = b"WASMRAGV";
 const POSTINGS_MAGIC: &[u8; 8] = b"WASMRAGT";

@@ -7,7 +7,7 @@ use super::{ShardFile, ShardKind, ENTRY_MAGIC, SHARDS_VERSION};
 use crate::chunk::Chunk;
 use crate::index::bm25::{idf_of, query_terms, term_score, top_k};
 use crate::index::codec::{unframe, Reader};
-use crate::index::records::{read_info, read_pages, read_passage, read_vector};
+use crate::index::records::{read_info, read_pages, read_passages, read_vectors};
 use crate::index::vector::QVec;
 use crate::index::{IndexError, IndexInfo};
 use crate::retrieve::{fuse, Hit, RetrieveOptions};
@@ -71,7 +71,7 @@ impl ShardedIndex {
         if n_partitions == 0 {
             return Err(IndexError::Corrupt("partition count"));
         }
-        let centroids = (0..n_partitions).map(|_| read_vector(&mut r, dim)).collect::<Result<_, _>>()?;
+        let centroids = read_vectors(&mut r, dim, n_partitions)?;
         let n_terms = r.count(1, "term chunk count")?;
         let first_terms: Vec<String> = (0..n_terms).map(|_| r.str("first term")).collect::<Result<_, _>>()?;
         if first_terms.windows(2).any(|w| w[0] >= w[1]) {
@@ -236,7 +236,7 @@ impl ShardedIndex {
 
     fn read_partition(&self, r: &mut Reader) -> Result<Vec<(u32, QVec)>, IndexError> {
         let n = r.count(5 + self.info.dim, "partition size")?;
-        let mut vectors = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
         let mut id = 0u64;
         for i in 0..n {
             let delta = r.varint("passage id")?;
@@ -247,12 +247,13 @@ impl ShardedIndex {
             if id >= self.passages as u64 {
                 return Err(IndexError::Corrupt("passage id"));
             }
-            vectors.push((id as u32, read_vector(r, self.info.dim)?));
+            ids.push(id as u32);
         }
+        let vectors = read_vectors(r, self.info.dim, n)?;
         if !r.is_done() {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
-        Ok(vectors)
+        Ok(ids.into_iter().zip(vectors).collect())
     }
 
     fn read_terms(&self, r: &mut Reader) -> Result<HashMap<String, Postings>, IndexError> {
@@ -295,11 +296,10 @@ impl ShardedIndex {
             return Err(IndexError::Corrupt("fragment range"));
         }
         let pages = read_pages(r)?;
-        let mut passages = Vec::new();
-        for _ in u64::from(start)..end {
-            let chunk = read_passage(r, &pages)?;
-            passages.push(Passage { chunk, vector: read_vector(r, self.info.dim)? });
-        }
+        let n = usize::try_from(end - u64::from(start)).map_err(|_| IndexError::Corrupt("fragment range"))?;
+        let chunks = read_passages(r, &pages, n)?;
+        let vectors = read_vectors(r, self.info.dim, n)?;
+        let passages = chunks.into_iter().zip(vectors).map(|(chunk, vector)| Passage { chunk, vector }).collect();
         if !r.is_done() {
             return Err(IndexError::Corrupt("trailing bytes"));
         }

@@ -126,8 +126,8 @@ fn damaged_stale_and_misplaced_files_are_refused() {
     assert_eq!(ShardedIndex::open(&flipped).unwrap_err(), IndexError::Checksum);
     assert!(matches!(ShardedIndex::open(&entry[..entry.len() - 1]), Err(IndexError::Truncated { .. })));
     let mut newer = entry.clone();
-    newer[8] = 2;
-    assert!(matches!(ShardedIndex::open(&newer), Err(IndexError::Incompatible { found: 2, .. })));
+    newer[8] = 3;
+    assert!(matches!(ShardedIndex::open(&newer), Err(IndexError::Incompatible { found: 3, supported: 2 })));
     assert_eq!(ShardedIndex::open(&files[1].1).unwrap_err(), IndexError::NotAnIndex);
     assert_eq!(ShardedIndex::open(b"").unwrap_err(), IndexError::NotAnIndex);
 

@@ -5,7 +5,7 @@ use super::partition::partition;
 use super::{ShardFile, ShardKind, ShardOptions, ENTRY_FILE, ENTRY_MAGIC, SHARDS_VERSION};
 use crate::index::bm25::{idf_of, term_score};
 use crate::index::codec::{frame, Writer};
-use crate::index::records::{write_info, write_vector, Pages};
+use crate::index::records::{write_info, write_vectors, Pages};
 use crate::index::vector::QVec;
 use crate::index::Index;
 
@@ -34,8 +34,8 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
         for &id in ids {
             w.varint(u64::from(id - prev));
             prev = id;
-            write_vector(&mut w, &index.vectors[id as usize]);
         }
+        write_vectors(&mut w, ids.iter().map(|&id| &index.vectors[id as usize]));
         file(ShardKind::Vectors, number, w);
     }
 
@@ -89,10 +89,8 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
         let chunks = &index.chunks[start..end];
         let pages = Pages::of(chunks);
         pages.write(&mut w);
-        for (c, v) in chunks.iter().zip(&index.vectors[start..end]) {
-            pages.write_passage(&mut w, c);
-            write_vector(&mut w, v);
-        }
+        pages.write_passages(&mut w, chunks.iter());
+        write_vectors(&mut w, index.vectors[start..end].iter());
         file(ShardKind::Text, number, w);
         start = end;
     }
@@ -104,9 +102,8 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
     w.varint(options.probe.max(1) as u64);
     w.f32(avg);
     w.varint(parts.centroids.len() as u64);
-    for c in &parts.centroids {
-        write_vector(&mut w, &QVec::quantize(c));
-    }
+    let centroids: Vec<QVec> = parts.centroids.iter().map(|c| QVec::quantize(c)).collect();
+    write_vectors(&mut w, centroids.iter());
     w.varint(first_terms.len() as u64);
     for t in &first_terms {
         w.str(t);
