@@ -275,7 +275,7 @@ pub enum Progress {
         /// Total.
         total: usize,
     },
-    /// Building the HNSW graph and BM25 postings.
+    /// Building the BM25 postings and, for a large index, the HNSW graph.
     Indexing,
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use wasmrag::index::Index;
+use wasmrag::index::{DenseLayout, Index};
 use wasmrag::retrieve::{retrieve, Fusion, RetrieveOptions};
 use wasmrag::{Document, Embedder, Format};
 
@@ -170,8 +170,12 @@ pub fn modes(hybrid: &RetrieveOptions) -> [(&'static str, RetrieveOptions); 3] {
     [("dense", weighted(1.0)), ("bm25", weighted(0.0)), ("hybrid", base.clone())]
 }
 
-/// Share of the exact top-10 neighbours that HNSW returns, over the queries.
-pub fn hnsw_recall(index: &Index, vectors: &[Vec<f32>]) -> f64 {
+/// Share of the exact top-10 neighbours that HNSW returns, over the queries; `None` for a flat
+/// index, whose dense search is the exact one.
+pub fn hnsw_recall(index: &Index, vectors: &[Vec<f32>]) -> Option<f64> {
+    if index.dense_layout() == DenseLayout::Flat {
+        return None;
+    }
     let mut found = 0;
     let mut total = 0;
     for v in vectors {
@@ -179,7 +183,7 @@ pub fn hnsw_recall(index: &Index, vectors: &[Vec<f32>]) -> f64 {
         found += index.dense_search(v, 10).unwrap_or_default().iter().filter(|h| exact.contains(&h.0)).count();
         total += exact.len();
     }
-    found as f64 / total.max(1) as f64
+    Some(found as f64 / total.max(1) as f64)
 }
 
 /// Fusion settings tried by `--sweep`, for tuning on a training split.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use wasmrag::index::shards::ShardOptions;
+use wasmrag::index::FLAT_MAX_PASSAGES;
 use wasmrag::rag::Progress;
 use wasmrag::{AskOptions, ChunkOptions, Embedder, EmbeddingCache, Generator, Index, Rag};
 
@@ -852,7 +853,10 @@ fn evaluate(
         println!("{name:<8} {:>8.4} {:>10.4} {:>11.4}", m.ndcg_at_10, m.recall_at_10, m.recall_at_100);
     }
     println!("hybrid = {:?}, dense weight {}", hybrid.fusion, hybrid.dense_weight);
-    println!("HNSW recall@10 against exact search on the same vectors: {hnsw_recall:.4}");
+    match hnsw_recall {
+        Some(recall) => println!("HNSW recall@10 against exact search on the same vectors: {recall:.4}"),
+        None => println!("HNSW recall@10: none (a flat index of up to {FLAT_MAX_PASSAGES} passages; its dense search is exact)"),
+    }
     if sweep {
         println!("\nsweep ({split} split): hybrid fusion settings");
         println!("{:<22} {:>6} {:>8} {:>11}", "fusion", "dense", "nDCG@10", "Recall@100");

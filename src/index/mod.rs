@@ -365,7 +365,7 @@ impl Index {
         let text = w.bytes.len() - start;
 
         let start = w.bytes.len();
-        records::write_vectors(&mut w, self.vectors.iter());
+        records::write_vectors(&mut w, self.info.dim, self.vectors.iter());
         let vectors = w.bytes.len() - start;
 
         let start = w.bytes.len();
@@ -429,7 +429,14 @@ impl Index {
         let mut terms = Vec::with_capacity(n_terms);
         for _ in 0..n_terms {
             let term = r.str("term")?;
-            terms.push((term, r.count(2, "postings")?));
+            if terms.last().is_some_and(|(last, _): &(String, usize)| *last >= term) {
+                return Err(IndexError::Corrupt("term order"));
+            }
+            let df = r.count(2, "postings")?;
+            if df == 0 {
+                return Err(IndexError::Corrupt("postings"));
+            }
+            terms.push((term, df));
         }
         let mut postings = HashMap::with_capacity(n_terms);
         let mut docs = Vec::with_capacity(terms.len());

@@ -111,14 +111,14 @@ pub(super) fn read_passages(r: &mut Reader, pages: &[(String, String)], n: usize
     Ok(chunks)
 }
 
-/// Writes int8 vectors column by column: every scale, then the first component of every
+/// Writes int8 vectors of `dim` values column by column: every scale, then the first component of every
 /// vector, then the second, and so on; each component has its own spread, so gzip codes the
 /// values in fewer bits side by side than vector after vector.
-pub(super) fn write_vectors<'v>(w: &mut Writer, vectors: impl Iterator<Item = &'v QVec> + Clone) {
+pub(super) fn write_vectors<'v>(w: &mut Writer, dim: usize, vectors: impl Iterator<Item = &'v QVec> + Clone) {
     for v in vectors.clone() {
+        debug_assert_eq!(v.values.len(), dim, "every vector of an index has its dimension");
         w.f32(v.scale);
     }
-    let dim = vectors.clone().next().map_or(0, |v| v.values.len());
     for d in 0..dim {
         for v in vectors.clone() {
             w.raw(&[v.values[d] as u8]);

@@ -174,7 +174,8 @@ impl WasmVectorIndex {
         Ok(WasmVectorIndex { index: Index::from_bytes(bytes).map_err(js_error)? })
     }
 
-    /// Numbers of the `k` nearest vectors by the HNSW graph, nearest first.
+    /// Numbers of the `k` nearest vectors by the HNSW graph (a scan for a flat index read by
+    /// `fromBytes`), nearest first.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<u32>, Failure> {
         Ok(self.index.dense_search(query, k).map_err(js_error)?.into_iter().map(|(id, _)| id).collect())
     }

@@ -35,7 +35,7 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
             w.varint(u64::from(id - prev));
             prev = id;
         }
-        write_vectors(&mut w, ids.iter().map(|&id| &index.vectors[id as usize]));
+        write_vectors(&mut w, index.info.dim, ids.iter().map(|&id| &index.vectors[id as usize]));
         file(ShardKind::Vectors, number, w);
     }
 
@@ -90,7 +90,7 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
         let pages = Pages::of(chunks);
         pages.write(&mut w);
         pages.write_passages(&mut w, chunks.iter());
-        write_vectors(&mut w, index.vectors[start..end].iter());
+        write_vectors(&mut w, index.info.dim, index.vectors[start..end].iter());
         file(ShardKind::Text, number, w);
         start = end;
     }
@@ -103,7 +103,7 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
     w.f32(avg);
     w.varint(parts.centroids.len() as u64);
     let centroids: Vec<QVec> = parts.centroids.iter().map(|c| QVec::quantize(c)).collect();
-    write_vectors(&mut w, centroids.iter());
+    write_vectors(&mut w, index.info.dim, centroids.iter());
     w.varint(first_terms.len() as u64);
     for t in &first_terms {
         w.str(t);
