@@ -29,7 +29,7 @@ check:
 lint:
 	bash scripts/lint.sh
 
-## Fuzz the index decoder, GGUF loading (generator and int8 embedder), the chunkers, the tokenizer and the page's requests (10 min each; nightly).
+## Fuzz the index decoder, the sharded index reader, GGUF loading (generator and int8 embedder), the chunkers, the tokenizer and the page's requests (10 min each; nightly).
 fuzz:
 	bash scripts/fuzz.sh
 
@@ -45,5 +45,6 @@ bench:
 bench-native:
 	bash scripts/bench-native.sh
 
+## Print the sharded index's sizes, bytes per query and recall beside the single file.
 bench-shards:
 	bash scripts/bench-shards.sh

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 use wasmrag::chunk::chunk_document;
+use wasmrag::index::shards::ShardedIndex;
 use wasmrag::index::{Index, FORMAT_VERSION, MAGIC};
 use wasmrag::messages::{check_fields, AskMessage, DocumentMessage, ASK_FIELDS, DOCUMENT_FIELDS, MAX_SOURCES};
 use wasmrag::sample::Draw;
+use wasmrag::RetrieveOptions;
 use wasmrag::{CancelFlag, ChunkOptions, Document, Embedder, Format, Generator};
 
 /// `body` in a valid index envelope (magic, version, length, CRC-32), so inputs get past the
@@ -30,6 +32,59 @@ pub fn index(data: &[u8]) {
             let _ = index.dense_search(&vec![0.05; index.info().dim], 5);
             assert_eq!(Index::from_bytes(&index.to_bytes()).map(|i| i.len()), Ok(index.len()));
         }
+    }
+}
+
+/// The files of a sharded index packed in one input: records of a flag byte, a path (one byte
+/// of length, then the path), a body (four bytes of length, little-endian, then the body). The
+/// first record is the entry. A record whose flag is odd is sealed: its first 12 bytes (magic
+/// and version) are kept and the rest gets a valid length and CRC-32, so inputs reach the
+/// field checks. A cut record ends the list.
+pub fn unpack_shards(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut rest = data;
+    while let [flag, path_len, tail @ ..] = rest {
+        let Some((path, tail)) = tail.split_at_checked(*path_len as usize) else { break };
+        let Some((len, tail)) = tail.split_first_chunk::<4>() else { break };
+        let Some((body, tail)) = tail.split_at_checked((u32::from_le_bytes(*len) as usize).min(tail.len())) else { break };
+        let body = if flag % 2 == 1 && body.len() >= 12 {
+            let mut file = body[..12].to_vec();
+            file.extend((body.len() as u64 - 12).to_le_bytes());
+            file.extend(&body[12..]);
+            let crc = crc32fast::hash(&file);
+            file.extend(crc.to_le_bytes());
+            file
+        } else {
+            body.to_vec()
+        };
+        files.push((String::from_utf8_lossy(path).into_owned(), body));
+        rest = tail;
+    }
+    files
+}
+
+/// The sharded index reader: an entry, then any files loaded into it; whatever was accepted
+/// must search (keyword, dense, hybrid) and give the passages of its hits or a typed error.
+pub fn shards(data: &[u8]) {
+    let files = unpack_shards(data);
+    let Some(((_, entry), rest)) = files.split_first() else { return };
+    let Ok(mut index) = ShardedIndex::open(entry) else { return };
+    let query = "the owner of a value";
+    let vector = vec![0.05; index.info().dim];
+    let _ = index.needed(query, Some(&vector));
+    for (path, bytes) in rest {
+        let _ = index.load(path, bytes);
+    }
+    let mut ids: Vec<u32> = index.bm25_search(query, 5).unwrap_or_default().into_iter().map(|(id, _)| id).collect();
+    ids.extend(index.dense_search(&vector, 5).unwrap_or_default().into_iter().map(|(id, _)| id));
+    if let Ok(hits) = index.retrieve(query, &vector, &RetrieveOptions::default()) {
+        ids.extend(hits.iter().map(|h| h.chunk));
+    }
+    let _ = index.needed_passages(&ids);
+    for id in ids {
+        assert!((id as usize) < index.len(), "hit {id} of {}", index.len());
+        let _ = index.passage(id);
+        let _ = index.cosine(id, &vector);
     }
 }
 

@@ -96,8 +96,10 @@ export async function fetchAsset(spec, { cacheName, strategy, onProgress }) {
     const actual = await sha256(bytes);
     if (actual !== expected) throw new WasmragError("integrity", `${url}: SHA-256 mismatch (expected ${expected}, got ${actual})`);
   }
-  if (cache) {
-    await cache.put(url, new Response(bytes, { headers: { "content-type": "application/octet-stream" } })).catch(() => {});
-  }
+  // Kept for offline visits; a failed write costs only the offline copy. The index (network
+  // first) is needed at once for the first results, so its write is not waited for; a model's
+  // is, so its copy in the write is let go before the model is read into wasm memory.
+  const kept = cache?.put(url, new Response(bytes, { headers: { "content-type": "application/octet-stream" } })).catch(() => {});
+  if (strategy === "cache-first") await kept;
   return bytes;
 }

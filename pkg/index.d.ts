@@ -88,6 +88,13 @@ export interface ProgressEvent {
 export interface CreateRagOptions {
   /** URL (or bytes) of an index built with `wasmrag index`. */
   index?: Asset;
+  /**
+   * URL of a sharded index's entry file (`wasmrag index --site DIR --shards on` writes
+   * `wasmrag/index/entry.bin`), instead of `index`: each search fetches only the files it needs
+   * beside it. Searched only: `ask`, document changes and `exportIndex` reject with
+   * `invalid_state`, and `searchExtract` gives `extract: null`.
+   */
+  shards?: Asset;
   /** Documents to index in the page instead of loading an index. */
   documents?: DocumentInput[];
   /** Embedder files; default: all-MiniLM-L6-v2 shipped in this package. */
@@ -114,7 +121,7 @@ export interface CreateRagOptions {
    * "now" (default): `createRag` resolves once the embedder is loaded too. "later": it resolves
    * as soon as the index is loaded, searches rank by keywords (BM25) with no model byte
    * downloaded, and `rag.loadEmbedder()` (or the first `ask` or document change) loads the
-   * embedder, after which searches are hybrid. Needs `index`, not `documents`.
+   * embedder, after which searches are hybrid. Needs `index` or `shards`, not `documents`.
    */
   loadEmbedder?: "now" | "later";
 }
@@ -279,6 +286,8 @@ export declare class Rag {
     indexedOn: "webgpu" | "cpu" | null;
     /** How searches rank now: "keyword" until the embedder is loaded (`loadEmbedder: "later"`), then "hybrid". */
     retrieval: "keyword" | "hybrid";
+    /** Present and true when the index is sharded (`shards`). */
+    sharded?: boolean;
     loadMs: number;
   } | null;
   /** How many times the runtime crashed (a WebAssembly trap) and was restarted with the same index, documents and generator. */

@@ -7,7 +7,7 @@ export { WasmragError, ERROR_CODES };
 
 const SEARCH_OPTIONS = ["k"];
 const EXTRACT_OPTIONS = ["k", "signal"];
-const CREATE_OPTIONS = ["index", "documents", "onProgress", "embedder", "generator", "backend", "cacheName", "worker", "loadEmbedder"];
+const CREATE_OPTIONS = ["index", "shards", "documents", "onProgress", "embedder", "generator", "backend", "cacheName", "worker", "loadEmbedder"];
 
 const absolute = (spec) => {
   if (typeof spec === "string" || spec instanceof URL) return { url: new URL(spec, globalThis.location?.href).href };
@@ -297,20 +297,25 @@ export class Rag {
  * Worker, so the runtime can be restarted after a crash. Every error is a `WasmragError`
  * with a stable `code`; a misspelt option is `invalid_option`. `loadEmbedder: "later"` resolves as
  * soon as the index is loaded, with keyword search only (no model downloaded) until
- * `rag.loadEmbedder()` or the first call that needs the embedder.
+ * `rag.loadEmbedder()` or the first call that needs the embedder. `shards` instead of `index`
+ * is the URL of a sharded index's entry file (`wasmrag index --site DIR --shards on` writes
+ * `wasmrag/index/entry.bin`): each search then fetches only the files it needs beside it.
+ * A sharded index is searched only: `ask`, `addDocuments`, `removeDocuments` and
+ * `exportIndex` reject with `invalid_state`, and `searchExtract` gives no extract.
  */
 export async function createRag(options = {}) {
   checkOptions(options, CREATE_OPTIONS, "createRag options");
-  const { index, documents, onProgress, embedder, generator, backend = "auto", cacheName = "wasmrag-v1", worker, loadEmbedder = "now" } = options;
+  const { index, shards, documents, onProgress, embedder, generator, backend = "auto", cacheName = "wasmrag-v1", worker, loadEmbedder = "now" } = options;
   if (!["now", "later"].includes(loadEmbedder)) throw new WasmragError("invalid_option", `loadEmbedder must be "now" or "later", not ${JSON.stringify(loadEmbedder)}`);
   if (loadEmbedder === "later" && documents) throw new WasmragError("invalid_option", '`loadEmbedder: "later"` needs an `index`: documents are embedded as they are indexed');
   if (!["auto", "webgpu", "cpu"].includes(backend)) throw new WasmragError("invalid_option", `backend must be "auto", "webgpu" or "cpu", not ${JSON.stringify(backend)}`);
-  if (!index && !documents) throw new WasmragError("invalid_option", "createRag needs an `index` URL or `documents`");
+  if ([index, shards, documents].filter(Boolean).length !== 1) throw new WasmragError("invalid_option", "createRag needs one of an `index` URL, a `shards` entry URL or `documents`");
   const spawn = typeof worker === "function" ? worker : worker ? singleUse(worker) : () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   const e = embedder ?? defaultModels.embedder;
   const rag = new Rag(spawn, onProgress);
   const starting = rag._init({
     index: index && absolute(index),
+    shards: shards && absolute(shards),
     documents,
     embedder: { weights: absolute(e.weights), config: absolute(e.config), tokenizer: absolute(e.tokenizer) },
     generator: absolute(generator ?? defaultModels.generator),

@@ -1,7 +1,8 @@
 // <wasmrag-search>: a search button and dialog for any static site, over the bundle that
 // `wasmrag index --site DIR` writes beside this file. Keyword results come as soon as the
-// index is loaded (no model byte needed); the embedder is fetched when the dialog first opens
-// (or on idle), and results are re-ranked as hybrid once it is ready. The extractive answer
+// index is loaded (no model byte needed); the page reads the bundle's 3 kB manifest when idle,
+// a pointer on the button (or focus on it) starts the keyword runtime, the embedder is fetched
+// when the dialog first opens (or on idle), and results are re-ranked as hybrid once it is ready. The extractive answer
 // shows on top; Ask streams a grounded answer with numbered citations. Every string is
 // replaceable, every text is inserted as text, and the dialog follows the ARIA combobox and
 // listbox patterns. The same script marks the searched words on the page a result opens.
@@ -71,22 +72,36 @@ function queryWords(query) {
   return [...new Set(query.toLowerCase().split(/[^\p{L}\p{N}_]+/u).filter((w) => w.length > 1))];
 }
 
+let manifestRead = null;
+
+/** The bundle's manifest, read once (3 kB; the page reads it when idle, before any dialog opens). */
+function readManifest() {
+  manifestRead ??= fetch(new URL("manifest.json", bundle)).then((response) => {
+    if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
+    return response.json();
+  });
+  // A failed read is tried again by the next caller.
+  manifestRead.catch(() => (manifestRead = null));
+  return manifestRead;
+}
+
 /** Reads the bundle's manifest and starts the runtime with keyword search only. */
 async function start(onProgress) {
-  const response = await fetch(new URL("manifest.json", bundle));
-  if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
-  const manifest = await response.json();
+  const manifest = await readManifest();
   if (manifest.format !== "wasmrag-bundle" || manifest.version !== 1) throw new Error("manifest.json is not a wasmrag bundle this version can read; rebuild it");
   const asset = (a) => a && { url: new URL(a.url, bundle).href, sha256: a.sha256, bytes: a.bytes };
   const { embedder, generator } = manifest.models;
+  const listed = (path) => asset({ ...manifest.files.find((f) => f.path === path), url: path });
+  // A sharded index (a large site) is searched only: it has no answers.
+  const sharded = Boolean(manifest.shards);
   const rag = await createRag({
-    index: asset({ ...manifest.files.find((f) => f.path === manifest.index), url: manifest.index }),
+    ...(sharded ? { shards: listed(manifest.shards.entry) } : { index: listed(manifest.index) }),
     embedder: { weights: asset(embedder.weights), config: asset(embedder.config), tokenizer: asset(embedder.tokenizer) },
     generator: asset(generator) ?? undefined,
     loadEmbedder: "later",
     onProgress,
   });
-  return { rag, canAsk: Boolean(generator) };
+  return { rag, canAsk: Boolean(generator) && !sharded };
 }
 
 /** The shared runtime of the page (one per page, whatever the number of search elements). */
@@ -149,7 +164,7 @@ export class WasmragSearch extends HTMLElement {
     window.addEventListener("keydown", this.#onKey, true);
     const when = this.getAttribute("load-embedder") ?? "open";
     if (when === "now") this.#warm();
-    if (when === "idle") (window.requestIdleCallback ?? setTimeout)(() => this.#warm());
+    (window.requestIdleCallback ?? setTimeout)(() => (when === "idle" ? this.#warm() : readManifest().catch(() => {})));
     if (this.hasAttribute("offline")) this.#keepOffline();
   }
 
@@ -199,6 +214,9 @@ export class WasmragSearch extends HTMLElement {
     const button = el("button", "wasmrag-button", null, { type: "button", "aria-haspopup": "dialog", "aria-keyshortcuts": "Control+K Meta+K /" });
     button.append(el("span", "wasmrag-button-label", s.button), el("kbd", "wasmrag-kbd", s.shortcut));
     button.addEventListener("click", () => this.open());
+    // A pointer on the button or focus on it starts the keyword runtime (no model), so the
+    // dialog that follows has results sooner; the embedder still waits for the dialog.
+    for (const intent of ["pointerenter", "focus"]) button.addEventListener(intent, () => runtime(), { once: true });
     const dialog = el("dialog", "wasmrag-dialog", null, { "aria-label": s.dialogLabel });
     const bar = el("div", "wasmrag-bar");
     const listId = `${this.#id}-list`;
@@ -301,7 +319,8 @@ export class WasmragSearch extends HTMLElement {
       const hits = await rag.search(query, { k });
       if (generation !== this.#generation) return;
       this.#show(hits, query);
-      if (!this.#hybrid || !hits.length) return;
+      // A sharded index has no extract (see createRag's `shards`).
+      if (!this.#hybrid || !hits.length || rag.info?.sharded) return;
       // The extract embeds sentences (half a second): it waits for a pause in the typing and
       // is dropped if the visitor types on.
       const extracting = (this.#extracting = new AbortController());

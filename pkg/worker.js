@@ -6,20 +6,29 @@
 // starts a fresh worker.
 //
 // Calls run in one queue, in the order they arrive. Searches are the exception: they wait only
-// for the calls before them that change the index (init, addDocuments, removeDocuments), so a search can run while an answer streams. That is safe because a search
-// is synchronous and needs only shared access, and an answer holds no borrow of the index
-// between its tokens (its sources and their vectors are copies).
+// for the calls before them that change the index (init, addDocuments, removeDocuments), so a
+// search can run while an answer streams. That is safe because each call into wasm is
+// synchronous (a sharded search awaits only its downloads, between calls), and an answer holds
+// no borrow of the index between its tokens (its sources and their vectors are copies).
 //
 // With `loadEmbedder: "later"`, init loads only the index and searches rank by keywords until
 // `loadEmbedder` (or the first call that needs the embedder) has loaded it; searches made while
 // it downloads do not wait for it.
-import init, { WasmKeywordIndex, WasmRag, __trapForTests } from "./wasm/wasmrag.js";
+//
+// With `shards` (a sharded index's entry file), init reads only the entry; each search then
+// fetches the files it needs beside it, in parallel, round by round (WasmShardedIndex.search),
+// and keeps them for later searches. Such an index is searched only.
+import init, { WasmKeywordIndex, WasmRag, WasmShardedIndex, __trapForTests } from "./wasm/wasmrag.js";
 import { fetchAsset } from "./assets.js";
 import { WasmragError } from "./errors.js";
 
 let rag = null;
 /** The index for keyword search until the embedder is loaded (with `loadEmbedder: "later"`). */
 let keywords = null;
+/** The sharded index, with `shards`; its files load as searches need them. */
+let sharded = null;
+/** Downloads of shard files under way, by path, so two searches fetch a file once. */
+const shardLoads = new Map();
 let config = null;
 let wasmExports = null;
 /** `{backend, adapter, dispatches, fallbackReason}` once the generator is loaded. */
@@ -61,21 +70,34 @@ async function fetchAll(id, entries) {
 }
 
 async function initialise(id, message) {
-  if (rag || keywords) throw new WasmragError("invalid_state", "wasmrag is already initialised");
+  if (rag || keywords || sharded) throw new WasmragError("invalid_state", "wasmrag is already initialised");
   config = message;
   const t0 = performance.now();
+  // The index and the embedder download while the wasm compiles, since none needs another;
+  // a failed download is reported once init has settled.
+  const indexBytes = message.documents ? null : fetchAll(id, [["index", message.shards ?? message.index, "network-first"]]);
+  indexBytes?.catch(() => {});
+  const embedderBytes = message.loadEmbedder === "later" ? null : fetchEmbedder(id);
+  embedderBytes?.catch(() => {});
   wasmExports = await init({ module_or_path: message.wasmUrl });
+  if (message.shards) {
+    const [entry] = await indexBytes;
+    sharded = new WasmShardedIndex(entry);
+    if (embedderBytes) sharded.loadEmbedder(...(await embedderBytes));
+    const retrieval = sharded.hasEmbedder ? "hybrid" : "keyword";
+    return { passages: sharded.passageCount, backend: "wasm-simd", indexedOn: null, retrieval, sharded: true, loadMs: performance.now() - t0 };
+  }
   if (message.loadEmbedder === "later") {
-    const [index] = await fetchAll(id, [["index", message.index, "network-first"]]);
+    const [index] = await indexBytes;
     keywords = new WasmKeywordIndex(index);
     return { passages: keywords.passageCount, backend: "wasm-simd", indexedOn: null, retrieval: "keyword", loadMs: performance.now() - t0 };
   }
-  const [weights, modelConfig, tokenizer] = await fetchEmbedder(id);
+  const [weights, modelConfig, tokenizer] = await embedderBytes;
   if (message.documents) {
     const report = (p) => post({ id, type: "progress", file: "indexing", ...p });
     rag = await WasmRag.fromDocumentsAsync(message.documents, weights, modelConfig, tokenizer, message.backend ?? "auto", report);
   } else {
-    const [index] = await fetchAll(id, [["index", message.index, "network-first"]]);
+    const [index] = await indexBytes;
     rag = new WasmRag(index, weights, modelConfig, tokenizer);
   }
   return { passages: rag.passageCount, backend: "wasm-simd", indexedOn: message.documents ? rag.embedderBackend : null, retrieval: "hybrid", loadMs: performance.now() - t0 };
@@ -92,15 +114,47 @@ const fetchEmbedder = (id) => {
 
 /** Loads the embedder onto the keyword index unless it is loaded, turning searches hybrid. */
 async function ensureEmbedder(id) {
-  if (rag) return { retrieval: "hybrid" };
+  if (rag || sharded?.hasEmbedder) return { retrieval: "hybrid" };
   const [weights, modelConfig, tokenizer] = await fetchEmbedder(id);
+  if (sharded) {
+    sharded.loadEmbedder(weights, modelConfig, tokenizer);
+    return { retrieval: "hybrid" };
+  }
   rag = WasmRag.fromKeywordIndex(keywords, weights, modelConfig, tokenizer);
   keywords = null;
   return { retrieval: "hybrid" };
 }
 
+/** Refuses what a sharded index cannot do: it holds no generator's context and is never rewritten. */
+function oneFileOnly(what) {
+  if (sharded) throw new WasmragError("invalid_state", `${what} needs a one-file index; a sharded index is searched only`);
+}
+
+/** Fetches and loads one file of the sharded index (once, however many searches ask). */
+function loadShard(path) {
+  if (!shardLoads.has(path)) {
+    const url = new URL(path, config.shards.url).href;
+    const loading = fetchAsset({ url }, { cacheName: config.cacheName, strategy: "network-first", onProgress() {} })
+      .then((bytes) => sharded.load(path, bytes))
+      .finally(() => shardLoads.delete(path));
+    shardLoads.set(path, loading);
+  }
+  return shardLoads.get(path);
+}
+
+/** A search of the sharded index: rounds until every file it needs is loaded. */
+async function shardedSearch(query, k) {
+  const vector = sharded.hasEmbedder ? sharded.embed(query) : undefined;
+  for (;;) {
+    const round = sharded.search(query, k, vector);
+    if (round.hits) return round.hits;
+    await Promise.all(round.needed.map(loadShard));
+  }
+}
+
 /** Loads the generator unless it is loaded; calls are queued, so this never runs twice at once. */
 async function ensureGenerator(id) {
+  oneFileOnly("an answer");
   if (rag.hasGenerator) return generatorBackend;
   const [gguf] = await fetchAll(id, [["generator", config.generator, "cache-first"]]);
   generatorBackend = await rag.loadGeneratorWith(gguf, config.backend ?? "auto");
@@ -108,6 +162,7 @@ async function ensureGenerator(id) {
 }
 
 async function ask(id, { question, options }) {
+  oneFileOnly("an answer");
   await ensureEmbedder(id);
   await ensureGenerator(id);
   const t0 = performance.now();
@@ -144,14 +199,16 @@ async function ask(id, { question, options }) {
 
 /** Calls that only read: they may overlap an answer being generated. */
 const reads = {
-  search: (id, { query, k }) => {
+  search: async (id, { query, k }) => {
     const t0 = performance.now();
-    const hits = (rag ?? keywords).search(query, k ?? 5);
+    const hits = sharded ? await shardedSearch(query, k ?? 5) : (rag ?? keywords).search(query, k ?? 5);
     return { hits, ms: performance.now() - t0 };
   },
   // Before the embedder is loaded there is no extract: it ranks sentences by embedding.
-  searchExtract: (id, { query, k }) => {
+  // A sharded index has none either: its sentences are ranked from a one-file index's passages.
+  searchExtract: async (id, { query, k }) => {
     const t0 = performance.now();
+    if (sharded) return { hits: await shardedSearch(query, k ?? 5), extract: null, ms: performance.now() - t0 };
     const { hits, extract } = rag ? rag.searchExtract(query, k ?? 5) : { hits: keywords.search(query, k ?? 5), extract: null };
     return { hits, extract, ms: performance.now() - t0 };
   },
@@ -163,8 +220,8 @@ const reads = {
 /** Calls that change the index: searches queued after them wait for them. */
 const writes = {
   init: initialise,
-  addDocuments: (id, { documents }) => ensureEmbedder(id).then(() => rag.addDocuments(documents)),
-  removeDocuments: (id, { urls }) => ensureEmbedder(id).then(() => rag.removeDocuments(urls)),
+  addDocuments: (id, { documents }) => (oneFileOnly("addDocuments"), ensureEmbedder(id).then(() => rag.addDocuments(documents))),
+  removeDocuments: (id, { urls }) => (oneFileOnly("removeDocuments"), ensureEmbedder(id).then(() => rag.removeDocuments(urls))),
 };
 
 /** The other calls, each run alone. Searches during `loadEmbedder` rank by keywords until it ends. */
@@ -172,7 +229,7 @@ const exclusive = {
   ask,
   loadEmbedder: (id) => ensureEmbedder(id),
   loadGenerator: (id) => ensureGenerator(id),
-  exportIndex: () => (rag ?? keywords).exportIndex(),
+  exportIndex: () => (oneFileOnly("exportIndex"), (rag ?? keywords).exportIndex()),
 };
 
 /** Puts a call in the queue; resolves to its value. */
@@ -206,7 +263,7 @@ self.onmessage = async ({ data }) => {
     if (!handler) throw new WasmragError("invalid_option", `unknown request ${type}`);
     const value = await schedule(type, () => {
       if (crashed) throw new WasmragError("runtime_crashed", `the wasmrag runtime crashed (${crashed})`);
-      if (type !== "init" && !rag && !keywords) throw new WasmragError("invalid_state", "wasmrag is not initialised");
+      if (type !== "init" && !rag && !keywords && !sharded) throw new WasmragError("invalid_state", "wasmrag is not initialised");
       return handler(id, data);
     });
     post({ id, type: "result", value }, value instanceof Uint8Array ? [value.buffer] : []);

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-600}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(index gguf embedder html markdown tokenizer messages)
+[ ${#targets[@]} -gt 0 ] || targets=(index shards gguf embedder html markdown tokenizer messages)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -32,6 +32,36 @@ seed() {
       printf '# Ownership\n\nEach value has an owner.\n\n## Moves {#moves}\n\nA move transfers ownership.\n' > "$pages/own.md"
       cargo run --release --quiet -- --models models index "$pages" --out "$dir/seed.idx" >/dev/null
       head -c 512 "$dir/seed.idx" > "$dir/seed-head" ;;
+    shards)
+      # A four-passage index split into two partitions, two fragments and its postings chunks,
+      # packed as fuzz/checks.rs's `unpack_shards` reads them: whole, the entry alone, the entry
+      # with each kind of file, and each of those sealed (length and CRC-32 left to the check).
+      local pages folder
+      pages=$(mktemp -d)
+      folder=$(mktemp -d)
+      printf '# Ownership\n\nEach value has an owner.\n\n## Moves {#moves}\n\nA move transfers ownership.\n\n## Borrowing\n\nA reference borrows a value.\n\n## Slices\n\nA slice is a view.\n' > "$pages/own.md"
+      cargo run --release --quiet -- --models models index "$pages" --out "$folder/seed.idx" >/dev/null
+      cargo run --release --quiet -- --models models shard "$folder/seed.idx" --out "$folder/shards" \
+        --partition-passages 2 --probe 1 --postings-bytes 64 --fragment-bytes 40 2>/dev/null
+      node - "$folder/shards" "$dir" <<'JS'
+const fs = require("node:fs");
+const [root, out] = process.argv.slice(2);
+const files = ["vectors", "terms", "text"].flatMap((k) => fs.readdirSync(`${root}/${k}`).sort().map((f) => `${k}/${f}`));
+const record = (path, sealed) => {
+  const bytes = fs.readFileSync(`${root}/${path}`);
+  const body = sealed ? Buffer.concat([bytes.subarray(0, 12), bytes.subarray(20, bytes.length - 4)]) : bytes;
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(body.length);
+  return Buffer.concat([Buffer.from([sealed ? 1 : 0, path.length]), Buffer.from(path), len, body]);
+};
+const pack = (name, paths, sealed) => fs.writeFileSync(`${out}/${name}${sealed ? "-sealed" : ""}`, Buffer.concat(["entry.bin", ...paths].map((p) => record(p, sealed))));
+for (const sealed of [false, true]) {
+  pack("whole", files, sealed);
+  pack("entry", [], sealed);
+  for (const kind of ["vectors", "terms", "text"]) pack(kind, files.filter((f) => f.startsWith(kind)), sealed);
+}
+JS
+      rm -rf "$pages" "$folder" ;;
     gguf)
       local gguf=models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf
       for n in 64 1024 16384; do head -c $n "$gguf" > "$dir/head-$n"; done ;;
@@ -67,10 +97,16 @@ for t in "${targets[@]}"; do
   findings=$(find "fuzz/artifacts/$t" -type f | wc -l)
   # Keep the corpus small: only inputs that add coverage.
   (cd fuzz && cargo +nightly fuzz cmin --sanitizer none "$t" "../target/fuzz-corpus/$t" -- -rss_limit_mb=6144) >> "$log" 2>&1 || true
+  # Named seeds (the tests look some up by name; libFuzzer names its inputs by SHA-1) are kept
+  # whatever their size.
+  named=$(mktemp -d)
+  find "fuzz/corpus/$t" -type f ! -regex '.*/[0-9a-f]\{40\}' -exec cp -t "$named" {} + 2>/dev/null || true
   rm -rf "fuzz/corpus/$t" && mkdir -p "fuzz/corpus/$t"
   # Read whole before cutting: `head` closing the pipe early would fail the script (pipefail).
   mapfile -t small < <(find "target/fuzz-corpus/$t" -type f -size -4097c | sort)
   [ ${#small[@]} -eq 0 ] || cp -t "fuzz/corpus/$t" "${small[@]:0:300}"
+  cp -t "fuzz/corpus/$t" "$named"/* 2>/dev/null || true
+  rm -rf "$named"
   report+=("$t: ${runs:-?} executions in ${seconds} s, $findings finding(s), $(ls "target/fuzz-corpus/$t" | wc -l) corpus inputs, $(ls "fuzz/corpus/$t" | wc -l) kept for replay (exit $status)")
 done
 printf '%s\n' "${report[@]}"

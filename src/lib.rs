@@ -6,7 +6,7 @@
 //! grounded [`prompt`], [`generate`] an answer with a small quantised llama model, and
 //! [`ground`] it: every fact it states must be in the sources. [`rag`] ties the stages together
 //! behind a bytes-in, results-out API that the native CLI and the WebAssembly bindings both
-//! wrap. [`gpu`] runs the generator and
+//! wrap; [`sharded`] searches an index split into files fetched per query. [`gpu`] runs the generator and
 //! the encoder on WebGPU (or Vulkan natively) where a GPU is available, with candle on the CPU
 //! as the fallback.
 
@@ -23,6 +23,7 @@ pub mod prompt;
 pub mod rag;
 pub mod retrieve;
 pub mod sample;
+pub mod sharded;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

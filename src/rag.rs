@@ -2,7 +2,7 @@
 //! with cited sources, or say the documents do not contain the answer when retrieval is weak.
 //! Everything takes bytes, not paths, so the browser layer wraps it unchanged.
 
-use crate::chunk::{chunk_document, ChunkError, ChunkOptions, Document};
+use crate::chunk::{chunk_document, Chunk, ChunkError, ChunkOptions, Document};
 use crate::embed::{EmbedError, Embedder, EmbeddingCache, Recent};
 use crate::extract::{self, sentences::sentences, Candidate, Extract, ExtractOptions};
 use crate::generate::{GenerateError, GenerateOptions, Generation, Generator, StopReason};
@@ -131,7 +131,11 @@ pub fn keyword_search(index: &Index, query: &str, k: usize) -> Result<Vec<Search
 
 /// A retrieval hit as a result to show, its text copied and its snippet cut for `query`.
 fn hit(index: &Index, h: &Hit, query: &str, retrieval: Retrieval) -> SearchHit {
-    let c = &index.chunks()[h.chunk as usize];
+    search_hit(&index.chunks()[h.chunk as usize], h, query, retrieval)
+}
+
+/// Passage `c`, ranked as `h` says, as a result to show for `query`.
+pub(crate) fn search_hit(c: &Chunk, h: &Hit, query: &str, retrieval: Retrieval) -> SearchHit {
     SearchHit {
         url: c.link(),
         title: c.title.clone(),
@@ -426,15 +430,22 @@ pub struct Rag {
     recent: Recent,
 }
 
+/// Fails with [`RagError::EmbedderMismatch`] unless `embedder` is the model the index with
+/// `info` was built with: vectors of another model would rank by noise.
+pub(crate) fn check_embedder(info: &IndexInfo, embedder: &Embedder) -> Result<(), RagError> {
+    if info.embedder != embedder.fingerprint() || info.dim != embedder.dim() {
+        return Err(RagError::EmbedderMismatch {
+            index: format!("{} ({} dims)", info.embedder, info.dim),
+            loaded: format!("{} ({} dims)", embedder.fingerprint(), embedder.dim()),
+        });
+    }
+    Ok(())
+}
+
 impl Rag {
     /// Pairs an index with the embedder it was built with.
     pub fn new(index: Index, embedder: Embedder) -> Result<Rag, RagError> {
-        if index.info().embedder != embedder.fingerprint() || index.info().dim != embedder.dim() {
-            return Err(RagError::EmbedderMismatch {
-                index: format!("{} ({} dims)", index.info().embedder, index.info().dim),
-                loaded: format!("{} ({} dims)", embedder.fingerprint(), embedder.dim()),
-            });
-        }
+        check_embedder(index.info(), &embedder)?;
         Ok(Rag { index, embedder, generator: None, recent: Recent::default() })
     }
 

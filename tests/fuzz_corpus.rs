@@ -36,6 +36,23 @@ fn index_corpus() {
 }
 
 #[test]
+fn shards_corpus() {
+    replay("shards", checks::shards);
+    // The seeds reach past the frames: the whole index, packed plain or sealed, loads and searches.
+    for seed in ["whole", "whole-sealed"] {
+        let data = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/shards").join(seed)).expect("seed");
+        let files = checks::unpack_shards(&data);
+        let mut index = wasmrag::index::shards::ShardedIndex::open(&files[0].1).expect(seed);
+        assert_eq!(files.len(), 1 + index.files().len(), "{seed}");
+        for (path, bytes) in &files[1..] {
+            index.load(path, bytes).expect(path);
+        }
+        let hits = index.bm25_search("a move transfers ownership", 3).expect(seed);
+        assert!(!hits.is_empty() && index.passage(hits[0].0).is_ok(), "{seed}");
+    }
+}
+
+#[test]
 fn gguf_corpus() {
     replay("gguf", checks::gguf);
 }

@@ -1,6 +1,8 @@
 //! `wasmrag index --site DIR`: writes a site's search bundle, `DIR/wasmrag/`: the index, the
 //! browser runtime and its UI, the models (or the URLs of a shared copy), and `manifest.json`
-//! listing every file with its size and SHA-256. The bundle is assembled in a temporary folder
+//! listing every file with its size and SHA-256 (a sharded index's files beyond its entry are
+//! only counted: each carries its own CRC-32 and build number, and a large site has thousands,
+//! which the page would read before its first search). The bundle is assembled in a temporary folder
 //! beside it and renamed into place, so a failed run never leaves half a bundle and never
 //! destroys the previous one. Every URL in it is relative (pages to the site root, files to the
 //! manifest), so the site works under any base path.
@@ -14,6 +16,9 @@ pub const BUNDLE_DIR: &str = "wasmrag";
 
 /// The index file's name inside the bundle.
 pub const INDEX_FILE: &str = "index.wasmrag";
+
+/// The folder of a sharded index inside the bundle.
+pub const SHARDS_DIR: &str = "index";
 
 /// Prefix of the temporary folders a run assembles the bundle in (skipped when walking a site).
 const TEMP_PREFIX: &str = ".wasmrag-";
@@ -81,11 +86,34 @@ pub struct Bundle<'a> {
     pub models: Models<'a>,
     /// Whether to include the generator (answers); without it the bundle only searches.
     pub generator: bool,
-    /// The serialized index.
-    pub index: &'a [u8],
+    /// The index.
+    pub index: IndexFiles<'a>,
     /// Whether to put the service worker that keeps pages and runtime for offline visits
     /// ([`SERVICE_WORKER`]) at the site's root, for `<wasmrag-search offline>` to register.
     pub offline: bool,
+}
+
+/// The index `path` names: a bundle folder's index (its one file, or its sharded folder), else
+/// `path` itself; so `search` runs on a bundle as the page does.
+pub fn index_path(path: &Path) -> PathBuf {
+    let (one, sharded) = (path.join(INDEX_FILE), path.join(SHARDS_DIR));
+    if path.join("manifest.json").is_file() && one.is_file() {
+        one
+    } else if path.join("manifest.json").is_file() && sharded.is_dir() {
+        sharded
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// The index as the bundle holds it.
+#[derive(Clone, Copy)]
+pub enum IndexFiles<'a> {
+    /// One file, [`INDEX_FILE`]: what the page downloads whole before its first search.
+    One(&'a [u8]),
+    /// A sharded index's files (paths relative to its entry, the entry first), in [`SHARDS_DIR`]:
+    /// the page reads the entry, then what each search needs.
+    Sharded(&'a [(String, Vec<u8>)]),
 }
 
 /// One file written into the bundle, for the manifest.
@@ -96,12 +124,23 @@ fn entry(dir: &Path, rel: &str) -> Result<Value, BundleError> {
     Ok(json!({ "path": rel, "bytes": bytes, "sha256": sha256 }))
 }
 
-/// Hard-links `from` to `to` (models are large and never edited in place), else copies it.
-fn place(from: &Path, to: &Path) -> Result<(), BundleError> {
+/// How a file enters the bundle.
+#[derive(Clone, Copy)]
+enum Placing {
+    /// A copy of its own, for the small runtime files a site's build may rewrite in place
+    /// (a minifier, a base-path fix-up) without touching the package they came from.
+    Copy,
+    /// A hard link where the file system allows one, else a copy: models are large, pinned by
+    /// SHA-256 and never edited.
+    Link,
+}
+
+/// Puts `from` at `to` as `how` says.
+fn place(from: &Path, to: &Path, how: Placing) -> Result<(), BundleError> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    if std::fs::hard_link(from, to).is_err() {
+    if matches!(how, Placing::Copy) || std::fs::hard_link(from, to).is_err() {
         std::fs::copy(from, to).map_err(io(from))?;
     }
     Ok(())
@@ -157,12 +196,28 @@ impl Bundle<'_> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut files = Vec::new();
         for rel in RUNTIME_FILES {
-            place(&self.runtime.join(rel), &dir.join(rel))?;
+            place(&self.runtime.join(rel), &dir.join(rel), Placing::Copy)?;
             files.push(entry(dir, rel)?);
         }
-        let index_path = dir.join(INDEX_FILE);
-        std::fs::write(&index_path, self.index).map_err(io(&index_path))?;
-        files.push(entry(dir, INDEX_FILE)?);
+        let (index, shards) = match self.index {
+            IndexFiles::One(bytes) => {
+                let path = dir.join(INDEX_FILE);
+                std::fs::write(&path, bytes).map_err(io(&path))?;
+                files.push(entry(dir, INDEX_FILE)?);
+                (json!(INDEX_FILE), Value::Null)
+            }
+            IndexFiles::Sharded(parts) => {
+                for (rel, bytes) in parts {
+                    let path = dir.join(SHARDS_DIR).join(rel);
+                    std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io(&path))?;
+                    std::fs::write(&path, bytes).map_err(io(&path))?;
+                }
+                let entry_rel = format!("{SHARDS_DIR}/{}", parts.first().map_or("", |p| p.0.as_str()));
+                files.push(entry(dir, &entry_rel)?);
+                let bytes: usize = parts.iter().map(|p| p.1.len()).sum();
+                (Value::Null, json!({ "entry": entry_rel, "files": parts.len(), "bytes": bytes }))
+            }
+        };
         let mut wanted = vec![EMBEDDER_INT8, EMBEDDER_CONFIG, EMBEDDER_TOKENIZER];
         if self.generator {
             wanted.push(GENERATOR);
@@ -180,7 +235,7 @@ impl Bundle<'_> {
             let mut asset = entry(folder, rel)?;
             if let Models::Copy(_) = self.models {
                 let to = format!("models/{rel}");
-                place(&source, &dir.join(&to))?;
+                place(&source, &dir.join(&to), Placing::Link)?;
                 files.push(json!({ "path": to, "bytes": asset["bytes"], "sha256": asset["sha256"] }));
             }
             asset.as_object_mut().map(|o| o.remove("path"));
@@ -192,7 +247,8 @@ impl Bundle<'_> {
             "format": "wasmrag-bundle",
             "version": MANIFEST_VERSION,
             "writer": concat!("wasmrag ", env!("CARGO_PKG_VERSION")),
-            "index": INDEX_FILE,
+            "index": index,
+            "shards": shards,
             "models": {
                 "embedder": { "weights": take(EMBEDDER_INT8), "config": take(EMBEDDER_CONFIG), "tokenizer": take(EMBEDDER_TOKENIZER) },
                 "generator": take(GENERATOR),
@@ -231,7 +287,8 @@ mod tests {
     #[test]
     fn writes_every_file_with_its_hash_and_relative_urls() {
         let (site, runtime, models) = setup();
-        let b = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"index bytes", offline: false };
+        let b =
+            Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: IndexFiles::One(b"index bytes"), offline: false };
         let (dir, manifest) = b.write().unwrap();
         assert_eq!(dir, site.join("wasmrag"));
         let files = manifest["files"].as_array().unwrap();
@@ -250,8 +307,14 @@ mod tests {
     #[test]
     fn shared_models_are_urls_and_search_only_has_no_generator() {
         let (site, runtime, models) = setup();
-        let b =
-            Bundle { site: &site, runtime: &runtime, models: Models::Url(&models, "https://cdn.example/m/"), generator: false, index: b"i", offline: false };
+        let b = Bundle {
+            site: &site,
+            runtime: &runtime,
+            models: Models::Url(&models, "https://cdn.example/m/"),
+            generator: false,
+            index: IndexFiles::One(b"i"),
+            offline: false,
+        };
         let (dir, manifest) = b.write().unwrap();
         assert_eq!(manifest["models"]["embedder"]["weights"]["url"], "https://cdn.example/m/all-MiniLM-L6-v2/model.q8_0.gguf");
         assert_eq!(manifest["models"]["embedder"]["weights"]["bytes"], format!("contents of {EMBEDDER_INT8}").len());
@@ -260,12 +323,25 @@ mod tests {
     }
 
     #[test]
+    fn a_sharded_index_lists_its_entry_and_counts_the_other_files() {
+        let (site, runtime, models) = setup();
+        let parts = vec![("entry.bin".to_string(), b"entry".to_vec()), ("text/0.bin".to_string(), b"text zero".to_vec())];
+        let b = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: false, index: IndexFiles::Sharded(&parts), offline: false };
+        let (dir, manifest) = b.write().unwrap();
+        assert_eq!(std::fs::read(dir.join("index/text/0.bin")).unwrap(), b"text zero");
+        assert!(!dir.join(INDEX_FILE).exists() && manifest["index"].is_null());
+        assert_eq!(manifest["shards"], json!({ "entry": "index/entry.bin", "files": 2, "bytes": 14 }));
+        let listed: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+        assert!(listed.contains(&"index/entry.bin") && !listed.contains(&"index/text/0.bin"), "{listed:?}");
+    }
+
+    #[test]
     fn a_failed_run_keeps_the_previous_bundle_and_leaves_no_temporary_folder() {
         let (site, runtime, models) = setup();
-        let good = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"first", offline: false };
+        let good = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: IndexFiles::One(b"first"), offline: false };
         good.write().unwrap();
         std::fs::remove_file(models.join(GENERATOR)).unwrap();
-        let bad = Bundle { index: b"second", ..good };
+        let bad = Bundle { index: IndexFiles::One(b"second"), ..good };
         assert!(matches!(bad.write(), Err(BundleError::Io { .. })));
         assert_eq!(std::fs::read(site.join("wasmrag").join(INDEX_FILE)).unwrap(), b"first");
         let leftovers: Vec<_> =
@@ -276,9 +352,20 @@ mod tests {
     }
 
     #[test]
+    fn rewriting_a_bundled_runtime_file_in_place_leaves_the_package_alone() {
+        let (site, runtime, models) = setup();
+        let b = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: IndexFiles::One(b"i"), offline: false };
+        let (dir, _) = b.write().unwrap();
+        for rel in RUNTIME_FILES {
+            std::fs::OpenOptions::new().write(true).truncate(true).open(dir.join(rel)).unwrap();
+            assert_eq!(std::fs::read_to_string(runtime.join(rel)).unwrap(), format!("contents of {rel}"), "{rel}");
+        }
+    }
+
+    #[test]
     fn offline_puts_the_service_worker_at_the_site_root() {
         let (site, runtime, models) = setup();
-        let plain = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: b"i", offline: false };
+        let plain = Bundle { site: &site, runtime: &runtime, models: Models::Copy(&models), generator: true, index: IndexFiles::One(b"i"), offline: false };
         plain.write().unwrap();
         assert!(!site.join(SERVICE_WORKER).exists(), "only with --offline");
         let offline = Bundle { offline: true, ..plain };

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use wasmrag::index::shards::ShardOptions;
+use wasmrag::index::shards::{write_shards, ShardOptions};
 use wasmrag::index::FLAT_MAX_PASSAGES;
 use wasmrag::rag::Progress;
 use wasmrag::{AskOptions, ChunkOptions, Embedder, EmbeddingCache, Generator, Index, Rag};
@@ -64,7 +64,7 @@ enum Command {
     },
     /// Search an index; needs no generator model.
     Search {
-        /// The index file, or a sharded index's folder (see `shard`).
+        /// The index file, a sharded index's folder (see `shard`), or a site bundle (`index --site`).
         index: PathBuf,
         /// What to look for.
         #[arg(required_unless_present = "queries")]
@@ -259,6 +259,11 @@ struct Output {
     /// `<wasmrag-search offline>` registers so a second visit works with the network off.
     #[arg(long, requires = "site")]
     offline: bool,
+    /// With --site: split the index into files a page fetches per search (`on`), keep it one
+    /// file downloaded whole (`off`), or split it only past FLAT_MAX_PASSAGES (20,000)
+    /// passages, where one file stops being small (`auto`).
+    #[arg(long, requires = "site", value_enum, default_value_t = Sharding::Auto)]
+    shards: Sharding,
     /// With --site: the npm package's folder the runtime and UI are copied from.
     #[arg(long, requires = "site", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg"))]
     runtime: PathBuf,
@@ -277,9 +282,14 @@ impl Output {
     fn target(self) -> Result<Target, CliError> {
         match (self.out, self.site) {
             (Some(out), _) => Ok(Target::File(out)),
-            (None, Some(site)) => {
-                Ok(Target::Site { site, runtime: self.runtime, models_url: self.models_url, generator: !self.no_generator, offline: self.offline })
-            }
+            (None, Some(site)) => Ok(Target::Site {
+                site,
+                runtime: self.runtime,
+                models_url: self.models_url,
+                generator: !self.no_generator,
+                offline: self.offline,
+                shards: self.shards,
+            }),
             (None, None) => Err(CliError::Usage("give --out FILE or --site DIR".into())),
         }
     }
@@ -457,6 +467,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             Ok(())
         }
         Command::Search { index, queries: Some(file), compare, k, probe, .. } => {
+            let index = bundle::index_path(&index);
             let text = String::from_utf8(read(&file)?).map_err(|_| CliError::Usage(format!("{} is not UTF-8 text", file.display())))?;
             let queries: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
             let compare = compare.map(|f| read(&f).and_then(|b| Ok(Index::from_bytes(&b)?))).transpose()?;
@@ -464,9 +475,9 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?);
             Ok(())
         }
-        Command::Search { index, query, k, json, probe, .. } if index.is_dir() => {
+        Command::Search { index, query, k, json, probe, .. } if bundle::index_path(&index).is_dir() => {
             let query = query.unwrap_or_default();
-            let mut folder = shards::Folder::open(&index)?;
+            let mut folder = shards::Folder::open(&bundle::index_path(&index))?;
             if let Some(p) = probe {
                 folder.index.set_probe(p);
             }
@@ -480,21 +491,14 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
                 return Ok(());
             }
             for (i, h) in hits.iter().enumerate() {
-                println!(
-                    "{}. {}\n   {}  (score {:.4})\n   {}\n",
-                    i + 1,
-                    h["title"].as_str().unwrap_or(""),
-                    h["url"].as_str().unwrap_or(""),
-                    h["score"].as_f64().unwrap_or(0.0),
-                    h["snippet"]["text"].as_str().unwrap_or("")
-                );
+                println!("{}. {}\n   {}  (score {:.4})\n   {}\n", i + 1, h.title, h.url, h.score, h.snippet.text);
             }
             eprintln!("{} results in {ms:.1} ms; read {} files, {bytes} bytes with the entry", hits.len(), folder.read.len());
             Ok(())
         }
         Command::Search { index, query, k, json, .. } => {
             let query = query.unwrap_or_default();
-            let rag = load_rag(models, &index)?;
+            let rag = load_rag(models, &bundle::index_path(&index))?;
             let start = Instant::now();
             let found = rag.search_extract(&query, k, &wasmrag::ExtractOptions::default())?;
             let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -870,7 +874,18 @@ fn evaluate(
 /// Where `index` writes: an index file, or a site's bundle.
 enum Target {
     File(PathBuf),
-    Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool, offline: bool },
+    Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool, offline: bool, shards: Sharding },
+}
+
+/// Whether a site bundle's index is sharded (`--shards`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Sharding {
+    /// Sharded past [`FLAT_MAX_PASSAGES`] passages.
+    Auto,
+    /// Always sharded.
+    On,
+    /// Always one file.
+    Off,
 }
 
 /// The pages to index and how to cut them into passages.
@@ -1013,19 +1028,28 @@ fn index(pages: &Pages, target: &Target, vectors: Vectors, models: &Path) -> Res
             std::fs::write(out, &bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
             out.clone()
         }
-        Target::Site { site, runtime, models_url, generator, offline } => {
+        Target::Site { site, runtime, models_url, generator, offline, shards } => {
             let source = match models_url {
                 Some(url) => bundle::Models::Url(models, url),
                 None => bundle::Models::Copy(models),
             };
-            let (dir, manifest) = bundle::Bundle { site, runtime, models: source, generator: *generator, index: &bytes, offline: *offline }.write()?;
+            let split = *shards == Sharding::On || (*shards == Sharding::Auto && built.index.len() > FLAT_MAX_PASSAGES);
+            let parts = split.then(|| write_shards(&built.index, &ShardOptions::default()));
+            let index = parts.as_deref().map_or(bundle::IndexFiles::One(&bytes), bundle::IndexFiles::Sharded);
+            // A sharded index is searched only, so its bundle carries no generator.
+            let generator = *generator && !split;
+            let (dir, manifest) = bundle::Bundle { site, runtime, models: source, generator, index, offline: *offline }.write()?;
             let files = manifest["files"].as_array().map_or(0, Vec::len);
             let total: u64 = manifest["files"].as_array().into_iter().flatten().filter_map(|f| f["bytes"].as_u64()).sum();
+            let sharded = match &parts {
+                Some(p) => format!("; the index in {} files, {} bytes", p.len(), p.iter().map(|f| f.1.len()).sum::<usize>()),
+                None => String::new(),
+            };
             eprintln!(
-                "wrote the bundle {} ({files} files, {total} bytes; add wasmrag-ui.css, wasmrag-ui.js and <wasmrag-search> to your pages)",
+                "wrote the bundle {} ({files} files, {total} bytes{sharded}; add wasmrag-ui.css, wasmrag-ui.js and <wasmrag-search> to your pages)",
                 dir.display()
             );
-            dir.join(bundle::INDEX_FILE)
+            dir.join(if split { bundle::SHARDS_DIR } else { bundle::INDEX_FILE })
         }
     };
     if let Some(file) = cache_file {

@@ -7,11 +7,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasmrag::index::shards::{write_shards, ShardFile, ShardOptions, ShardedIndex, ENTRY_FILE};
-use wasmrag::retrieve::{retrieve, snippet};
-use wasmrag::{Embedder, Index, RetrieveOptions};
-
-/// Characters of passage text a result's snippet shows.
-const SNIPPET_CHARS: usize = 200;
+use wasmrag::retrieve::retrieve;
+use wasmrag::sharded::{self, Round};
+use wasmrag::{Embedder, Index, RetrieveOptions, SearchHit};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
     move |source| CliError::Io { path: path.to_path_buf(), source }
@@ -67,24 +65,16 @@ impl Folder {
         Ok(())
     }
 
-    /// The `k` best passages for `query` as JSON results, reading what they need.
-    pub fn search(&mut self, embedder: &Embedder, query: &str, k: usize) -> Result<Vec<Value>, CliError> {
+    /// The `k` best passages for `query`, hybrid, reading what they need round by round as
+    /// a browser does ([`wasmrag::sharded::search`]).
+    pub fn search(&mut self, embedder: &Embedder, query: &str, k: usize) -> Result<Vec<SearchHit>, CliError> {
         let vector = embedder.embed_one(query)?;
-        self.load(self.index.needed(query, Some(&vector)))?;
-        let hits = self.index.retrieve(query, &vector, &options(k))?;
-        let ids: Vec<u32> = hits.iter().map(|h| h.chunk).collect();
-        self.load(self.index.needed_passages(&ids))?;
-        hits.iter()
-            .map(|h| {
-                let p = self.index.passage(h.chunk)?;
-                let c = &p.chunk;
-                Ok(json!({
-                    "url": c.link(), "title": c.title, "headings": c.headings, "text": c.text,
-                    "snippet": snippet(&c.text, query, SNIPPET_CHARS), "score": h.score,
-                    "cosine": p.vector.dot_f32(&vector), "chunk": h.chunk,
-                }))
-            })
-            .collect()
+        loop {
+            match sharded::search(&self.index, query, Some(&vector), k)? {
+                Round::Found(hits) => return Ok(hits),
+                Round::Needs(files) => self.load(files)?,
+            }
+        }
     }
 }
 
@@ -131,7 +121,7 @@ pub fn measure(dir: &Path, queries: &[String], compare: Option<&Index>, embedder
         if let Some(whole) = compare {
             let vector = embedder.embed_one(query)?;
             let truth = retrieve(whole, query, &vector, &options(k))?;
-            let found = truth.iter().filter(|t| hits.iter().any(|h| h["chunk"] == t.chunk)).count();
+            let found = truth.iter().filter(|t| hits.iter().any(|h| h.chunk == t.chunk)).count();
             recalls.push(found as f64 / truth.len().max(1) as f64);
         }
     }

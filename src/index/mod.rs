@@ -485,4 +485,4 @@ fn searchable_text(c: &Chunk) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

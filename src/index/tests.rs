@@ -2,7 +2,7 @@ use super::codec::{FOOTER_LEN, HEADER_LEN};
 use super::*;
 
 /// Deterministic pseudo-random unit vectors, so tests need no model.
-pub(super) fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+pub(crate) fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = move || {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -11,7 +11,7 @@ pub(super) fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     (0..n).map(|_| crate::embed::normalize((0..dim).map(|_| next()).collect())).collect()
 }
 
-pub(super) fn chunks(n: usize) -> Vec<Chunk> {
+pub(crate) fn chunks(n: usize) -> Vec<Chunk> {
     (0..n)
         .map(|i| Chunk {
             url: format!("page{}.html", i / 4),
@@ -23,7 +23,7 @@ pub(super) fn chunks(n: usize) -> Vec<Chunk> {
         .collect()
 }
 
-pub(super) fn info(dim: usize) -> IndexInfo {
+pub(crate) fn info(dim: usize) -> IndexInfo {
     IndexInfo { embedder: "test".into(), dim, chunking: ChunkOptions::default() }
 }
 

@@ -9,6 +9,7 @@ pub mod bench;
 use crate::chunk::{ChunkError, ChunkOptions, Document};
 use crate::generate::CancelFlag;
 use crate::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
+use crate::index::shards::ShardedIndex;
 use crate::messages::{check_fields, AskMessage, DocumentMessage, ASK_FIELDS};
 use crate::rag::{AskOptions, PendingAnswer, Progress, Rag};
 use crate::{Embedder, Generator, Index};
@@ -408,6 +409,85 @@ impl WasmKeywordIndex {
     #[wasm_bindgen(js_name = exportIndex)]
     pub fn export_index(&self) -> Vec<u8> {
         self.index.to_bytes()
+    }
+}
+
+/// A sharded index (a bundle's `index/` folder) for JavaScript, searched in rounds: `search`
+/// answers `{hits}` once every file it needs is loaded, else `{needed: [path]}`, paths relative
+/// to the entry file for the page to fetch, `load`, and search again
+/// ([`crate::sharded::search`]). Hybrid once `loadEmbedder` has run, by keywords before.
+#[wasm_bindgen]
+pub struct WasmShardedIndex {
+    index: ShardedIndex,
+    embedder: Option<Embedder>,
+}
+
+/// One round of a sharded search as JavaScript receives it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShardRound {
+    hits: Option<Vec<crate::SearchHit>>,
+    needed: Vec<String>,
+}
+
+#[wasm_bindgen]
+impl WasmShardedIndex {
+    /// Reads the entry file (`entry.bin`); the other files are loaded as searches need them.
+    #[wasm_bindgen(constructor)]
+    pub fn new(entry: &[u8]) -> Result<WasmShardedIndex, Failure> {
+        Ok(WasmShardedIndex { index: ShardedIndex::open(entry).map_err(js_error)?, embedder: None })
+    }
+
+    /// Loads the embedder the index was built with (`model_mismatch` for another), so that
+    /// `embed` works and searches given its vector turn hybrid.
+    #[wasm_bindgen(js_name = loadEmbedder)]
+    pub fn load_embedder(&mut self, weights: &js_sys::Uint8Array, config: &[u8], tokenizer: &[u8]) -> Result<(), Failure> {
+        let embedder = embedder_from_js(weights, config, tokenizer)?;
+        crate::rag::check_embedder(self.index.info(), &embedder).map_err(js_error)?;
+        self.embedder = Some(embedder);
+        Ok(())
+    }
+
+    /// Whether `loadEmbedder` has run.
+    #[wasm_bindgen(getter, js_name = hasEmbedder)]
+    pub fn has_embedder(&self) -> bool {
+        self.embedder.is_some()
+    }
+
+    /// The query's embedding, to pass to every round of its search.
+    pub fn embed(&self, query: &str) -> Result<Vec<f32>, Failure> {
+        let embedder = self.embedder.as_ref().ok_or_else(|| Failure::new("invalid_state", "no embedder is loaded; call loadEmbedder first"))?;
+        embedder.embed_one(query).map_err(js_error)
+    }
+
+    /// Checks and keeps one file of the index (`vectors/3.bin`, ...); a bad one is refused
+    /// with `index_corrupt` and nothing loaded before is touched.
+    pub fn load(&mut self, path: &str, bytes: &[u8]) -> Result<(), Failure> {
+        self.index.load(path, bytes).map_err(js_error)
+    }
+
+    /// One round of a search for the `k` best passages: `{hits, needed: []}` with hits shaped
+    /// as `WasmRag.search`'s, or `{hits: null, needed}`. Hybrid given `vector` (from `embed`).
+    pub fn search(&self, query: &str, k: usize, vector: Option<Vec<f32>>) -> Result<JsValue, Failure> {
+        match crate::sharded::search(&self.index, query, vector.as_deref(), k).map_err(js_error)? {
+            crate::sharded::Round::Found(mut hits) => {
+                highlights_utf16(&mut hits);
+                to_js(&ShardRound { hits: Some(hits), needed: Vec::new() })
+            }
+            crate::sharded::Round::Needs(files) => to_js(&ShardRound { hits: None, needed: files.iter().map(|f| f.path()).collect() }),
+        }
+    }
+
+    /// Number of passages in the index.
+    #[wasm_bindgen(getter, js_name = passageCount)]
+    pub fn passage_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Bytes of every file loaded so far, the entry included.
+    #[wasm_bindgen(getter, js_name = loadedBytes)]
+    pub fn loaded_bytes(&self) -> usize {
+        self.index.loaded_bytes()
     }
 }
 

@@ -3,7 +3,8 @@
 // writes the bundle, the test inserts the three lines of HTML into each page, and a reader
 // opens the dialog with Ctrl-K, gets keyword results while the embedder download is held back,
 // then hybrid results, moves with the keyboard, opens a result with its words highlighted, and
-// asks. axe-core checks the open dialog. Screenshots go to target/e2e/.
+// asks. axe-core checks the open dialog. The same pages with a sharded index (`--shards on`)
+// show that a search fetches only the files it needs. Screenshots go to target/e2e/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -30,6 +31,8 @@ let server;
 let context;
 let origin;
 let site;
+/** The same pages with a sharded index (`--shards on`), as a large site's bundle is. */
+let shardedSite;
 
 /** The book's theme, fonts and images with six of its chapters, each given the three lines. */
 function buildSite() {
@@ -49,12 +52,15 @@ function buildSite() {
   const vectors = readFileSync(join(site, "ch08-01-vectors.html"), "utf8");
   writeFileSync(join(site, "offline.html"), vectors.replace("<wasmrag-search>", "<wasmrag-search offline>"));
   execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", "--site", site, "--offline", "--exclude", "offline.html"], { stdio: "inherit" });
+  shardedSite = mkdtempSync(join(tmpdir(), "wasmrag-sharded-site-"));
+  cpSync(site, shardedSite, { recursive: true, filter: (from) => !from.startsWith(join(site, "wasmrag")) });
+  execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", "--site", shardedSite, "--shards", "on", "--exclude", "offline.html"], { stdio: "inherit" });
 }
 
 before(async () => {
   mkdirSync(outDir, { recursive: true });
   buildSite();
-  ({ server, origin } = await serve(["--mount", `/docs/=${site}`]));
+  ({ server, origin } = await serve(["--mount", `/docs/=${site}`, "--mount", `/big/=${shardedSite}`]));
   context = await siteContext("chromium-site");
 });
 
@@ -70,6 +76,7 @@ after(async () => {
   await context?.close();
   server?.kill();
   if (site) rmSync(site, { recursive: true, force: true });
+  if (shardedSite) rmSync(shardedSite, { recursive: true, force: true });
 });
 
 /** Holds back the embedder weights until `release()`; `pending()` says whether they were asked for and not yet sent. */
@@ -216,4 +223,87 @@ test("with --offline, a second visit searches with the network off", { timeout: 
     await offlineContext.setOffline(false);
     await offlineContext.close();
   }
+});
+
+test("a sharded bundle fetches only the files each search needs", { timeout: 600_000 }, async () => {
+  const manifest = JSON.parse(readFileSync(join(shardedSite, "wasmrag/manifest.json"), "utf8"));
+  assert.equal(manifest.index, null);
+  assert.equal(manifest.shards.entry, "index/entry.bin");
+  assert.equal(manifest.models.generator, null, "a sharded bundle is searched only, so it carries no generator");
+  const texts = readdirSync(join(shardedSite, "wasmrag/index/text")).length;
+  assert.ok(texts > 4, `${texts} text fragments`);
+
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(e.message));
+  const fetched = [];
+  page.on("request", (r) => /\/big\/wasmrag\/index[./]/.test(r.url()) && fetched.push(new URL(r.url()).pathname.replace("/big/wasmrag/", "")));
+  const embedder = await holdEmbedder(page);
+  await page.goto(`${origin}/big/ch08-01-vectors.html`);
+  await page.waitForFunction(() => customElements.get("wasmrag-search") && document.querySelector(".wasmrag-button"));
+  await page.keyboard.press("Control+k");
+  await page.waitForSelector("dialog.wasmrag-dialog[open]");
+  await page.keyboard.type("hash map");
+  await page.waitForSelector(".wasmrag-option");
+  const keyword = await options(page);
+  assert.ok(keyword.some((o) => o.href.includes("/big/ch08-03-hash-maps.html")), JSON.stringify(keyword.slice(0, 3)));
+  assert.equal(embedder.pending(), true, "keyword results before the embedder arrives");
+  assert.ok(fetched.includes("index/entry.bin") && fetched.some((f) => f.startsWith("index/terms/")), fetched.join(" "));
+  assert.ok(!fetched.some((f) => f.startsWith("index/vectors/") || f === "index.wasmrag"), `keywords need no vectors: ${fetched.join(" ")}`);
+  const keywordTexts = fetched.filter((f) => f.startsWith("index/text/")).length;
+  assert.ok(keywordTexts > 0 && keywordTexts < texts, `${keywordTexts} of ${texts} text fragments fetched`);
+
+  embedder.release();
+  await page.waitForFunction(() => /Semantic/.test(document.querySelector(".wasmrag-status")?.textContent ?? ""), null, { timeout: 120_000 });
+  // The dialog searches again, hybrid: the partitions nearest the query come first.
+  for (let waited = 0; !fetched.some((f) => f.startsWith("index/vectors/")); waited += 100) {
+    assert.ok(waited < 60_000, `hybrid reads the partitions nearest the query: ${fetched.join(" ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const hybrid = await options(page);
+  assert.ok(hybrid.some((o) => o.href.includes("/big/ch08-03-hash-maps.html")), JSON.stringify(hybrid.slice(0, 3)));
+  assert.equal(new Set(fetched).size, fetched.length, `no file is fetched twice: ${fetched.join(" ")}`);
+  assert.equal(await page.isHidden(".wasmrag-ask"), true, "no Ask action without a generator");
+  await page.screenshot({ path: join(outDir, "site-sharded.png") });
+
+  // The API: a damaged file is refused with its code and nothing is kept, so the same search
+  // works once the file is whole again; answers and exports need a one-file index.
+  await page.route("**/big/wasmrag/index/text/**", (route) => route.fulfill({ status: 200, contentType: "application/octet-stream", body: "WASMRAGX garbage" }));
+  const api = await page.evaluate(async () => {
+    const { createRag } = await import("/big/wasmrag/index.js");
+    const rag = await createRag({ shards: "/big/wasmrag/index/entry.bin", loadEmbedder: "later" });
+    const code = (p) => p.then(() => "none", (e) => e.code);
+    const damaged = await code(rag.search("threads spawn", { k: 3 }));
+    globalThis.shardedRag = rag;
+    return { damaged, info: rag.info };
+  });
+  await page.unroute("**/big/wasmrag/index/text/**");
+  const after = await page.evaluate(async () => {
+    const rag = globalThis.shardedRag;
+    const code = (p) => p.then(() => "none", (e) => e.code);
+    const hits = await rag.search("threads spawn", { k: 3 });
+    await rag.loadEmbedder();
+    const hybrid = await rag.search("How do I start a new thread?", { k: 3 });
+    const asked = await (async () => {
+      try {
+        for await (const event of rag.ask("How do I spawn a thread?")) void event;
+        return "none";
+      } catch (e) {
+        return e.code;
+      }
+    })();
+    const exported = await code(rag.exportIndex());
+    rag.terminate();
+    return { url: hits[0]?.url, retrieval: hits[0]?.retrieval, hybrid: hybrid.map((h) => [h.url, h.retrieval, h.cosine]), asked, exported };
+  });
+  assert.equal(api.damaged, "index_corrupt");
+  assert.equal(api.info.sharded, true);
+  assert.equal(api.info.retrieval, "keyword");
+  assert.match(after.url, /ch16-01-threads\.html/);
+  assert.equal(after.retrieval, "keyword");
+  assert.match(after.hybrid[0][0], /ch16-01-threads\.html/, JSON.stringify(after.hybrid));
+  assert.ok(after.hybrid.every(([, retrieval, cosine]) => retrieval === "hybrid" && cosine > 0), JSON.stringify(after.hybrid));
+  assert.deepEqual([after.asked, after.exported], ["invalid_state", "invalid_state"]);
+  assert.deepEqual(errors, []);
 });
