@@ -22,4 +22,7 @@ export WASMRAG_FIXTURES="$base"
 export CHROMEDRIVER=/usr/bin/chromedriver
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=600
-cargo test --release --target wasm32-unknown-unknown --no-default-features --features bench --test wasm --test wasm_gpu
+# The package's own profile: its dependencies are already built by scripts/build-wasm.sh (a
+# second profile would build them all again, about a minute and a half more on 2 cores), and
+# the bench flavour built next reuses this build's library.
+cargo test --profile wasm-release --target wasm32-unknown-unknown --no-default-features --features bench --test wasm --test wasm_gpu
