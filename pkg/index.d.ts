@@ -94,7 +94,7 @@ export interface CreateRagOptions {
    * beside it. Searched only: `ask`, document changes and `exportIndex` reject with
    * `invalid_state`, and `searchExtract` gives `extract: null`.
    */
-  shards?: Asset;
+  shards?: string | URL | { url: string | URL; sha256?: string; bytes?: number };
   /** Documents to index in the page instead of loading an index. */
   documents?: DocumentInput[];
   /** Embedder files; default: all-MiniLM-L6-v2 shipped in this package. */

@@ -310,6 +310,9 @@ export async function createRag(options = {}) {
   if (loadEmbedder === "later" && documents) throw new WasmragError("invalid_option", '`loadEmbedder: "later"` needs an `index`: documents are embedded as they are indexed');
   if (!["auto", "webgpu", "cpu"].includes(backend)) throw new WasmragError("invalid_option", `backend must be "auto", "webgpu" or "cpu", not ${JSON.stringify(backend)}`);
   if ([index, shards, documents].filter(Boolean).length !== 1) throw new WasmragError("invalid_option", "createRag needs one of an `index` URL, a `shards` entry URL or `documents`");
+  if (shards && !(typeof shards === "string" || shards instanceof URL || (typeof shards === "object" && "url" in shards))) {
+    throw new WasmragError("invalid_option", "`shards` must be the URL of the entry file: the other files are fetched beside it");
+  }
   const spawn = typeof worker === "function" ? worker : worker ? singleUse(worker) : () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   const e = embedder ?? defaultModels.embedder;
   const rag = new Rag(spawn, onProgress);
