@@ -8,6 +8,7 @@ use wasmrag::index::shards::ShardedIndex;
 use wasmrag::index::{Index, FORMAT_VERSION, MAGIC};
 use wasmrag::messages::{check_fields, AskMessage, DocumentMessage, ASK_FIELDS, DOCUMENT_FIELDS, MAX_SOURCES};
 use wasmrag::sample::Draw;
+use wasmrag::sharded::Round;
 use wasmrag::RetrieveOptions;
 use wasmrag::{CancelFlag, ChunkOptions, Document, Embedder, Format, Generator};
 
@@ -64,7 +65,8 @@ pub fn unpack_shards(data: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The sharded index reader: an entry, then any files loaded into it; whatever was accepted
-/// must search (keyword, dense, hybrid) and give the passages of its hits or a typed error.
+/// must search (keyword, dense, hybrid, and in rounds) and give the passages of its hits or a
+/// typed error.
 pub fn shards(data: &[u8]) {
     let files = unpack_shards(data);
     let Some(((_, entry), rest)) = files.split_first() else { return };
@@ -85,6 +87,14 @@ pub fn shards(data: &[u8]) {
         assert!((id as usize) < index.len(), "hit {id} of {}", index.len());
         let _ = index.passage(id);
         let _ = index.cosine(id, &vector);
+    }
+    // A round as the browser runs it, keyword and hybrid: results, or files still to load.
+    for v in [None, Some(&vector[..])] {
+        match wasmrag::sharded::search(&index, query, v, 5) {
+            Ok(Round::Found(hits)) => assert!(hits.len() <= 5, "{} hits for k = 5", hits.len()),
+            Ok(Round::Needs(files)) => assert!(!files.is_empty(), "a round that needs files names one"),
+            Err(_) => {}
+        }
     }
 }
 

@@ -16,10 +16,10 @@ async function openCache(name) {
   }
 }
 
-async function download(url, expected, onProgress) {
+async function download(url, expected, onProgress, revalidate) {
   let response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, revalidate ? { cache: "no-cache" } : undefined);
   } catch (err) {
     throw new WasmragError("network", `${url}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -59,47 +59,58 @@ async function download(url, expected, onProgress) {
  * Returns the bytes of an asset given as bytes, a URL string, or `{url, sha256?, bytes?}`.
  * `strategy` is "cache-first" for immutable, hash-pinned files (models) and "network-first"
  * for files that may change at the same URL (the index), which fall back to the cache offline.
+ * `accept`, if given, reads the bytes (throwing if they are bad) before they are kept, so a
+ * damaged file never reaches the cache, and fetchAsset resolves to what it returns; a kept copy
+ * it refuses is deleted. `revalidate` asks the server even when the browser's HTTP cache
+ * holds the file.
  */
-export async function fetchAsset(spec, { cacheName, strategy, onProgress }) {
-  if (spec instanceof Uint8Array) return spec;
-  if (spec instanceof ArrayBuffer) return new Uint8Array(spec);
+export async function fetchAsset(spec, { cacheName, strategy, onProgress, accept = (bytes) => bytes, revalidate = false }) {
+  if (spec instanceof Uint8Array) return accept(spec);
+  if (spec instanceof ArrayBuffer) return accept(new Uint8Array(spec));
   const { url, sha256: expected, bytes: size } = typeof spec === "string" ? { url: spec } : spec;
   const cache = await openCache(cacheName);
   const verify = async (bytes) => !expected || (await sha256(bytes)) === expected;
-  const cached = async () => {
+  // The kept copy, read by `accept`; null if there is none, or if it is damaged or refused
+  // (then it is deleted), unless `refusal` is asked for: then accept's error is thrown.
+  const cached = async (refusal) => {
     const hit = cache && (await cache.match(url));
     if (!hit) return null;
     const bytes = new Uint8Array(await hit.arrayBuffer());
-    if (await verify(bytes)) return bytes;
+    if (await verify(bytes)) {
+      try {
+        const value = await accept(bytes);
+        onProgress(bytes.length, bytes.length, true);
+        return { value };
+      } catch (err) {
+        await cache.delete(url);
+        if (refusal) throw err;
+        return null;
+      }
+    }
     await cache.delete(url);
     return null;
   };
   if (strategy === "cache-first") {
-    const bytes = await cached();
-    if (bytes) {
-      onProgress(bytes.length, bytes.length, true);
-      return bytes;
-    }
+    const hit = await cached(false);
+    if (hit) return hit.value;
   }
   let bytes;
   try {
-    bytes = await download(url, size, (loaded, total) => onProgress(loaded, total, false));
+    bytes = await download(url, size, (loaded, total) => onProgress(loaded, total, false), revalidate);
   } catch (err) {
-    const fallback = strategy === "network-first" ? await cached() : null;
-    if (fallback) {
-      onProgress(fallback.length, fallback.length, true);
-      return fallback;
-    }
+    const fallback = strategy === "network-first" ? await cached(true) : null;
+    if (fallback) return fallback.value;
     throw err;
   }
   if (expected) {
     const actual = await sha256(bytes);
     if (actual !== expected) throw new WasmragError("integrity", `${url}: SHA-256 mismatch (expected ${expected}, got ${actual})`);
   }
+  const value = await accept(bytes);
   // Kept for offline visits; a failed write costs only the offline copy. The index (network
   // first) is needed at once for the first results, so its write is not waited for; a model's
   // is, so its copy in the write is let go before the model is read into wasm memory.
   const kept = cache?.put(url, new Response(bytes, { headers: { "content-type": "application/octet-stream" } })).catch(() => {});
   if (strategy === "cache-first") await kept;
-  return bytes;
+  return value;
 }

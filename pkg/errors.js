@@ -6,6 +6,7 @@ export const ERROR_CODES = Object.freeze([
   // The index file.
   "index_corrupt",
   "index_version",
+  "index_changed",
   "nothing_indexed",
   // The models.
   "model_invalid",

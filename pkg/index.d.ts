@@ -1,7 +1,9 @@
 /**
  * The stable name of an error, in `WasmragError.code`:
  * - `index_corrupt`: the index file is damaged, truncated or not an index; `index_version`: it
- *   was written by an incompatible version (rebuild it); `nothing_indexed`: no document gave text.
+ *   was written by an incompatible version (rebuild it); `index_changed`: a sharded index was
+ *   rebuilt while it was read and reading its entry again did not help (reload the page);
+ *   `nothing_indexed`: no document gave text.
  * - `model_invalid`: a model file is not a usable embedder or GGUF; `model_mismatch`: the index
  *   was built with another embedder; `no_generator`: none is loaded; `prompt_too_long`.
  * - `network`: a download failed (offline, HTTP error); `integrity`: a file's SHA-256 differs.
@@ -19,6 +21,7 @@
 export type ErrorCode =
   | "index_corrupt"
   | "index_version"
+  | "index_changed"
   | "nothing_indexed"
   | "model_invalid"
   | "model_mismatch"

@@ -4,7 +4,8 @@
 // second visit works with the network off: the page, its styles and scripts, the search dialog,
 // keyword and semantic results and answers. Network first: online, every request goes to the
 // server and the kept copy is refreshed, so a new build of the site is seen at once. The models
-// and the index are kept by the runtime itself (Cache API, SHA-256 checked) and pass through.
+// and the index (one file, or a sharded index's files) are kept by the runtime itself (Cache
+// API, checked before they are kept) and pass through.
 const CACHE = "wasmrag-site-v1";
 const BUNDLE = new URL("wasmrag/", self.registration.scope);
 
@@ -12,7 +13,9 @@ const BUNDLE = new URL("wasmrag/", self.registration.scope);
 function passesThrough(request) {
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return true;
-  return url.href.startsWith(new URL("models/", BUNDLE).href) || url.pathname.endsWith(".wasmrag");
+  const under = (folder) => url.href.startsWith(new URL(folder, BUNDLE).href);
+  // The models, the one-file index, and a sharded index's files (under index/).
+  return under("models/") || under("index/") || url.pathname.endsWith(".wasmrag");
 }
 
 /** Keeps the responses to `urls` that the network gives; a URL that fails is left out. */

@@ -76,12 +76,15 @@ let manifestRead = null;
 
 /** The bundle's manifest, read once (3 kB; the page reads it when idle, before any dialog opens). */
 function readManifest() {
-  manifestRead ??= fetch(new URL("manifest.json", bundle)).then((response) => {
-    if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
-    return response.json();
-  });
-  // A failed read is tried again by the next caller.
-  manifestRead.catch(() => (manifestRead = null));
+  if (!manifestRead) {
+    const read = fetch(new URL("manifest.json", bundle)).then((response) => {
+      if (!response.ok) throw new Error(`manifest.json: HTTP ${response.status}`);
+      return response.json();
+    });
+    manifestRead = read;
+    // A failed read is tried again by the next caller.
+    read.catch(() => manifestRead === read && (manifestRead = null));
+  }
   return manifestRead;
 }
 
@@ -109,13 +112,20 @@ function runtime() {
   if (!instance) {
     const listeners = new Set();
     const started = start((event) => listeners.forEach((f) => f(event)));
+    // A failed start (manifest or index unreachable) is reported by whoever waits for it, if
+    // anyone (a pointer on the button only warms up), and the next call starts afresh.
+    started.catch(() => instance?.started === started && (instance = null));
     let embedder = null;
     instance = {
       listeners,
       started,
-      /** Loads the embedder once; resolves when searches are hybrid. */
+      /** Loads the embedder once (again after a failure); resolves when searches are hybrid. */
       embedder() {
-        embedder ??= started.then(({ rag }) => rag.loadEmbedder());
+        if (!embedder) {
+          const loading = started.then(({ rag }) => rag.loadEmbedder());
+          embedder = loading;
+          loading.catch(() => embedder === loading && (embedder = null));
+        }
         return embedder;
       },
     };
@@ -264,6 +274,12 @@ export class WasmragSearch extends HTMLElement {
     }
   }
 
+  /** Says that loading failed; the dialog's next opening tries again. */
+  #failed(err) {
+    this.#warmed = false;
+    this.#say(format(this.#strings.failed, { message: err.message }));
+  }
+
   /** Starts the runtime and the embedder download; results turn hybrid when it is ready. */
   #warm() {
     if (this.#warmed) return;
@@ -276,7 +292,7 @@ export class WasmragSearch extends HTMLElement {
         if (!this.#hybrid) this.#say(this.#strings.keyword);
         this.#askButtonState();
       },
-      (err) => this.#say(format(this.#strings.failed, { message: err.message })),
+      (err) => this.#failed(err),
     );
     rt.embedder().then(
       () => {
@@ -284,7 +300,7 @@ export class WasmragSearch extends HTMLElement {
         this.#say(this.#strings.hybrid);
         if (this.#query) this.#search(this.#query);
       },
-      (err) => this.#say(format(this.#strings.failed, { message: err.message })),
+      (err) => this.#failed(err),
     );
   }
 
@@ -352,6 +368,8 @@ export class WasmragSearch extends HTMLElement {
   #show(hits, query) {
     const s = this.#strings;
     this.#list.replaceChildren();
+    // How the results shown were ranked ("keyword" or "hybrid"), for styles and tests.
+    this.#list.dataset.retrieval = hits[0]?.retrieval ?? "";
     this.#options = [];
     this.#active = -1;
     this.#input.removeAttribute("aria-activedescendant");

@@ -17,7 +17,9 @@
 //
 // With `shards` (a sharded index's entry file), init reads only the entry; each search then
 // fetches the files it needs beside it, in parallel, round by round (WasmShardedIndex.search),
-// and keeps them for later searches. Such an index is searched only.
+// and keeps them for later searches. Such an index is searched only. The files' URLs carry the
+// entry's build number, so no cache pairs files of two builds; a file of a newer build (the site
+// was redeployed meanwhile) makes the worker read the entry again and search once more.
 import init, { WasmKeywordIndex, WasmRag, WasmShardedIndex, __trapForTests } from "./wasm/wasmrag.js";
 import { fetchAsset } from "./assets.js";
 import { WasmragError } from "./errors.js";
@@ -29,6 +31,8 @@ let keywords = null;
 let sharded = null;
 /** Downloads of shard files under way, by path, so two searches fetch a file once. */
 const shardLoads = new Map();
+/** The entry being read again after `index_changed`, so overlapping searches read it once. */
+let reopening = null;
 let config = null;
 let wasmExports = null;
 /** `{backend, adapter, dispatches, fallbackReason}` once the generator is loaded. */
@@ -51,14 +55,18 @@ const yieldToEvents = () =>
     channel.port2.postMessage(null);
   });
 
-/** Downloads several assets, reporting progress per file and overall. */
+/**
+ * Downloads several assets, reporting progress per file and overall. Each entry is
+ * `[name, spec, strategy, accept?]`; `accept` reads a file before it is cached (fetchAsset).
+ */
 async function fetchAll(id, entries) {
   const state = entries.map(([, spec]) => ({ loaded: 0, total: spec?.bytes ?? 0 }));
   return Promise.all(
-    entries.map(([name, spec, strategy], i) =>
+    entries.map(([name, spec, strategy, accept], i) =>
       fetchAsset(spec, {
         cacheName: config.cacheName,
         strategy,
+        accept,
         onProgress(loaded, total, fromCache) {
           state[i] = { loaded, total };
           const overall = state.reduce((a, s) => ({ loaded: a.loaded + s.loaded, total: a.total + s.total }), { loaded: 0, total: 0 });
@@ -74,22 +82,26 @@ async function initialise(id, message) {
   config = message;
   const t0 = performance.now();
   // The index and the embedder download while the wasm compiles, since none needs another;
-  // a failed download is reported once init has settled.
-  const indexBytes = message.documents ? null : fetchAll(id, [["index", message.shards ?? message.index, "network-first"]]);
+  // a failed download is reported once init has settled. An index searched by keywords first,
+  // and a sharded index's entry, are read before they are cached, so a bad one is never kept.
+  const wasmReady = init({ module_or_path: message.wasmUrl });
+  wasmReady.catch(() => {});
+  const open = message.shards ? (b) => new WasmShardedIndex(b) : message.loadEmbedder === "later" ? (b) => new WasmKeywordIndex(b) : null;
+  const accept = open ? async (bytes) => (await wasmReady, open(bytes)) : undefined;
+  const indexBytes = message.documents ? null : fetchAll(id, [["index", message.shards ?? message.index, "network-first", accept]]);
   indexBytes?.catch(() => {});
   const embedderBytes = message.loadEmbedder === "later" ? null : fetchEmbedder(id);
   embedderBytes?.catch(() => {});
-  wasmExports = await init({ module_or_path: message.wasmUrl });
+  wasmExports = await wasmReady;
   if (message.shards) {
-    const [entry] = await indexBytes;
-    sharded = new WasmShardedIndex(entry);
+    [sharded] = await indexBytes;
+    forgetOtherBuilds();
     if (embedderBytes) sharded.loadEmbedder(...(await embedderBytes));
     const retrieval = sharded.hasEmbedder ? "hybrid" : "keyword";
     return { passages: sharded.passageCount, backend: "wasm-simd", indexedOn: null, retrieval, sharded: true, loadMs: performance.now() - t0 };
   }
   if (message.loadEmbedder === "later") {
-    const [index] = await indexBytes;
-    keywords = new WasmKeywordIndex(index);
+    [keywords] = await indexBytes;
     return { passages: keywords.passageCount, backend: "wasm-simd", indexedOn: null, retrieval: "keyword", loadMs: performance.now() - t0 };
   }
   const [weights, modelConfig, tokenizer] = await embedderBytes;
@@ -132,23 +144,66 @@ function oneFileOnly(what) {
 
 /** Fetches and loads one file of the sharded index (once, however many searches ask). */
 function loadShard(path) {
-  if (!shardLoads.has(path)) {
-    const url = new URL(path, config.shards.url).href;
-    const loading = fetchAsset({ url }, { cacheName: config.cacheName, strategy: "network-first", onProgress() {} })
-      .then((bytes) => sharded.load(path, bytes))
-      .finally(() => shardLoads.delete(path));
-    shardLoads.set(path, loading);
+  const url = new URL(path, config.shards.url);
+  url.searchParams.set("build", sharded.build.toString(16));
+  const key = url.href;
+  if (!shardLoads.has(key)) {
+    const accept = (bytes) => sharded.load(path, bytes);
+    const loading = fetchAsset({ url: key }, { cacheName: config.cacheName, strategy: "network-first", onProgress() {}, accept }).finally(() =>
+      shardLoads.delete(key),
+    );
+    shardLoads.set(key, loading);
   }
-  return shardLoads.get(path);
+  return shardLoads.get(key);
+}
+
+/**
+ * Reads the entry again after a file of another build turned up; resolves to whether the
+ * build changed (then the index starts afresh from the new entry, keeping its embedder).
+ * The manifest's SHA-256 is the old entry's, so the new one is checked by its own CRC only.
+ */
+function reopenShards() {
+  const accept = (bytes) => sharded.reopen(bytes);
+  reopening ??= fetchAsset({ url: config.shards.url }, { cacheName: config.cacheName, strategy: "network-first", onProgress() {}, accept, revalidate: true })
+    .then((changed) => (changed && forgetOtherBuilds(), changed))
+    .finally(() => {
+      reopening = null;
+    });
+  return reopening;
+}
+
+/** Deletes the cached files of other builds of the sharded index, which a redeploy leaves behind. */
+async function forgetOtherBuilds() {
+  try {
+    const cache = await caches.open(config.cacheName);
+    const folder = new URL(".", config.shards.url).href;
+    const build = sharded.build.toString(16);
+    for (const request of await cache.keys()) {
+      const url = new URL(request.url);
+      if (url.href.startsWith(folder) && url.searchParams.has("build") && url.searchParams.get("build") !== build) await cache.delete(request);
+    }
+  } catch {
+    // No Cache API here, or it failed: the old files only take space.
+  }
 }
 
 /** A search of the sharded index: rounds until every file it needs is loaded. */
 async function shardedSearch(query, k) {
   const vector = sharded.hasEmbedder ? sharded.embed(query) : undefined;
-  for (;;) {
-    const round = sharded.search(query, k, vector);
-    if (round.hits) return round.hits;
-    await Promise.all(round.needed.map(loadShard));
+  for (let retried = false; ; ) {
+    try {
+      for (;;) {
+        const round = sharded.search(query, k, vector);
+        if (round.hits) return round.hits;
+        await Promise.all(round.needed.map(loadShard));
+      }
+    } catch (err) {
+      // A redeploy shows as a file of another build, or as one that is gone (404): read the
+      // entry again, once, and search the new build; if the build is the same, the error stands.
+      const redeployed = err?.code === "index_changed" || err?.code === "network";
+      if (retried || !redeployed || !(await reopenShards().catch(() => false))) throw err;
+      retried = true;
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The wasm bindings' tests (tests/wasm.rs) and the WebGPU engine's (tests/wasm_gpu.rs, on
+# The wasm bindings' tests (tests/wasm.rs) and the WebGPU engine's (its module tests/wasm/gpu.rs, on
 # SwiftShader via --enable-unsafe-webgpu in webdriver.json) in headless Chromium through
 # Debian's chromedriver, against fixtures made by the native CLI and served from 127.0.0.1.
 set -euo pipefail
@@ -25,4 +25,4 @@ export WASM_BINDGEN_TEST_TIMEOUT=600
 # The package's own profile: its dependencies are already built by scripts/build-wasm.sh (a
 # second profile would build them all again, about a minute and a half more on 2 cores), and
 # the bench flavour built next reuses this build's library.
-cargo test --profile wasm-release --target wasm32-unknown-unknown --no-default-features --features bench --test wasm --test wasm_gpu
+cargo test --profile wasm-release --target wasm32-unknown-unknown --no-default-features --features bench --test wasm

@@ -25,8 +25,19 @@ wait "$installs" || { cat "$installs_log"; echo "the installs failed" >&2; exit 
 cat "$installs_log"
 trap - EXIT
 rm -f "$installs_log"
-step "the wasm package and the CLI"
+step "the wasm package and the CLI, the native tests built beside them"
+# The native build and the native tests' build run beside the wasm build, whose whole-program
+# optimisation keeps one core busy for minutes; cargo locks each profile's folder, so the
+# models' conversion in build-wasm.sh waits for the native CLI rather than building it twice.
+native_log=$(mktemp)
+setsid bash -c 'cargo build --release && cargo test --release --no-run' > "$native_log" 2>&1 &
+native=$!
+trap 'kill -- -"$native" 2>/dev/null; rm -f "$native_log"' EXIT
 bash scripts/build-wasm.sh
+wait "$native" || { cat "$native_log"; echo "the native build failed" >&2; exit 1; }
+cat "$native_log"
+trap - EXIT
+rm -f "$native_log"
 bash scripts/build-cli-package.sh
 bash scripts/stage-www.sh
 step "native tests (the WebGPU engine on lavapipe's Vulkan)"

@@ -2,7 +2,7 @@
 //! SmolLM2 model cut to its first few blocks (every kernel and shape, a fraction of the work;
 //! `make test-full` runs the whole model): fed the same tokens the GPU computes the CPU's
 //! logits bit for bit, so greedy decoding gives the same token ids. (In Chromium the kernels take the wasm CPU path's orders
-//! and match it bit for bit too: tests/wasm_gpu.rs.) Without any adapter the tests say so and
+//! and match it bit for bit too: tests/wasm/gpu.rs.) Without any adapter the tests say so and
 //! pass, unless WASMRAG_REQUIRE_GPU=1 (the test script installs lavapipe and sets it).
 
 mod common;
@@ -237,7 +237,7 @@ fn a_lost_device_mid_answer_finishes_on_the_cpu() {
 
 /// Fed the same tokens, the GPU's logits equal the CPU's bit for bit at every one of 40 steps
 /// (the keys stay under 256, where gemm takes its horizontal kernel; the next test passes 256).
-/// Feeds each question's prompt, then 40 greedy tokens, to candle and to the GPU decoder on
+/// Feeds each question's prompt, then `steps` greedy tokens, to candle and to the GPU decoder on
 /// the model `bytes`, and asserts their logits are equal at every step.
 fn assert_logits_match(gpu: &Gpu, bytes: &[u8], questions: &[&str], steps: usize) {
     let cpu = wasmrag::Generator::from_gguf(bytes).unwrap();
@@ -265,8 +265,8 @@ fn assert_logits_match(gpu: &Gpu, bytes: &[u8], questions: &[&str], steps: usize
 #[test]
 fn gpu_logits_equal_the_cpu_at_every_step() {
     let Some(gpu) = gpu() else { return };
-    let questions = ["What happens to a value when its owner goes out of scope?", "Name one planet.", "How do I read a file in Rust?"];
-    assert_logits_match(&gpu, model(), &questions, 40);
+    let questions = ["What happens to a value when its owner goes out of scope?", "How do I read a file in Rust?"];
+    assert_logits_match(&gpu, model(), &questions, 24);
 }
 
 /// A Q4_0 model (every matrix and the embedding, as users may bring one) runs on the GPU,
@@ -300,14 +300,15 @@ fn embeddings_on_the_gpu_equal_the_cpu_path() {
     let cpu = common::embedder();
     let mut on_gpu = common::embedder();
     let weights = read("all-MiniLM-L6-v2/model.safetensors");
-    let engine = pollster::block_on(GpuEmbedder::from_weights(&gpu, &weights, on_gpu.bert_shape(), 16, 256)).unwrap();
+    let engine = pollster::block_on(GpuEmbedder::from_weights(&gpu, &weights, on_gpu.bert_shape(), 8, 256)).unwrap();
     assert!(engine.dispatches_per_batch() > 50);
     on_gpu.attach_gpu(engine);
     let long = "ownership borrowing lifetimes ".repeat(120);
     let mut texts =
         vec!["What is ownership?", "Each value in Rust has an owner.", "", "a", long.as_str(), "Le propriétaire d'une valeur — ünïcödé, 日本語, 🦀."];
     let book = "References let you refer to a value without taking ownership of it. ";
-    let more: Vec<String> = (1..12).map(|n| book.repeat(n % 5 + 1)).collect();
+    // Eleven texts in batches of at most eight: two batches, each padded.
+    let more: Vec<String> = (1..6).map(|n| book.repeat(n)).collect();
     texts.extend(more.iter().map(String::as_str));
     let expected = cpu.embed(&texts).unwrap();
     let got = pollster::block_on(on_gpu.embed_async(&texts)).unwrap();

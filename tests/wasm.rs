@@ -1,6 +1,7 @@
 //! The wasm bindings in headless Chromium (wasm-bindgen-test with Debian's chromedriver),
 //! on the real models served from 127.0.0.1 by scripts/test-wasm.sh: the same index and
-//! query give the native CLI's result, bad bytes give JS Errors, answers stream.
+//! query give the native CLI's result, bad bytes give JS Errors, answers stream. The WebGPU
+//! engine's tests are the `gpu` module (tests/wasm/gpu.rs), in this binary to save a build.
 #![cfg(target_arch = "wasm32")]
 
 use serde::Deserialize;
@@ -9,6 +10,10 @@ use wasm_bindgen_test::*;
 use wasmrag::wasm::WasmRag;
 
 mod browser;
+#[path = "common/cut.rs"]
+mod cut;
+#[path = "wasm/gpu.rs"]
+mod gpu;
 
 use browser::fetch;
 

@@ -1037,6 +1037,11 @@ fn index(pages: &Pages, target: &Target, vectors: Vectors, models: &Path) -> Res
             let parts = split.then(|| write_shards(&built.index, &ShardOptions::default()));
             let index = parts.as_deref().map_or(bundle::IndexFiles::One(&bytes), bundle::IndexFiles::Sharded);
             // A sharded index is searched only, so its bundle carries no generator.
+            if *generator && split {
+                let why =
+                    if *shards == Sharding::On { "--shards on".to_string() } else { format!("{} passages are past {FLAT_MAX_PASSAGES}", built.index.len()) };
+                eprintln!("warning: the index is sharded ({why}), and a sharded index is searched only: the bundle has no generator, so no answers (--shards off keeps one file with answers)");
+            }
             let generator = *generator && !split;
             let (dir, manifest) = bundle::Bundle { site, runtime, models: source, generator, index, offline: *offline }.write()?;
             let files = manifest["files"].as_array().map_or(0, Vec::len);

@@ -77,8 +77,9 @@ pub enum IndexError {
     /// A file given to a sharded index is not one of its files.
     #[error("{0} is not a file of this sharded index")]
     UnknownShard(String),
-    /// A file of a sharded index belongs to another build of it (a stale cache or a mixed
-    /// deployment).
+    /// A file of a sharded index belongs to another build of it (the site was rebuilt since
+    /// the entry was read, or a stale cache); `index_changed`, so a caller can read the entry
+    /// again and retry.
     #[error("{0} belongs to another build of the sharded index; reload the index")]
     ForeignShard(String),
     /// There are no passages to index.
@@ -107,12 +108,10 @@ impl IndexError {
     /// the `code` JavaScript callers see.
     pub fn code(&self) -> &'static str {
         match self {
-            IndexError::NotAnIndex
-            | IndexError::Truncated { .. }
-            | IndexError::Checksum
-            | IndexError::Corrupt(_)
-            | IndexError::UnknownShard(_)
-            | IndexError::ForeignShard(_) => "index_corrupt",
+            IndexError::NotAnIndex | IndexError::Truncated { .. } | IndexError::Checksum | IndexError::Corrupt(_) | IndexError::UnknownShard(_) => {
+                "index_corrupt"
+            }
+            IndexError::ForeignShard(_) => "index_changed",
             IndexError::Incompatible { .. } => "index_version",
             IndexError::MissingShard(_) => "invalid_state",
             IndexError::Empty => "nothing_indexed",

@@ -438,6 +438,28 @@ impl WasmShardedIndex {
         Ok(WasmShardedIndex { index: ShardedIndex::open(entry).map_err(js_error)?, embedder: None })
     }
 
+    /// Reads the entry again (after `index_changed`); true if it is another build's, which then
+    /// replaces this one: the files loaded so far are dropped and the embedder is kept
+    /// (`model_mismatch` if the new build was made with another, and then nothing changes).
+    pub fn reopen(&mut self, entry: &[u8]) -> Result<bool, Failure> {
+        let index = ShardedIndex::open(entry).map_err(js_error)?;
+        if index.build_id() == self.index.build_id() {
+            return Ok(false);
+        }
+        if let Some(embedder) = &self.embedder {
+            crate::rag::check_embedder(index.info(), embedder).map_err(js_error)?;
+        }
+        self.index = index;
+        Ok(true)
+    }
+
+    /// The build number every file of the index carries, to put in their URLs so that no
+    /// cache pairs the files of two builds.
+    #[wasm_bindgen(getter)]
+    pub fn build(&self) -> u32 {
+        self.index.build_id()
+    }
+
     /// Loads the embedder the index was built with (`model_mismatch` for another), so that
     /// `embed` works and searches given its vector turn hybrid.
     #[wasm_bindgen(js_name = loadEmbedder)]

@@ -1,5 +1,5 @@
 //! Cutting a llama GGUF to its first transformer blocks, for the GPU parity tests natively
-//! (tests/gpu.rs) and in the browser (tests/wasm_gpu.rs): every kernel still runs, at a
+//! (tests/gpu.rs) and in the browser (tests/wasm/gpu.rs): every kernel still runs, at a
 //! fraction of the work.
 
 use candle_core::quantized::{gguf_file, QTensor};

@@ -149,7 +149,7 @@ test("the demo searches, answers, and works again offline", { timeout: 900_000 }
 // one source and 16 tokens (about 330 prompt tokens, some 4 minutes). The GPU computes the
 // CPU path's logits bit for bit, so the texts are the same.
 // A full-model run (~6 minutes on SwiftShader), so it belongs to `make test-full`; `make test`
-// reports it skipped. The kernels' parity in Chromium is checked every time by tests/wasm_gpu.rs.
+// reports it skipped. The kernels' parity in Chromium is checked every time by tests/wasm/gpu.rs.
 const fullModels = Boolean(process.env.WASMRAG_FULL_MODELS);
 test("with WebGPU forced on, the demo answers on the GPU with the CPU path's text", { timeout: 1_200_000, skip: fullModels ? false : "the full-model WebGPU answer runs in make test-full" }, async () => {
   const gpuContext = await launch(chromium, "chromium-gpu", ["--enable-unsafe-webgpu"]);

@@ -33,6 +33,8 @@ let origin;
 let site;
 /** The same pages with a sharded index (`--shards on`), as a large site's bundle is. */
 let shardedSite;
+/** The sharded build's embedding cache, so the test can redeploy it quickly. */
+let shardedCache;
 
 /** The book's theme, fonts and images with six of its chapters, each given the three lines. */
 function buildSite() {
@@ -54,7 +56,14 @@ function buildSite() {
   execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", "--site", site, "--offline", "--exclude", "offline.html"], { stdio: "inherit" });
   shardedSite = mkdtempSync(join(tmpdir(), "wasmrag-sharded-site-"));
   cpSync(site, shardedSite, { recursive: true, filter: (from) => !from.startsWith(join(site, "wasmrag")) });
-  execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", "--site", shardedSite, "--shards", "on", "--exclude", "offline.html"], { stdio: "inherit" });
+  shardedCache = join(mkdtempSync(join(tmpdir(), "wasmrag-sharded-cache-")), "embeddings.cache");
+  indexSharded(["offline.html"]);
+}
+
+/** (Re)builds the sharded bundle, leaving out the pages matching `exclude`. */
+function indexSharded(exclude) {
+  const args = ["--models", join(repo, "models"), "index", "--site", shardedSite, "--shards", "on", "--cache", shardedCache];
+  execFileSync(join(repo, "target/release/wasmrag"), [...args, ...exclude.flatMap((glob) => ["--exclude", glob])], { stdio: "inherit" });
 }
 
 before(async () => {
@@ -77,6 +86,7 @@ after(async () => {
   server?.kill();
   if (site) rmSync(site, { recursive: true, force: true });
   if (shardedSite) rmSync(shardedSite, { recursive: true, force: true });
+  if (shardedCache) rmSync(join(shardedCache, ".."), { recursive: true, force: true });
 });
 
 /** Holds back the embedder weights until `release()`; `pending()` says whether they were asked for and not yet sent. */
@@ -248,6 +258,7 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
   await page.waitForSelector(".wasmrag-option");
   const keyword = await options(page);
   assert.ok(keyword.some((o) => o.href.includes("/big/ch08-03-hash-maps.html")), JSON.stringify(keyword.slice(0, 3)));
+  assert.equal(await page.getAttribute(".wasmrag-results", "data-retrieval"), "keyword");
   assert.equal(embedder.pending(), true, "keyword results before the embedder arrives");
   assert.ok(fetched.includes("index/entry.bin") && fetched.some((f) => f.startsWith("index/terms/")), fetched.join(" "));
   assert.ok(!fetched.some((f) => f.startsWith("index/vectors/") || f === "index.wasmrag"), `keywords need no vectors: ${fetched.join(" ")}`);
@@ -261,6 +272,7 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
     assert.ok(waited < 60_000, `hybrid reads the partitions nearest the query: ${fetched.join(" ")}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  await page.waitForSelector('.wasmrag-results[data-retrieval="hybrid"] .wasmrag-option');
   const hybrid = await options(page);
   assert.ok(hybrid.some((o) => o.href.includes("/big/ch08-03-hash-maps.html")), JSON.stringify(hybrid.slice(0, 3)));
   assert.equal(new Set(fetched).size, fetched.length, `no file is fetched twice: ${fetched.join(" ")}`);
@@ -276,7 +288,15 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
     const code = (p) => p.then(() => "none", (e) => e.code);
     const damaged = await code(rag.search("threads spawn", { k: 3 }));
     globalThis.shardedRag = rag;
-    return { damaged, info: rag.info };
+    // What the runtime's cache kept of the text fragments: none of it the damaged bytes. (The
+    // --offline bundle's service worker, at this origin's root, keeps pages under it as they
+    // come; the runtime's own files it leaves alone only inside its own bundle.)
+    const kept = [];
+    const cache = await caches.open("wasmrag-v1");
+    for (const request of await cache.keys()) {
+      if (request.url.includes("/index/text/")) kept.push(new TextDecoder().decode((await (await cache.match(request)).arrayBuffer()).slice(0, 16)));
+    }
+    return { damaged, info: rag.info, kept };
   });
   await page.unroute("**/big/wasmrag/index/text/**");
   const after = await page.evaluate(async () => {
@@ -298,6 +318,7 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
     return { url: hits[0]?.url, retrieval: hits[0]?.retrieval, hybrid: hybrid.map((h) => [h.url, h.retrieval, h.cosine]), asked, exported };
   });
   assert.equal(api.damaged, "index_corrupt");
+  assert.ok(!api.kept.includes("WASMRAGX garbage"), `a refused file is not cached: ${api.kept.join(" | ")}`);
   assert.equal(api.info.sharded, true);
   assert.equal(api.info.retrieval, "keyword");
   assert.match(after.url, /ch16-01-threads\.html/);
@@ -305,5 +326,34 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
   assert.match(after.hybrid[0][0], /ch16-01-threads\.html/, JSON.stringify(after.hybrid));
   assert.ok(after.hybrid.every(([, retrieval, cosine]) => retrieval === "hybrid" && cosine > 0), JSON.stringify(after.hybrid));
   assert.deepEqual([after.asked, after.exported], ["invalid_state", "invalid_state"]);
+
+  // A redeploy while the page is open: the site is rebuilt without the vectors chapter, so the
+  // next search meets a file of the new build. The worker reads the entry again and searches
+  // the new build (files of two builds are never mixed; their URLs name the build).
+  await page.evaluate(async () => {
+    const { createRag } = await import("/big/wasmrag/index.js");
+    globalThis.redeployed = await createRag({ shards: "/big/wasmrag/index/entry.bin", loadEmbedder: "later" });
+  });
+  indexSharded(["offline.html", "ch08-01-vectors.html"]);
+  const entriesBefore = fetched.filter((f) => f === "index/entry.bin").length;
+  const redeployed = await page.evaluate(async () => {
+    const rag = globalThis.redeployed;
+    const hits = await rag.search("vectors threads spawn", { k: 10 });
+    const again = await rag.search("store values in a vector", { k: 10 });
+    // The cached files of the old build are deleted (after the search, not awaited by it).
+    let builds = [];
+    for (let waited = 0; waited < 10_000; waited += 100) {
+      const keys = await (await caches.open("wasmrag-v1")).keys();
+      builds = [...new Set(keys.map((r) => new URL(r.url).searchParams.get("build")).filter(Boolean))];
+      if (builds.length === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    rag.terminate();
+    return { urls: [...hits, ...again].map((h) => h.url), builds };
+  });
+  assert.equal(fetched.filter((f) => f === "index/entry.bin").length, entriesBefore + 1, "the entry is read again once");
+  assert.ok(redeployed.urls.some((u) => /ch16-01-threads\.html/.test(u)), JSON.stringify(redeployed.urls));
+  assert.ok(!redeployed.urls.some((u) => /ch08-01-vectors\.html/.test(u)), `the new build has no vectors chapter: ${JSON.stringify(redeployed.urls)}`);
+  assert.equal(redeployed.builds.length, 1, `cached shard files of one build only: ${redeployed.builds}`);
   assert.deepEqual(errors, []);
 });

@@ -110,6 +110,12 @@ impl ShardedIndex {
         })
     }
 
+    /// The build number every file of this index carries (a checksum of the whole index it
+    /// was cut from): put in the files' URLs, it keeps caches from pairing two builds' files.
+    pub fn build_id(&self) -> u32 {
+        self.build
+    }
+
     /// What the index was built with.
     pub fn info(&self) -> &IndexInfo {
         &self.info

@@ -4,8 +4,8 @@
 //! rounding), so greedy answers are the same token for token, and `auto` routing declines the
 //! software adapter; the BERT encoder on WebGPU gives the CPU's vectors. The generator is cut to
 //! its first [`CUT_LAYERS`] blocks (the whole model when built with `WASMRAG_FULL_MODELS` set,
-//! as `make test-full` does). Run by scripts/test-wasm.sh.
-#![cfg(target_arch = "wasm32")]
+//! as `make test-full` does). Part of tests/wasm.rs's binary, so one build and one browser
+//! session serve both.
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
@@ -20,13 +20,8 @@ use wasmrag::wasm::bench::{WasmEmbedder, WasmGenerator};
 use wasmrag::wasm::WasmRag;
 use wasmrag::{GenerateOptions, Generator};
 
-mod browser;
-#[path = "common/cut.rs"]
-mod cut;
-
-use browser::fetch;
-
-wasm_bindgen_test_configure!(run_in_browser);
+use crate::browser::fetch;
+use crate::cut;
 
 const MODEL: &str = "models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
 
