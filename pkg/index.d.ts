@@ -176,8 +176,10 @@ export interface Source {
 
 /** Options of `ask`; a value outside its range rejects with `invalid_option`. */
 export interface AskOptions {
-  /** Passages given to the model (default 3; 1 to 32). */
+  /** Most passages the evidence is drawn from (default 3; 1 to 32). */
   sources?: number;
+  /** Most evidence sentences given to the model (default 1: the extract's sentence, which a small model answers from best; 1 to 32). */
+  evidence?: number;
   /** Best-passage cosine under which the answer is "not found" (default 0.30; -1 to 1). */
   minCosine?: number;
   /** Extract score under which the answer is "not found" (calibrated on cmu-qa-dev). */

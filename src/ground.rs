@@ -247,9 +247,9 @@ const DECLINES: &[&str] = &[
 ];
 
 /// Openings by which a small model announces its answer ("The answer is: …"), and the
-/// bracketed marker or `(title)` it copies from the prompt's evidence layout: not part of the
-/// answer, so they are cut from the front of a sentence.
-const OPENERS: &[&str] = &["the answer to this question is", "the answer to the question is", "the answer is", "answer:"];
+/// `Evidence:` label, bracketed marker or `(title)` it copies from the prompt's evidence
+/// layout: not part of the answer, so they are cut from the front of a sentence.
+const OPENERS: &[&str] = &["the answer to this question is", "the answer to the question is", "the answer is", "answer:", "evidence:"];
 
 /// `sentence` without a leading [`OPENERS`] phrase, `[n]` marker or parenthesis, its first
 /// letter then upper-cased.
@@ -498,6 +498,7 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
         assert_eq!(strip_opener("The answer to this question is: [1] (Otter) otters eat fish."), "Otters eat fish.");
         assert_eq!(strip_opener("Otters (Lutrinae) eat fish [1]."), "Otters (Lutrinae) eat fish [1].");
         assert_eq!(strip_opener("The answer is:."), ".");
+        assert_eq!(strip_opener("Evidence: [1] (Millard Fillmore) In 1846, he founded it."), "In 1846, he founded it.");
         assert_eq!(strip_opener("İs the answer ünïcödé?"), "İs the answer ünïcödé?");
         let mut stream = GroundedStream::new(&[SOURCE], "", 1, DEFAULT_MIN_SUPPORT);
         let shown = stream.push("The answer is: an agency builds an MVP in 4 weeks. ") + &stream.finish();

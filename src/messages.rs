@@ -48,8 +48,20 @@ impl MessageError {
 }
 
 /// The option names `ask` takes, as JavaScript spells them.
-pub const ASK_FIELDS: &[&str] =
-    &["sources", "minCosine", "minExtract", "declineUnknownNames", "minSupport", "copyBias", "maxTokens", "temperature", "topP", "seed", "repeatPenalty"];
+pub const ASK_FIELDS: &[&str] = &[
+    "sources",
+    "evidence",
+    "minCosine",
+    "minExtract",
+    "declineUnknownNames",
+    "minSupport",
+    "copyBias",
+    "maxTokens",
+    "temperature",
+    "topP",
+    "seed",
+    "repeatPenalty",
+];
 
 /// Most sources an answer may draw on (more would not fit the prompt anyway).
 pub const MAX_SOURCES: usize = 32;
@@ -69,6 +81,8 @@ pub fn check_fields<'a>(what: &'static str, fields: impl IntoIterator<Item = &'a
 pub struct AskMessage {
     /// Most sources to answer from.
     pub sources: Option<usize>,
+    /// Most evidence sentences in the prompt ([`AskOptions::evidence`]).
+    pub evidence: Option<usize>,
     /// The least cosine a passage needs for the question to count as answerable.
     pub min_cosine: Option<f32>,
     /// The least score the best sentence needs.
@@ -126,6 +140,7 @@ impl AskMessage {
         generate.cancel = cancel;
         let mut options = d.clone();
         options.sources = within("sources", self.sources, 1..=MAX_SOURCES)?.unwrap_or(d.sources);
+        options.evidence = within("evidence", self.evidence, 1..=MAX_SOURCES)?.unwrap_or(d.evidence);
         options.min_cosine = within("minCosine", self.min_cosine, -1.0..=1.0)?.unwrap_or(DEFAULT_MIN_COSINE);
         options.min_extract = within("minExtract", self.min_extract, -1000.0..=1000.0)?.unwrap_or(d.min_extract);
         options.min_support = within("minSupport", self.min_support, 0.0..=1.0)?.unwrap_or(d.min_support);
@@ -176,12 +191,17 @@ mod tests {
     fn ask_options_take_their_defaults_and_refuse_values_out_of_range() {
         let d = ask("{}").unwrap();
         assert_eq!((d.sources, d.generate.max_tokens, d.min_cosine), (AskOptions::default().sources, 256, DEFAULT_MIN_COSINE));
-        let set = ask(r#"{"sources": 2, "maxTokens": 8, "temperature": 0.7, "topP": 0.9, "seed": 3}"#).unwrap();
-        assert_eq!((set.sources, set.generate.max_tokens, set.generate.temperature, set.generate.top_p, set.generate.seed), (2, 8, 0.7, Some(0.9), 3));
+        assert_eq!(d.evidence, AskOptions::default().evidence);
+        let set = ask(r#"{"sources": 2, "evidence": 3, "maxTokens": 8, "temperature": 0.7, "topP": 0.9, "seed": 3}"#).unwrap();
+        assert_eq!(
+            (set.sources, set.evidence, set.generate.max_tokens, set.generate.temperature, set.generate.top_p, set.generate.seed),
+            (2, 3, 8, 0.7, Some(0.9), 3)
+        );
         assert!(d.decline_unknown_names && !ask(r#"{"declineUnknownNames": false}"#).unwrap().decline_unknown_names);
         for bad in [
             r#"{"sources": 0}"#,
             r#"{"sources": 1000000}"#,
+            r#"{"evidence": 0}"#,
             r#"{"maxTokens": 0}"#,
             r#"{"temperature": -1}"#,
             r#"{"temperature": 1e-9}"#,

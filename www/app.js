@@ -7,10 +7,10 @@ const params = new URLSearchParams(location.search);
 const indexUrl = params.get("index") ?? "./rust-book.idx";
 /** Where answers are generated: "auto" (default), "webgpu" or "cpu" (`?backend=`). */
 const backend = params.get("backend") ?? "auto";
-/** Answer options from the URL, for trying settings without editing code (`?sources=1&maxTokens=24`);
+/** Answer options from the URL, for trying settings without editing code (`?sources=1&evidence=2&maxTokens=24`);
  * anything but a positive whole number is ignored. */
 const askOptions = Object.fromEntries(
-  ["sources", "maxTokens"].map((name) => [name, Number(params.get(name))]).filter(([, n]) => Number.isInteger(n) && n > 0),
+  ["sources", "evidence", "maxTokens"].map((name) => [name, Number(params.get(name))]).filter(([, n]) => Number.isInteger(n) && n > 0),
 );
 let rag = null;
 let controller = null;

@@ -197,6 +197,10 @@ enum Command {
         /// With --answers: print each question, its gold answers, the extract and the answer to stderr.
         #[arg(long)]
         print_answers: bool,
+        /// With --answers: only the questions of one half of the articles, "tuning" (ids hashing
+        /// even) or "checking" (the rest), so settings are chosen on one and reported on the other.
+        #[arg(long)]
+        half: Option<Half>,
         /// With --answers --generate: the generator GGUF (default: the shipped one).
         #[arg(long)]
         generator: Option<PathBuf>,
@@ -430,6 +434,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             copy_bias,
             min_support,
             print_answers,
+            half,
             off_topic,
             evidence,
             prompt_tokens,
@@ -442,7 +447,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             ask.min_support = min_support.unwrap_or(ask.min_support);
             ask.evidence = evidence.unwrap_or(ask.evidence);
             ask.prompt_tokens = prompt_tokens.unwrap_or(ask.prompt_tokens);
-            let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, off_topic, generator };
+            let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, half, off_topic, generator };
             answer_eval(&dir, index.as_deref(), json, &run, models)
         }
         Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k, .. } => {
@@ -579,7 +584,15 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
     }
 }
 
-/// `wasmrag eval --answers`: extractive (and generated) answers against gold answers.
+/// One half of a QA set's articles ([`answers::Qa::tunes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Half {
+    /// The articles whose id hashes even: settings are tuned on these.
+    Tuning,
+    /// The other articles: tuned settings are checked on these.
+    Checking,
+}
+
 /// What `wasmrag eval --answers` runs.
 struct AnswerRun {
     /// Extract and answer settings.
@@ -594,6 +607,8 @@ struct AnswerRun {
     holdout: usize,
     /// Print every question's answers to stderr.
     print_answers: bool,
+    /// Only the questions of this half of the articles.
+    half: Option<Half>,
     /// The generator file, if not the shipped one.
     generator: Option<PathBuf>,
     /// A file of extra off-topic questions, one per line.
@@ -626,7 +641,8 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
         let gguf = run.generator.clone().unwrap_or_else(|| models.join(models::GENERATOR));
         rag.set_generator(Generator::from_gguf(&read(&gguf)?)?)?;
     }
-    let (answerable, off_topic): (Vec<_>, Vec<_>) = qas.into_iter().filter(|q| !q.is_yes_no()).partition(|q| indexed.contains(&q.doc_id));
+    let in_half = |q: &answers::Qa| run.half.is_none_or(|h| q.tunes() == (h == Half::Tuning));
+    let (answerable, off_topic): (Vec<_>, Vec<_>) = qas.into_iter().filter(|q| !q.is_yes_no() && in_half(q)).partition(|q| indexed.contains(&q.doc_id));
     let answerable = answers::sample(answerable, limit, |q| q.id.as_str());
     let mut off_topic = answers::sample(off_topic, limit.map(|l| l / 4), |q| q.id.as_str());
     if let Some(path) = &run.off_topic {

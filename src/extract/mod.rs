@@ -259,14 +259,14 @@ pub fn best(index: &Index, candidates: &[Candidate], weights: &Weights) -> Optio
     })
 }
 
-/// Sentences of one passage chosen as evidence, with their neighbours, for the prompt.
+/// Sentences of one passage chosen as evidence for the prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evidence {
     /// The passage's position in the index.
     pub chunk: u32,
     /// Rank of the passage among the hits.
     pub rank: usize,
-    /// Byte ranges of the chosen sentences and their neighbours, merged, in passage order.
+    /// Byte ranges of the chosen sentences as quoted ([`quoted_range`]), merged, in passage order.
     pub ranges: Vec<(usize, usize)>,
     /// The best score of its sentences.
     pub score: f32,
@@ -287,8 +287,10 @@ impl Evidence {
 }
 
 /// Picks evidence for a prompt from ranked candidates (best first): up to `sentences` of them
-/// from at most `passages` passages, each with the sentence before and after it, grouped by
-/// passage, passages ordered by their best sentence.
+/// from at most `passages` passages, each quoted as the extract is (with the sentence before
+/// it when it opens with a pronoun), grouped by passage, passages ordered by their best
+/// sentence. No other neighbours: given the sentences around the answer, a small generator
+/// often copies those instead (see [`crate::rag::AskOptions::evidence`]).
 pub fn evidence(index: &Index, ranked: &[Candidate], weights: &Weights, sentences_wanted: usize, passages: usize) -> Vec<Evidence> {
     let mut out: Vec<Evidence> = Vec::new();
     let mut taken = 0;
@@ -305,11 +307,7 @@ pub fn evidence(index: &Index, ranked: &[Candidate], weights: &Weights, sentence
             None => continue,
         };
         let text = &index.chunks()[c.chunk as usize].text;
-        let all = sentences(text);
-        let i = all.iter().position(|&(a, _)| a == c.start).unwrap_or(0);
-        let from = all[i.saturating_sub(1)].0;
-        let to = all[(i + 1).min(all.len() - 1)].1;
-        out[slot].ranges.push((from, to.max(c.end)));
+        out[slot].ranges.push(quoted_range(text, c.start, c.end));
         taken += 1;
     }
     for e in &mut out {
