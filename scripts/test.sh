@@ -41,7 +41,10 @@ rm -f "$native_log"
 bash scripts/build-cli-package.sh
 bash scripts/stage-www.sh
 step "native tests (the WebGPU engine on lavapipe's Vulkan)"
-WASMRAG_REQUIRE_GPU=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}" cargo test --release
+# make test-full also checks our llama against candle-transformers' (the `oracle` feature).
+oracle=()
+[ -z "${WASMRAG_FULL_MODELS:-}" ] || oracle=(--features oracle)
+WASMRAG_REQUIRE_GPU=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}" cargo test --release "${oracle[@]}"
 step "wasm bindings in headless Chromium"
 bash scripts/test-wasm.sh
 step "benchmark smoke run (tiny inputs, so the bench cannot rot)"

@@ -261,6 +261,7 @@ fn loading_through_a_reader_equals_loading_from_bytes() {
 /// candle-transformers' `quantized_llama` computes, bit for bit: the same log-probability for
 /// every token read one at a time, and the same greedy tokens after a prompt read in one pass
 /// (the masked path).
+#[cfg(feature = "oracle")]
 #[test]
 fn the_llama_pass_equals_candles() {
     use candle_transformers::models::quantized_llama::ModelWeights;

@@ -7,11 +7,8 @@
 
 mod common;
 
-use candle_core::quantized::{gguf_file, GgmlDType};
-use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::ModelWeights;
+use candle_core::quantized::GgmlDType;
 use common::{read, with, GENERATOR};
-use std::io::Cursor;
 use wasmrag::generate::{convert, Adjust};
 use wasmrag::gpu::{Gpu, GpuDecoder, GpuEmbedder, GpuError};
 use wasmrag::prompt::chatml;
@@ -237,26 +234,20 @@ fn a_lost_device_mid_answer_finishes_on_the_cpu() {
 
 /// Fed the same tokens, the GPU's logits equal the CPU's bit for bit at every one of 40 steps
 /// (the keys stay under 256, where gemm takes its horizontal kernel; the next test passes 256).
-/// Feeds each question's prompt, then `steps` greedy tokens, to candle and to the GPU decoder on
+/// Feeds each question's prompt, then `steps` greedy tokens, to the CPU and the GPU decoder on
 /// the model `bytes`, and asserts their logits are equal at every step.
 fn assert_logits_match(gpu: &Gpu, bytes: &[u8], questions: &[&str], steps: usize) {
     let cpu = wasmrag::Generator::from_gguf(bytes).unwrap();
     for question in questions {
         let ids = cpu.encode(&chatml("You are a helpful assistant.", question)).unwrap();
-        let mut reader = Cursor::new(bytes);
-        let content = gguf_file::Content::read(&mut reader).unwrap();
-        let mut model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).unwrap();
+        let mut model = cpu.decoder();
         let mut decoder = pollster::block_on(GpuDecoder::from_gguf(gpu, bytes, 1024)).unwrap();
-        let forward = |m: &mut ModelWeights, t: &[u32], pos: usize| -> Vec<f32> {
-            let input = Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-            m.forward(&input, pos).unwrap().flatten_all().unwrap().to_vec1().unwrap()
-        };
-        let mut cpu_logits = forward(&mut model, &ids, 0);
+        let mut cpu_logits = model.logits(&ids).unwrap();
         let mut gpu_logits = pollster::block_on(decoder.next_logits(&ids)).unwrap();
         for step in 0..steps {
             assert!(gpu_logits == cpu_logits, "{question}: logits differ at step {step}");
             let token = (0..cpu_logits.len()).max_by(|&a, &b| cpu_logits[a].total_cmp(&cpu_logits[b])).unwrap() as u32;
-            cpu_logits = forward(&mut model, &[token], ids.len() + step);
+            cpu_logits = model.logits(&[token]).unwrap();
             gpu_logits = pollster::block_on(decoder.next_logits(&[token])).unwrap();
         }
     }
@@ -361,8 +352,8 @@ fn documents_indexed_on_the_gpu_search_like_the_cpu_index() {
     }
 }
 
-/// A prompt longer than one 256-token prefill chunk, then single steps, give candle's logits bit
-/// for bit: every kernel follows the CPU's summation order for the shapes gemm sees.
+/// A prompt longer than one 256-token prefill chunk, then single steps, give the CPU's logits
+/// bit for bit: every kernel follows the CPU's summation order for the shapes gemm sees.
 #[test]
 fn gpu_logits_equal_the_cpu_bit_for_bit() {
     let Some(gpu) = gpu() else { return };
@@ -371,21 +362,15 @@ fn gpu_logits_equal_the_cpu_bit_for_bit() {
     let prompt = chatml("You are a helpful assistant.", &"Each value in Rust has an owner. ".repeat(30));
     let ids = cpu.encode(&prompt).unwrap();
     assert!(ids.len() > 256, "{} tokens", ids.len());
-    let mut reader = Cursor::new(bytes);
-    let content = gguf_file::Content::read(&mut reader).unwrap();
-    let mut model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).unwrap();
-    let mut forward = |t: &[u32], pos: usize| -> Vec<f32> {
-        let input = Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        model.forward(&input, pos).unwrap().flatten_all().unwrap().to_vec1().unwrap()
-    };
-    forward(&ids[..256], 0);
-    let mut expected = forward(&ids[256..], 256);
+    // The CPU decoder reads the prompt in two chunks: 256 tokens, then the rest.
+    let mut model = cpu.decoder();
+    let mut expected = model.logits(&ids).unwrap();
     let mut decoder = pollster::block_on(GpuDecoder::from_gguf(&gpu, bytes, 512)).unwrap();
     let mut got = pollster::block_on(decoder.next_logits(&ids)).unwrap();
     for step in 0..4 {
         assert!(got == expected, "step {step}: logits differ from the CPU's");
         let next = (0..expected.len()).max_by(|&a, &b| expected[a].total_cmp(&expected[b])).unwrap() as u32;
-        expected = forward(&[next], ids.len() + step);
+        expected = model.logits(&[next]).unwrap();
         got = pollster::block_on(decoder.next_logits(&[next])).unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! normalised exactly as sentence-transformers does, so vectors match the published model. The
 //! weights are f32 safetensors or the int8 GGUF that [`quantized::quantize`] derives from them.
 
+pub mod bert;
 mod cache;
 mod int8;
 pub mod quantized;
@@ -11,9 +12,8 @@ pub use cache::{CacheError, EmbeddingCache, CACHE_MAGIC, CACHE_VERSION};
 pub use recent::Recent;
 
 use crate::gpu::{BertShape, GpuEmbedder, GpuError};
+use bert::{Bert, Config};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use std::io::{Read, Seek, SeekFrom};
 use thiserror::Error;
 use tokenizers::{Tokenizer, TruncationParams};
@@ -72,15 +72,10 @@ fn batches(texts: &[&str], max: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// The encoder's weights: f32 (candle-transformers' BERT) or int8 ([`quantized::QuantizedBert`]).
-enum Model {
-    F32(BertModel),
-    Int8(quantized::QuantizedBert),
-}
-
 /// A loaded sentence encoder that turns texts into unit-length vectors.
 pub struct Embedder {
-    model: Model,
+    /// The encoder, its weights in f32 or int8.
+    model: Bert,
     /// Truncates at the model's window, for embedding.
     tokenizer: Tokenizer,
     /// The same vocabulary without truncation, for measuring text.
@@ -120,13 +115,13 @@ impl Embedder {
         counter.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
         let model = if crate::gguf::is_gguf_through(reader, len).map_err(weights_error)? {
-            Model::Int8(quantized::QuantizedBert::from_reader(reader, len, &config).map_err(|e| EmbedError::Weights(e.to_string()))?)
+            Bert::from_gguf(reader, len, &config)
         } else {
             let mut weights = Vec::new();
             reader.seek(SeekFrom::Start(0)).and_then(|_| reader.read_to_end(&mut weights)).map_err(|e| EmbedError::Weights(e.to_string()))?;
-            let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(|e| EmbedError::Weights(e.to_string()))?;
-            Model::F32(BertModel::load(vb, &config).map_err(|e| EmbedError::Weights(e.to_string()))?)
-        };
+            Bert::from_safetensors(weights, &config)
+        }
+        .map_err(|e| EmbedError::Weights(e.to_string()))?;
         let fingerprint = fingerprint(config_bytes, tokenizer_bytes);
         let shape = BertShape {
             hidden: config.hidden_size,
@@ -135,6 +130,7 @@ impl Embedder {
             intermediate: config.intermediate_size,
             max_positions: config.max_position_embeddings,
             eps: config.layer_norm_eps as f32,
+            exact_gelu: config.hidden_act == bert::Activation::Gelu,
         };
         Ok(Embedder { model, tokenizer, counter, device, dim, fingerprint, shape, gpu: None, gpu_error: None })
     }
@@ -253,11 +249,7 @@ impl Embedder {
         let shape = (texts.len(), len);
         let ids = Tensor::from_vec(ids, shape, &self.device).map_err(compute)?;
         let mask = Tensor::from_vec(mask, shape, &self.device).map_err(compute)?;
-        let hidden = match &self.model {
-            Model::F32(model) => model.forward(&ids, &ids.zeros_like().map_err(compute)?, Some(&mask)),
-            Model::Int8(model) => model.forward(&ids, &mask),
-        }
-        .map_err(compute)?;
+        let hidden = self.model.forward(&ids, &mask).map_err(compute)?;
         let pooled = mean_pool(&hidden, &mask).map_err(compute)?;
         let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(compute)?;
         Ok(rows.into_iter().map(normalize).collect())

@@ -82,6 +82,12 @@ impl CpuDecoder {
         pick(logits, adjust, draw)
     }
 
+    /// The next-token logits after feeding `tokens` (in chunks of [`PREFILL_CHUNK`]), before any
+    /// adjustment: what the WebGPU engine's logits are compared with, bit for bit.
+    pub fn logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, GenerateError> {
+        self.forward(tokens)?.to_vec1::<f32>().map_err(|e| GenerateError::Compute(e.to_string()))
+    }
+
     /// Feeds `tokens` in chunks of [`PREFILL_CHUNK`] and returns the last one's next-token logits.
     pub(super) fn forward(&mut self, tokens: &[u32]) -> Result<Tensor, GenerateError> {
         let compute = |e: candle_core::Error| GenerateError::Compute(e.to_string());
@@ -116,6 +122,19 @@ pub(super) fn last_argmax(values: &[f32]) -> u32 {
     values.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v >= best.1 { (i, v) } else { best }).0 as u32
 }
 
+/// The repetition penalty: the logit of each distinct token of `recent` is divided by
+/// `penalty` when positive and multiplied by it when negative, so it becomes less likely.
+fn penalise(logits: &mut [f32], penalty: f32, recent: &[u32]) {
+    let mut seen = std::collections::HashSet::new();
+    for &token in recent {
+        if seen.insert(token) {
+            if let Some(logit) = logits.get_mut(token as usize) {
+                *logit = if *logit >= 0.0 { *logit / penalty } else { *logit * penalty };
+            }
+        }
+    }
+}
+
 /// Applies the repetition penalty and the copy bias to next-token `logits` and picks a token:
 /// the most likely one (the last on ties, as candle's greedy sampler), or the seeded draw.
 fn pick(logits: Tensor, adjust: &Adjust<'_>, draw: Option<Draw>) -> Result<u32, GenerateError> {
@@ -123,7 +142,10 @@ fn pick(logits: Tensor, adjust: &Adjust<'_>, draw: Option<Draw>) -> Result<u32, 
     let logits = if adjust.penalty == 1.0 {
         logits
     } else {
-        candle_transformers::utils::apply_repeat_penalty(&logits, adjust.penalty, adjust.recent).map_err(compute)?
+        let mut values = logits.to_vec1::<f32>().map_err(compute)?;
+        penalise(&mut values, adjust.penalty, adjust.recent);
+        let len = values.len();
+        Tensor::from_vec(values, len, logits.device()).map_err(compute)?
     };
     if adjust.boosts.is_empty() || adjust.bias == 0.0 {
         return match draw {
@@ -144,4 +166,17 @@ fn pick(logits: Tensor, adjust: &Adjust<'_>, draw: Option<Draw>) -> Result<u32, 
         None => last_argmax(&values),
         Some(draw) => draw.pick(&values),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_penalty_lowers_each_recent_token_once() {
+        let mut logits = vec![2.0, -2.0, 1.0];
+        // Token 0 twice, token 7 outside the vocabulary.
+        penalise(&mut logits, 2.0, &[0, 1, 0, 7]);
+        assert_eq!(logits, vec![1.0, -4.0, 1.0]);
+    }
 }

@@ -256,6 +256,13 @@ impl Generator {
         Ok(Generator { model: CpuDecoder::new(model), tokenizer, stop_tokens, context, accelerator: Arc::default(), opening: None })
     }
 
+    /// A CPU decoder on this model's weights (shared) with an empty KV cache of its own.
+    pub fn decoder(&self) -> CpuDecoder {
+        let mut decoder = self.model.clone();
+        decoder.reset();
+        decoder
+    }
+
     /// Reads the opening that most prompts will share (for a RAG prompt, the system message
     /// up to the evidence) and keeps its KV cache: a generation whose prompt opens with it
     /// starts from a copy and reads only the rest, so its first token comes sooner. Every

@@ -26,6 +26,9 @@ pub struct BertShape {
     pub max_positions: usize,
     /// Layer-norm epsilon.
     pub eps: f32,
+    /// Whether the feed-forward activation is GELU with the exact error function, the only
+    /// one the kernels compute.
+    pub exact_gelu: bool,
 }
 
 /// How many workgroups a launch needs for a batch.
@@ -93,6 +96,9 @@ impl GpuEmbedder {
             || shape.hidden > 1024
         {
             return Err(unsupported(format!("hidden size {} with {} heads", shape.hidden, shape.heads)));
+        }
+        if !shape.exact_gelu {
+            return Err(unsupported("a feed-forward activation other than GELU (erf)".to_string()));
         }
         let gpu = gpu.clone();
         gpu.checked(|| build(&gpu, &tensors, shape, max_batch.max(1), max_seq)).await?

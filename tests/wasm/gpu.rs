@@ -7,10 +7,6 @@
 //! as `make test-full` does). Part of tests/wasm.rs's binary, so one build and one browser
 //! session serve both.
 
-use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::ModelWeights;
-use std::io::Cursor;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 use wasmrag::generate::Adjust;
@@ -67,7 +63,7 @@ async fn greedy_answer_on_webgpu_equals_the_cpu_path() {
     assert_eq!(got, expected, "WebGPU {:?} vs CPU {:?}", cpu.decode(&got), cpu.decode(&expected));
 }
 
-/// Fed the same tokens, WebGPU gives candle's logits bit for bit: after a prompt, and at each
+/// Fed the same tokens, WebGPU gives the CPU decoder's logits bit for bit: after a prompt, and at each
 /// of the steps after it. (At layer 7 this prompt has a Q8_0 activation block with values
 /// exactly halfway between two integers; it caught SwiftShader rounding 1 / (max / 127)
 /// unlike the CPU.)
@@ -75,21 +71,16 @@ async fn greedy_answer_on_webgpu_equals_the_cpu_path() {
 async fn webgpu_logits_equal_the_cpu_bit_for_bit() {
     let gpu = Gpu::new(true).await.expect("an adapter");
     let gguf = generator_gguf().await;
-    let ids = Generator::from_gguf(&gguf).expect("model").encode(&chatml("You are a helpful assistant.", "What is the capital of France?")).expect("encode");
-    let mut reader = Cursor::new(&gguf[..]);
-    let content = gguf_file::Content::read(&mut reader).expect("header");
-    let mut model = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).expect("candle model");
-    let mut forward = |t: &[u32], pos: usize| -> Vec<f32> {
-        let input = Tensor::new(t, &Device::Cpu).and_then(|t| t.unsqueeze(0)).expect("input");
-        model.forward(&input, pos).and_then(|l| l.flatten_all()).and_then(|l| l.to_vec1()).expect("forward")
-    };
-    let mut expected = forward(&ids, 0);
+    let cpu = Generator::from_gguf(&gguf).expect("model");
+    let ids = cpu.encode(&chatml("You are a helpful assistant.", "What is the capital of France?")).expect("encode");
+    let mut model = cpu.decoder();
+    let mut expected = model.logits(&ids).expect("prompt on the CPU");
     let mut decoder = GpuDecoder::from_gguf(&gpu, &gguf, 512).await.expect("the model loads onto WebGPU");
     let mut got = decoder.next_logits(&ids).await.expect("prompt");
     for step in 0..6 {
         assert!(got == expected, "step {step} of a {}-token prompt: logits differ from the CPU's", ids.len());
         let next = (0..expected.len()).max_by(|&a, &b| expected[a].total_cmp(&expected[b])).expect("logits") as u32;
-        expected = forward(&[next], ids.len() + step);
+        expected = model.logits(&[next]).expect("step on the CPU");
         got = decoder.next_logits(&[next]).await.expect("step");
     }
     assert!(got == expected, "the last step: logits differ from the CPU's");
