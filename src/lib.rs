@@ -24,6 +24,7 @@ pub mod rag;
 pub mod retrieve;
 pub mod sample;
 pub mod sharded;
+pub mod tokenize;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

@@ -12,11 +12,11 @@ pub use cache::{CacheError, EmbeddingCache, CACHE_MAGIC, CACHE_VERSION};
 pub use recent::Recent;
 
 use crate::gpu::{BertShape, GpuEmbedder, GpuError};
+use crate::tokenize::WordPiece;
 use bert::{Bert, Config};
 use candle_core::{DType, Device, Tensor};
 use std::io::{Read, Seek, SeekFrom};
 use thiserror::Error;
-use tokenizers::{Tokenizer, TruncationParams};
 
 /// Why the embedder could not be loaded or could not embed.
 #[derive(Debug, Error)]
@@ -76,10 +76,11 @@ fn batches(texts: &[&str], max: usize) -> Vec<Vec<usize>> {
 pub struct Embedder {
     /// The encoder, its weights in f32 or int8.
     model: Bert,
-    /// Truncates at the model's window, for embedding.
-    tokenizer: Tokenizer,
-    /// The same vocabulary without truncation, for measuring text.
-    counter: Tokenizer,
+    /// The model's WordPiece tokenizer, for embedding (truncated at the window) and for
+    /// measuring text (not truncated).
+    tokenizer: WordPiece,
+    /// Tokens the encoder reads per text, `[CLS]` and `[SEP]` included.
+    max_tokens: usize,
     device: Device,
     dim: usize,
     fingerprint: String,
@@ -108,11 +109,7 @@ impl Embedder {
         validate(&config)?;
         let dim = config.hidden_size;
         let max_tokens = MAX_TOKENS.min(config.max_position_embeddings);
-        let mut tokenizer = Tokenizer::from_bytes(tokenizer_bytes).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        tokenizer.with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() })).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        tokenizer.with_padding(None);
-        let mut counter = tokenizer.clone();
-        counter.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let tokenizer = WordPiece::from_json(tokenizer_bytes).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
         let model = if crate::gguf::is_gguf_through(reader, len).map_err(weights_error)? {
             Bert::from_gguf(reader, len, &config)
@@ -132,7 +129,7 @@ impl Embedder {
             eps: config.layer_norm_eps as f32,
             exact_gelu: config.hidden_act == bert::Activation::Gelu,
         };
-        Ok(Embedder { model, tokenizer, counter, device, dim, fingerprint, shape, gpu: None, gpu_error: None })
+        Ok(Embedder { model, tokenizer, max_tokens, device, dim, fingerprint, shape, gpu: None, gpu_error: None })
     }
 
     /// Identifies the model by its config and vocabulary, so an index refuses queries embedded
@@ -148,7 +145,7 @@ impl Embedder {
 
     /// Number of wordpiece tokens in `text`, without `[CLS]`/`[SEP]`; used to size passages.
     pub fn count_tokens(&self, text: &str) -> usize {
-        self.counter.encode_fast(text, false).map(|e| e.len()).unwrap_or_else(|_| text.split_whitespace().count())
+        self.tokenizer.count(text)
     }
 
     /// Embeds one text (e.g. a query).
@@ -228,15 +225,13 @@ impl Embedder {
 
     /// Token ids and attention masks of `texts`, each padded to the longest: `(ids, mask, len)`.
     fn encode(&self, texts: &[&str]) -> Result<(Vec<u32>, Vec<u32>, usize), EmbedError> {
-        let encodings = self.tokenizer.encode_batch_fast(texts.to_vec(), true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let len = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let encodings: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t, true, Some(self.max_tokens))).collect();
+        let len = encodings.iter().map(Vec::len).max().unwrap_or(0).max(1);
         let mut ids = vec![0u32; texts.len() * len];
         let mut mask = vec![0u32; texts.len() * len];
         for (row, enc) in encodings.iter().enumerate() {
-            for (col, (&id, &m)) in enc.get_ids().iter().zip(enc.get_attention_mask()).enumerate() {
-                ids[row * len + col] = id;
-                mask[row * len + col] = m;
-            }
+            ids[row * len..row * len + enc.len()].copy_from_slice(enc);
+            mask[row * len..row * len + enc.len()].fill(1);
         }
         Ok((ids, mask, len))
     }

@@ -7,11 +7,12 @@ pub mod convert;
 mod decoder;
 mod llama;
 pub mod score;
-mod tokenizer;
+pub mod tokenizer;
 
 pub use crate::sample::Draw;
 pub use decoder::{Adjust, CpuDecoder, Decoder, MaybeSend, NextToken, PREFILL_CHUNK};
 
+use crate::tokenize::ByteLevelBpe;
 use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
 use llama::{Llama, MAX_SEQ_LEN};
@@ -19,7 +20,6 @@ use std::io::{Cursor, Read, Seek};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use thiserror::Error;
-use tokenizers::Tokenizer;
 
 /// Why a model could not be loaded or could not generate.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -161,7 +161,7 @@ pub enum StopReason {
 pub struct Generator {
     /// The CPU decoder every generation clones (sharing the weights); never stepped itself.
     model: CpuDecoder,
-    tokenizer: Tokenizer,
+    tokenizer: ByteLevelBpe,
     stop_tokens: Vec<u32>,
     context: usize,
     /// The attached accelerated decoder, lent to one generation at a time.
@@ -297,12 +297,12 @@ impl Generator {
 
     /// Token ids of `text`, with `<|im_start|>`-style control tokens as single ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, GenerateError> {
-        self.tokenizer.encode_fast(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| GenerateError::Tokenizer(e.to_string()))
+        Ok(self.tokenizer.encode(text))
     }
 
     /// Text of token ids, control tokens dropped.
     pub fn decode(&self, ids: &[u32]) -> Result<String, GenerateError> {
-        self.tokenizer.decode(ids, true).map_err(|e| GenerateError::Tokenizer(e.to_string()))
+        Ok(self.tokenizer.decode(ids, true))
     }
 
     /// Starts generating after `prompt`; call [`Generator::step`] until it returns `None`.
