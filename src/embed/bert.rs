@@ -5,6 +5,7 @@
 //! the published model (Hugging Face's `BertModel`): embeddings summed and normalised, then per
 //! layer self-attention and a feed-forward block, each added back and normalised.
 
+use super::fastmath::{gelu_in_place, softmax_rows_in_place};
 use super::int8::Int8Linear;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
@@ -74,6 +75,16 @@ impl Linear {
             Linear::Int8(l) => l.forward(x),
         }
     }
+
+    /// `activation(x·Wᵀ + b)`. The int8 layer applies GELU (erf) with our vectorised
+    /// approximation ([`gelu_in_place`], within 2e-6 of libm's), the f32 one candle's, which
+    /// keeps the f32 encoder bit for bit the published model's.
+    fn forward_activated(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
+        match (self, activation) {
+            (Linear::Int8(l), Activation::Gelu) => l.forward_then(x, gelu_in_place),
+            _ => activation.apply(&self.forward(x)?),
+        }
+    }
 }
 
 /// A lookup table of token or position vectors, in f32 or Q8_0.
@@ -118,6 +129,9 @@ pub struct Bert {
     heads: usize,
     head_dim: usize,
     activation: Activation,
+    /// Whether the linear layers are int8, whose encoder also takes the vectorised GELU and
+    /// softmax of [`super::fastmath`].
+    int8: bool,
     device: Device,
 }
 
@@ -229,7 +243,19 @@ impl Bert {
             });
         }
         let heads = c.num_attention_heads;
-        Ok(Bert { words, positions, token_type: token_types.get(0)?, norm, layers, heads, head_dim: h / heads, activation: c.hidden_act, device: Device::Cpu })
+        let int8 = layers.iter().any(|l| matches!(l.query, Linear::Int8(_)));
+        Ok(Bert {
+            words,
+            positions,
+            token_type: token_types.get(0)?,
+            norm,
+            layers,
+            heads,
+            head_dim: h / heads,
+            activation: c.hidden_act,
+            int8,
+            device: Device::Cpu,
+        })
     }
 
     /// Hidden states `[B, T, H]` for token ids and attention mask `[B, T]` (token type 0).
@@ -240,21 +266,46 @@ impl Bert {
         let mut x = self.norm.forward(&x)?;
         // 0 where a token may be attended to, the most negative float where it is padding.
         let blocked = ((1.0 - mask.to_dtype(DType::F32)?)? * f64::from(f32::MIN))?.reshape((batch, 1, 1, len))?;
+        let blocked_rows = if self.int8 { blocked.flatten_all()?.to_vec1::<f32>()? } else { Vec::new() };
         let root = (self.head_dim as f64).sqrt();
         for layer in &self.layers {
             let split = |t: Tensor| t.reshape((batch, len, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous();
             let q = split(layer.query.forward(&x)?)?;
             let k = split(layer.key.forward(&x)?)?;
             let v = split(layer.value.forward(&x)?)?;
-            let scores = (q.matmul(&k.t()?)? / root)?.broadcast_add(&blocked)?;
-            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let probs = if self.int8 {
+                attention_probs(&q.matmul(&k.t()?)?, 1.0 / root as f32, &blocked_rows)?
+            } else {
+                let scores = (q.matmul(&k.t()?)? / root)?.broadcast_add(&blocked)?;
+                candle_nn::ops::softmax(&scores, D::Minus1)?
+            };
             let context = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.flatten_from(D::Minus2)?;
             let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + &x)?)?;
-            let up = self.activation.apply(&layer.intermediate.forward(&attended)?)?;
+            let up = layer.intermediate.forward_activated(&attended, self.activation)?;
             x = layer.output_norm.forward(&(layer.output.forward(&up)? + &attended)?)?;
         }
         Ok(x)
     }
+}
+
+/// Softmax over the keys of `scores` (`[B, heads, T, T]`) scaled by `scale`, with `blocked`
+/// (`[B, T]`: 0, or the most negative float for padding) added first: one pass in place with
+/// [`softmax_rows_in_place`] where candle makes three.
+fn attention_probs(scores: &Tensor, scale: f32, blocked: &[f32]) -> Result<Tensor> {
+    let dims = scores.dims().to_vec();
+    let len = scores.dim(D::Minus1)?;
+    let per_batch = scores.elem_count() / (blocked.len() / len).max(1);
+    let mut values = scores.flatten_all()?.to_vec1::<f32>()?;
+    for (batch, chunk) in values.chunks_exact_mut(per_batch).enumerate() {
+        let bias = &blocked[batch * len..(batch + 1) * len];
+        for row in chunk.chunks_exact_mut(len) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v = *v * scale + b;
+            }
+        }
+    }
+    softmax_rows_in_place(&mut values, len);
+    Tensor::from_vec(values, dims, scores.device())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod bert;
 mod cache;
+mod fastmath;
 mod int8;
 pub mod quantized;
 mod recent;
