@@ -33,6 +33,10 @@ pub const ATTRIBUTION_MIN_COSINE: f32 = 0.5;
 
 /// Characters in a search result's snippet.
 const SNIPPET_CHARS: usize = 240;
+/// Sentences dropped by the grounding check, with none shown, after which an answer stops
+/// generating and falls back to the extract. Without it the demo's first answer ran to its
+/// 256-token limit (about 15 s in Chromium) only to show the extract.
+const GIVE_UP_AFTER: usize = 2;
 
 /// Why a pipeline call failed; wraps the failing stage's error.
 #[derive(Debug, Error)]
@@ -799,24 +803,43 @@ impl PendingAnswer {
 
     /// Produces the next piece of the answer on the CPU, or `None` when it is complete.
     pub fn step(&mut self) -> Result<Option<String>, RagError> {
-        match &mut self.generation {
-            None => Ok(self.notice()),
-            Some((generator, generation)) => {
-                let piece = generator.step(generation)?;
-                Ok(self.ground(piece))
-            }
+        if self.closed {
+            return Ok(None);
         }
+        let piece = match &mut self.generation {
+            None => return Ok(self.notice()),
+            Some((generator, generation)) => generator.step(generation)?,
+        };
+        Ok(self.ground_or_give_up(piece))
     }
 
     /// [`PendingAnswer::step`] on the generator's accelerated decoder (WebGPU) when this
     /// answer holds it, else on the CPU.
     pub async fn step_async(&mut self) -> Result<Option<String>, RagError> {
-        match &mut self.generation {
-            None => Ok(self.notice()),
-            Some((generator, generation)) => {
-                let piece = generator.step_async(generation).await?;
-                Ok(self.ground(piece))
-            }
+        if self.closed {
+            return Ok(None);
+        }
+        let piece = match &mut self.generation {
+            None => return Ok(self.notice()),
+            Some((generator, generation)) => generator.step_async(generation).await?,
+        };
+        Ok(self.ground_or_give_up(piece))
+    }
+
+    /// [`PendingAnswer::ground`], then, when [`GIVE_UP_AFTER`] sentences have been dropped and
+    /// none shown, stops generating and closes the answer (with the extract): the model is
+    /// not answering from the sources, and the reader should not wait for it to finish.
+    fn ground_or_give_up(&mut self, piece: Option<String>) -> Option<String> {
+        let out = self.ground(piece);
+        if self.closed || self.stream.emitted() || self.stream.report().dropped < GIVE_UP_AFTER {
+            return out;
+        }
+        if let Some((generator, generation)) = &mut self.generation {
+            generator.stop(generation, StopReason::Ungrounded);
+        }
+        match (out, self.ground(None)) {
+            (Some(a), Some(b)) => Some(a + &b),
+            (a, b) => a.or(b),
         }
     }
 

@@ -196,6 +196,25 @@ fn answers_are_grounded_and_cite_only_real_sources() {
     eprintln!("answer {:?}, grounding {:?}", answer.answer, answer.grounding);
 }
 
+/// An answer whose sentences keep failing the check stops generating after two and shows the
+/// extract, rather than running to its token limit: here no sentence can pass (a support
+/// above 1 is impossible), so whatever the model writes, it stops at its second sentence.
+#[test]
+fn an_answer_that_grounds_nothing_stops_early() {
+    let mut rag = rag();
+    rag.set_generator(generator()).unwrap();
+    let options = with(AskOptions::default(), |o| {
+        o.generate.max_tokens = 256;
+        o.min_support = 1.5;
+    });
+    let answer = rag.ask("What are the ownership rules in Rust?", &options, &mut |_| {}).unwrap();
+    let extract = answer.extract.as_ref().expect("an extract");
+    assert_eq!(answer.stop, Some(wasmrag::StopReason::Ungrounded), "{answer:?}");
+    assert!(answer.grounding.fell_back && answer.grounding.dropped >= 2, "{:?}", answer.grounding);
+    assert!(answer.generated_tokens < 256, "{}", answer.generated_tokens);
+    assert_eq!(answer.answer, format!("{} [{}]", extract.text, extract.source));
+}
+
 /// Runs a whole answer, calling `between` on the pipeline after the answer has begun.
 fn answer_with(rag: &mut Rag, question: &str, between: impl FnOnce(&mut Rag)) -> wasmrag::Answer {
     let options = with(AskOptions::default(), |o| o.generate.max_tokens = 40);

@@ -154,6 +154,8 @@ pub enum StopReason {
     Cancelled,
     /// The model started repeating itself; the repeated tokens were dropped.
     Repetition,
+    /// The caller stopped it: the answer so far was of no use (see [`Generator::stop`]).
+    Ungrounded,
 }
 
 /// A loaded generator model with its tokenizer. Generating needs only shared access: each
@@ -431,6 +433,14 @@ impl Generator {
         let piece = text[g.emitted..].to_string();
         g.emitted = text.len();
         Ok(Some(piece))
+    }
+
+    /// Ends `g` early for `reason`, giving back the accelerated decoder it holds; later steps
+    /// return `None`. For a caller that has seen enough, such as an answer whose sentences all
+    /// fail the grounding check.
+    pub fn stop(&self, g: &mut Generation, reason: StopReason) {
+        g.stop = Some(reason);
+        g.lease = None;
     }
 
     fn finish(&self, g: &mut Generation, reason: StopReason) -> Result<Option<String>, GenerateError> {
