@@ -281,10 +281,12 @@ pub fn strip_opener(sentence: &str) -> String {
 
 /// Whether `sentence` is a fragment rather than a statement: under four words with no closing
 /// stop (a copied label or code line that a line break ended, or an answer cut at its token
-/// limit). "In 1832 [1]." is a statement; "data: T," is not.
+/// limit), or a lead-in ending with a colon, which announces what follows (a list, code) and
+/// says nothing itself. "In 1832 [1]." is a statement; "data: T," and "Here's how to compile
+/// it:" are not.
 fn is_fragment(sentence: &str) -> bool {
     let end = sentence.trim_end_matches(|c: char| c == ']' || c == '[' || c.is_ascii_digit() || c.is_whitespace());
-    !end.ends_with(['.', '!', '?', '"', ')']) && end.split_whitespace().count() < 4
+    end.ends_with(':') || (!end.ends_with(['.', '!', '?', '"', ')']) && end.split_whitespace().count() < 4)
 }
 
 /// Checks a generated answer as it streams: complete sentences pass through
@@ -474,6 +476,7 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
         let shown = short.push("data: T,\nA Point holds data of type T [1].\n") + &short.finish();
         assert_eq!(shown, "A Point holds data of type T [1].", "a fragment a line break ended is dropped");
         assert!(!is_fragment("In 1832 [1].") && !is_fragment("Paris.") && is_fragment("data: T,") && is_fragment("However"));
+        assert!(is_fragment("Here's how to compile it with optimizations:") && is_fragment("The rules are: [1]"));
     }
 
     #[test]
