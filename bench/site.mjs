@@ -2,7 +2,8 @@
 // mdBook HTML, or two of its pages in the smoke run). Both index the same pages; then, on a
 // first visit in a fresh browser profile, each answers the same keyword queries, and the row
 // reports build time, bundle size, bytes fetched before the first results (raw and gzip, model
-// files excluded: wasmrag's are held back, since keyword results need none) and the latency of
+// files and wasmrag's main runtime excluded: they are held back, since keyword results need
+// none of them) and the latency of
 // the first and later queries. The same pages with a sharded index (`--shards on`, what a site
 // past 20,000 passages gets) show what a first search costs when it fetches only what it needs.
 import { execFileSync } from "node:child_process";
@@ -47,13 +48,18 @@ function buildSite(book, dir, smoke) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** What a first visit's keyword results must not need: model files and wasmrag's main runtime. */
+const MODELS_AND_MAIN_RUNTIME = /\.(safetensors|gguf)$|\/wasm\/wasmrag_bg\.wasm$/;
+
 /** Runs the queries on a first visit; `search(page, query)` resolves to the milliseconds, timed in the page, until results are shown. */
 async function visit(chromium, name, url, site, prefix, folder, prepare, search) {
   const context = await launch(chromium, `bench-site-${name}`);
   try {
     // mdBook's playground asks play.rust-lang.org for its crate list; offline, answer it empty.
     await context.route("https://play.rust-lang.org/**", (route) => route.fulfill({ status: 200, contentType: "application/json", body: '{"crates":[]}' }));
-    await context.route(/\.(safetensors|gguf)$/, () => {}); // model files never arrive: keyword results must not need them
+    // Model files and wasmrag's main runtime (the .wasm that runs them, requested with the
+    // embedder when the dialog opens) never arrive: keyword results must not need them.
+    await context.route(MODELS_AND_MAIN_RUNTIME, () => {});
     const page = await context.newPage();
     // Counted from the page load: what the tool's files fetch before the dialog opens (a
     // prefetched manifest, say) is part of what its first results cost.
@@ -67,7 +73,7 @@ async function visit(chromium, name, url, site, prefix, folder, prepare, search)
       times.push(await search(page, q));
       if (firstBytes === null) {
         const files = [...fetched]
-          .filter((p) => p.startsWith(`${prefix}${folder}/`) && !p.includes("/wasmrag/models/"))
+          .filter((p) => p.startsWith(`${prefix}${folder}/`) && !p.includes("/wasmrag/models/") && !MODELS_AND_MAIN_RUNTIME.test(p))
           .map((p) => join(site, decodeURIComponent(p.slice(prefix.length))))
           .filter(existsSync);
         firstBytes = { files: files.length, bytes: files.reduce((s, f) => s + statSync(f).size, 0), gzip: files.reduce((s, f) => s + gzipSync(readFileSync(f), { level: 9 }).length, 0) };

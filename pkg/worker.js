@@ -13,14 +13,16 @@
 //
 // With `loadEmbedder: "later"`, init loads only the index and searches rank by keywords until
 // `loadEmbedder` (or the first call that needs the embedder) has loaded it; searches made while
-// it downloads do not wait for it.
+// it downloads do not wait for it. Until then the worker runs the keyword runtime
+// (wasm/wasmrag_keyword.js, a small .wasm with the index classes only); loading the embedder
+// fetches the main runtime (wasm/wasmrag.js), which opens the index again beside the models.
 //
 // With `shards` (a sharded index's entry file), init reads only the entry; each search then
 // fetches the files it needs beside it, in parallel, round by round (WasmShardedIndex.search),
 // and keeps them for later searches. Such an index is searched only. The files' URLs carry the
 // entry's build number, so no cache pairs files of two builds; a file of a newer build (the site
 // was redeployed meanwhile) makes the worker read the entry again and search once more.
-import init, { WasmKeywordIndex, WasmRag, WasmShardedIndex, __trapForTests } from "./wasm/wasmrag.js";
+import initKeywordRuntime, * as keywordRuntime from "./wasm/wasmrag_keyword.js";
 import { fetchAsset } from "./assets.js";
 import { WasmragError } from "./errors.js";
 
@@ -29,12 +31,24 @@ let rag = null;
 let keywords = null;
 /** The sharded index, with `shards`; its files load as searches need them. */
 let sharded = null;
+/**
+ * What embeds the sharded index's queries once the embedder is loaded: the sharded index itself
+ * when the main runtime opened it, else a second instance of it there, beside the keyword
+ * runtime's (which keeps searching, with the files it has loaded).
+ */
+let shardEmbedder = null;
 /** Downloads of shard files under way, by path, so two searches fetch a file once. */
 const shardLoads = new Map();
 /** The entry being read again after `index_changed`, so overlapping searches read it once. */
 let reopening = null;
+/** The index file (one-file index) or entry (sharded) as fetched, while the keyword runtime holds it. */
+let indexFile = null;
 let config = null;
-let wasmExports = null;
+/** The main runtime's module once loaded (its classes load models), and the keyword runtime's. */
+let mainModule = null;
+let keywordModule = null;
+/** Each loaded runtime's exports, for their memory. */
+const wasmExports = [];
 /** `{backend, adapter, dispatches, fallbackReason}` once the generator is loaded. */
 let generatorBackend = null;
 /** Set after a trap: the instance's memory may be inconsistent, so nothing runs any more. */
@@ -77,30 +91,58 @@ async function fetchAll(id, entries) {
   );
 }
 
+/** Loads and instantiates the main runtime once; resolves to its module. */
+let mainLoad = null;
+function loadMainRuntime() {
+  mainLoad ??= import("./wasm/wasmrag.js").then(async (module) => {
+    wasmExports.push(await module.default());
+    mainModule = module;
+    return module;
+  });
+  return mainLoad;
+}
+
+/** Instantiates the keyword runtime; resolves to its module. */
+async function loadKeywordRuntime() {
+  wasmExports.push(await initKeywordRuntime());
+  keywordModule = keywordRuntime;
+  return keywordRuntime;
+}
+
 async function initialise(id, message) {
   if (rag || keywords || sharded) throw new WasmragError("invalid_state", "wasmrag is already initialised");
   config = message;
   const t0 = performance.now();
+  const later = message.loadEmbedder === "later";
   // The index and the embedder download while the wasm compiles, since none needs another;
   // a failed download is reported once init has settled. An index searched by keywords first,
   // and a sharded index's entry, are read before they are cached, so a bad one is never kept.
-  const wasmReady = init({ module_or_path: message.wasmUrl });
-  wasmReady.catch(() => {});
-  const open = message.shards ? (b) => new WasmShardedIndex(b) : message.loadEmbedder === "later" ? (b) => new WasmKeywordIndex(b) : null;
-  const accept = open ? async (bytes) => (await wasmReady, open(bytes)) : undefined;
+  const runtime = later ? loadKeywordRuntime() : loadMainRuntime();
+  runtime.catch(() => {});
+  const open = message.shards ? (m, b) => new m.WasmShardedIndex(b) : later ? (m, b) => new m.WasmKeywordIndex(b) : null;
+  const accept = open
+    ? async (bytes) => {
+        const index = open(await runtime, bytes);
+        if (later) indexFile = bytes;
+        return index;
+      }
+    : undefined;
   const indexBytes = message.documents ? null : fetchAll(id, [["index", message.shards ?? message.index, "network-first", accept]]);
   indexBytes?.catch(() => {});
-  const embedderBytes = message.loadEmbedder === "later" ? null : fetchEmbedder(id);
+  const embedderBytes = later ? null : fetchEmbedder(id);
   embedderBytes?.catch(() => {});
-  wasmExports = await wasmReady;
+  const { WasmRag } = await runtime;
   if (message.shards) {
     [sharded] = await indexBytes;
     forgetOtherBuilds();
-    if (embedderBytes) sharded.loadEmbedder(...(await embedderBytes));
-    const retrieval = sharded.hasEmbedder ? "hybrid" : "keyword";
+    if (embedderBytes) {
+      sharded.loadEmbedder(...(await embedderBytes));
+      shardEmbedder = sharded;
+    }
+    const retrieval = shardEmbedder ? "hybrid" : "keyword";
     return { passages: sharded.passageCount, backend: "wasm-simd", indexedOn: null, retrieval, sharded: true, loadMs: performance.now() - t0 };
   }
-  if (message.loadEmbedder === "later") {
+  if (later) {
     [keywords] = await indexBytes;
     return { passages: keywords.passageCount, backend: "wasm-simd", indexedOn: null, retrieval: "keyword", loadMs: performance.now() - t0 };
   }
@@ -124,16 +166,28 @@ const fetchEmbedder = (id) => {
   ]);
 };
 
-/** Loads the embedder onto the keyword index unless it is loaded, turning searches hybrid. */
+/**
+ * Loads the embedder unless it is loaded, turning searches hybrid. A one-file index the
+ * keyword runtime holds is opened again in the main runtime from the file it was read from; a
+ * sharded index stays where it is, and the main runtime embeds its queries.
+ */
 async function ensureEmbedder(id) {
-  if (rag || sharded?.hasEmbedder) return { retrieval: "hybrid" };
-  const [weights, modelConfig, tokenizer] = await fetchEmbedder(id);
+  if (rag || shardEmbedder) return { retrieval: "hybrid" };
+  const [[weights, modelConfig, tokenizer], { WasmRag, WasmShardedIndex }] = await Promise.all([fetchEmbedder(id), loadMainRuntime()]);
   if (sharded) {
-    sharded.loadEmbedder(weights, modelConfig, tokenizer);
+    const embedder = new WasmShardedIndex(indexFile);
+    try {
+      embedder.loadEmbedder(weights, modelConfig, tokenizer);
+    } catch (err) {
+      embedder.free();
+      throw err;
+    }
+    [shardEmbedder, indexFile] = [embedder, null];
     return { retrieval: "hybrid" };
   }
-  rag = WasmRag.fromKeywordIndex(keywords, weights, modelConfig, tokenizer);
-  keywords = null;
+  rag = new WasmRag(indexFile, weights, modelConfig, tokenizer);
+  keywords.free();
+  [keywords, indexFile] = [null, null];
   return { retrieval: "hybrid" };
 }
 
@@ -163,7 +217,14 @@ function loadShard(path) {
  * The manifest's SHA-256 is the old entry's, so the new one is checked by its own CRC only.
  */
 function reopenShards() {
-  const accept = (bytes) => sharded.reopen(bytes);
+  // The embedder's instance first: it refuses a build made with another model, and then
+  // nothing changes.
+  const accept = (bytes) => {
+    if (shardEmbedder && shardEmbedder !== sharded) shardEmbedder.reopen(bytes);
+    const changed = sharded.reopen(bytes);
+    if (changed && indexFile) indexFile = bytes;
+    return changed;
+  };
   reopening ??= fetchAsset({ url: config.shards.url }, { cacheName: config.cacheName, strategy: "network-first", onProgress() {}, accept, revalidate: true })
     .then((changed) => (changed && forgetOtherBuilds(), changed))
     .finally(() => {
@@ -189,7 +250,7 @@ async function forgetOtherBuilds() {
 
 /** A search of the sharded index: rounds until every file it needs is loaded. */
 async function shardedSearch(query, k) {
-  const vector = sharded.hasEmbedder ? sharded.embed(query) : undefined;
+  const vector = shardEmbedder?.embed(query);
   for (let retried = false; ; ) {
     try {
       for (;;) {
@@ -267,9 +328,9 @@ const reads = {
     const { hits, extract } = rag ? rag.searchExtract(query, k ?? 5) : { hits: keywords.search(query, k ?? 5), extract: null };
     return { hits, extract, ms: performance.now() - t0 };
   },
-  memory: () => ({ wasmBytes: wasmExports.memory.buffer.byteLength }),
+  memory: () => ({ wasmBytes: wasmExports.reduce((sum, e) => sum + e.memory.buffer.byteLength, 0) }),
   // Not queued, so a test can trap the instance in the middle of an answer.
-  trapForTests: () => __trapForTests(),
+  trapForTests: () => (mainModule ?? keywordModule).__trapForTests(),
 };
 
 /** Calls that change the index: searches queued after them wait for them. */

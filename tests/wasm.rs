@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
-use wasmrag::wasm::WasmRag;
+use wasmrag::wasm::models::WasmRag;
 
 mod browser;
 #[path = "common/cut.rs"]

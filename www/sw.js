@@ -4,7 +4,7 @@ const CACHE = "wasmrag-demo-shell-v1";
 const SHELL = [
   "./", "./index.html", "./app.js", "./style.css",
   "./pkg/index.js", "./pkg/worker.js", "./pkg/assets.js", "./pkg/errors.js", "./pkg/models.js",
-  "./pkg/wasm/wasmrag.js", "./pkg/wasm/wasmrag_bg.wasm",
+  "./pkg/wasm/wasmrag_keyword.js", "./pkg/wasm/wasmrag_keyword_bg.wasm", "./pkg/wasm/wasmrag.js", "./pkg/wasm/wasmrag_bg.wasm",
 ];
 
 self.addEventListener("install", (event) => {

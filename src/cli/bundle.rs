@@ -26,9 +26,21 @@ const TEMP_PREFIX: &str = ".wasmrag-";
 /// Version of the manifest's layout; the UI refuses versions it does not know.
 pub const MANIFEST_VERSION: u32 = 1;
 
-/// Files of the npm package the bundle carries, relative to the package folder.
-pub const RUNTIME_FILES: &[&str] =
-    &["index.js", "worker.js", "assets.js", "errors.js", "models.js", "wasm/wasmrag.js", "wasm/wasmrag_bg.wasm", "wasmrag-ui.js", "wasmrag-ui.css"];
+/// Files of the npm package the bundle carries, relative to the package folder: the two
+/// runtimes (the keyword one serves the first results, the main one loads the models).
+pub const RUNTIME_FILES: &[&str] = &[
+    "index.js",
+    "worker.js",
+    "assets.js",
+    "errors.js",
+    "models.js",
+    "wasm/wasmrag_keyword.js",
+    "wasm/wasmrag_keyword_bg.wasm",
+    "wasm/wasmrag.js",
+    "wasm/wasmrag_bg.wasm",
+    "wasmrag-ui.js",
+    "wasmrag-ui.css",
+];
 
 /// The optional service worker (`--offline`), in the npm package and at the site's root: a
 /// service worker controls only the pages under its own folder, so it cannot live in the

@@ -2,7 +2,8 @@
 //! the embedder and the vector index each on its own. Built with the `bench` feature, so the
 //! package's `.wasm` leaves them out.
 
-use super::{choose_backend, choose_embedder_backend, embedder, generator_from_js, invalid, js_error, to_js, Failure};
+use super::models::{choose_backend, choose_embedder_backend, embedder, generator_from_js, invalid};
+use super::{js_error, to_js, Failure};
 use crate::generate::GenerateOptions;
 use crate::{DenseLayout, Embedder, Generator, Index};
 use std::cell::RefCell;

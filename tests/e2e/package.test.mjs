@@ -47,7 +47,7 @@ after(async () => {
 });
 
 test("the packed tarball holds the runtime, the UI, the types and the models", () => {
-  for (const f of ["index.js", "index.d.ts", "worker.js", "assets.js", "errors.js", "models.js", "wasmrag-ui.js", "wasmrag-ui.d.ts", "wasmrag-ui.css", "wasmrag-sw.js", "wasm/wasmrag.js", "wasm/wasmrag_bg.wasm", "package.json"]) {
+  for (const f of ["index.js", "index.d.ts", "worker.js", "assets.js", "errors.js", "models.js", "wasmrag-ui.js", "wasmrag-ui.d.ts", "wasmrag-ui.css", "wasmrag-sw.js", "wasm/wasmrag_keyword.js", "wasm/wasmrag_keyword_bg.wasm", "wasm/wasmrag.js", "wasm/wasmrag_bg.wasm", "package.json"]) {
     assert.ok(tarball.files.includes(f), `${f} is packed`);
   }
   assert.ok(tarball.files.some((f) => f.endsWith(".gguf")) && tarball.files.some((f) => f.endsWith("all-MiniLM-L6-v2/model.q8_0.gguf")) && !tarball.files.some((f) => f.endsWith(".safetensors")), "the default models are packed, the embedder in int8 only");

@@ -89,13 +89,13 @@ after(async () => {
   if (shardedCache) rmSync(join(shardedCache, ".."), { recursive: true, force: true });
 });
 
-/** Holds back the embedder weights until `release()`; `pending()` says whether they were asked for and not yet sent. */
-async function holdEmbedder(page) {
+/** Holds back the responses to `pattern` until `release()`; `pending()` says whether one was asked for and not yet sent. */
+async function hold(page, pattern) {
   let release;
   const released = new Promise((r) => (release = r));
   let asked = false;
   let sent = false;
-  await page.route("**/all-MiniLM-L6-v2/model.q8_0.gguf", async (route) => {
+  await page.route(pattern, async (route) => {
     asked = true;
     await released;
     sent = true;
@@ -103,6 +103,12 @@ async function holdEmbedder(page) {
   });
   return { release, pending: () => asked && !sent, asked: () => asked };
 }
+
+/** Holds back the embedder weights (see `hold`). */
+const holdEmbedder = (page) => hold(page, "**/all-MiniLM-L6-v2/model.q8_0.gguf");
+
+/** Holds back the main runtime's `.wasm`, the one that runs models (see `hold`). */
+const holdMainRuntime = (page) => hold(page, "**/wasm/wasmrag_bg.wasm");
 
 /** The dialog's options as the reader sees them. */
 function options(page) {
@@ -121,6 +127,7 @@ test("the bundle adds keyword-then-hybrid search, highlights and answers to the 
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   page.on("pageerror", (e) => errors.push(e.message));
   const embedder = await holdEmbedder(page);
+  const mainRuntime = await holdMainRuntime(page);
   await page.goto(`${origin}/docs/ch08-01-vectors.html`);
   await page.waitForFunction(() => customElements.get("wasmrag-search") && document.querySelector(".wasmrag-button"));
   assert.equal(embedder.asked(), false, "no model byte is requested before the dialog opens");
@@ -134,6 +141,7 @@ test("the bundle adds keyword-then-hybrid search, highlights and answers to the 
   await page.waitForSelector(".wasmrag-option");
   const firstResultsMs = Date.now() - opened;
   assert.equal(embedder.pending(), true, "keyword results arrived while the embedder download was held back");
+  assert.equal(mainRuntime.pending(), true, "keyword results need only the keyword runtime's .wasm");
   const keyword = await options(page);
   assert.ok(keyword.some((o) => o.href.includes("/docs/ch08-03-hash-maps.html")), JSON.stringify(keyword.slice(0, 3)));
   assert.ok(keyword.some((o) => o.sub && o.marks.some((m) => /hash|map/i.test(m))), "sub-results mark the matched words");
@@ -141,6 +149,7 @@ test("the bundle adds keyword-then-hybrid search, highlights and answers to the 
   console.log(`first keyword results ${firstResultsMs} ms after the dialog opened (typing included), embedder still pending`);
 
   embedder.release();
+  mainRuntime.release();
   await page.waitForFunction(() => /Semantic/.test(document.querySelector(".wasmrag-status")?.textContent ?? ""), null, { timeout: 120_000 });
   await page.waitForSelector(".wasmrag-extract .wasmrag-option");
   const hybrid = await options(page);
@@ -250,6 +259,7 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
   const fetched = [];
   page.on("request", (r) => /\/big\/wasmrag\/index[./]/.test(r.url()) && fetched.push(new URL(r.url()).pathname.replace("/big/wasmrag/", "")));
   const embedder = await holdEmbedder(page);
+  const mainRuntime = await holdMainRuntime(page);
   await page.goto(`${origin}/big/ch08-01-vectors.html`);
   await page.waitForFunction(() => customElements.get("wasmrag-search") && document.querySelector(".wasmrag-button"));
   await page.keyboard.press("Control+k");
@@ -260,12 +270,14 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
   assert.ok(keyword.some((o) => o.href.includes("/big/ch08-03-hash-maps.html")), JSON.stringify(keyword.slice(0, 3)));
   assert.equal(await page.getAttribute(".wasmrag-results", "data-retrieval"), "keyword");
   assert.equal(embedder.pending(), true, "keyword results before the embedder arrives");
+  assert.equal(mainRuntime.pending(), true, "keyword results before the main runtime's .wasm arrives");
   assert.ok(fetched.includes("index/entry.bin") && fetched.some((f) => f.startsWith("index/terms/")), fetched.join(" "));
   assert.ok(!fetched.some((f) => f.startsWith("index/vectors/") || f === "index.wasmrag"), `keywords need no vectors: ${fetched.join(" ")}`);
   const keywordTexts = fetched.filter((f) => f.startsWith("index/text/")).length;
   assert.ok(keywordTexts > 0 && keywordTexts < texts, `${keywordTexts} of ${texts} text fragments fetched`);
 
   embedder.release();
+  mainRuntime.release();
   await page.waitForFunction(() => /Semantic/.test(document.querySelector(".wasmrag-status")?.textContent ?? ""), null, { timeout: 120_000 });
   // The dialog searches again, hybrid: the partitions nearest the query come first.
   for (let waited = 0; !fetched.some((f) => f.startsWith("index/vectors/")); waited += 100) {

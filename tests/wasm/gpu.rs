@@ -13,7 +13,7 @@ use wasmrag::generate::Adjust;
 use wasmrag::gpu::{Gpu, GpuDecoder, GpuError};
 use wasmrag::prompt::chatml;
 use wasmrag::wasm::bench::{WasmEmbedder, WasmGenerator};
-use wasmrag::wasm::WasmRag;
+use wasmrag::wasm::models::WasmRag;
 use wasmrag::{GenerateOptions, Generator};
 
 use crate::browser::fetch;
