@@ -197,3 +197,44 @@ async fn ask_streams_through_a_callback_and_cancels() {
     assert!(answer.sources[0].url.starts_with("ch04-01-what-is-ownership.html#"));
     assert!(answer.sources.len() <= 2);
 }
+
+/// Our Q8_0 matmul for the generator gives candle's products bit for bit (the WebGPU decoder
+/// follows candle's order), for a decode row, a prefill of an odd number of tokens, and a
+/// row count that leaves outputs after the last group of four; its table rows are candle's.
+#[wasm_bindgen_test]
+fn q8_matmul_equals_candles_bit_for_bit() {
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use wasmrag::generate::q8::Q8Matrix;
+    let mut state = 0x2545f4914f6cdd1du64;
+    let mut random = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+            })
+            .collect()
+    };
+    let (outputs, inputs) = (19, 96);
+    let weights = Tensor::from_vec(random(outputs * inputs, 0.2), (outputs, inputs), &Device::Cpu).unwrap();
+    let quantized = QTensor::quantize(&weights, GgmlDType::Q8_0).unwrap();
+    let ours = Q8Matrix::from_qtensor(&quantized).unwrap().expect("a Q8_0 matrix");
+    let candle = QMatMul::from_qtensor(quantized).unwrap();
+    for tokens in [1, 2, 5] {
+        // Values with halves after scaling (zeros, repeats) test the rounding too.
+        let mut x = random(tokens * inputs, 8.0);
+        x[3] = 0.0;
+        x[inputs - 1] = x[inputs - 2];
+        let x = Tensor::from_vec(x, (1, tokens, inputs), &Device::Cpu).unwrap();
+        let expected = candle.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let got = ours.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{tokens} tokens");
+    }
+    let table = QTensor::quantize(&weights, GgmlDType::Q8_0).unwrap();
+    let ids = Tensor::new(&[[3u32, 0, 18]], &Device::Cpu).unwrap();
+    let expected = table.embedding(&ids).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(ours.rows(&[3, 0, 18]).unwrap(), expected);
+    assert!(ours.rows(&[19]).is_err(), "a token past the table is an error");
+}

@@ -2,8 +2,11 @@
 //! `quantized_llama` computes, op for op (the WebGPU kernels follow that order bit for bit),
 //! but looks token rows up in the quantised embedding table instead of a dequantised f32 copy:
 //! for SmolLM2-135M that copy was 113 MB of a 145 MB model, beside the same table kept
-//! quantised for the output layer (the two are tied).
+//! quantised for the output layer (the two are tied). On wasm SIMD its Q8_0 matrices are our
+//! own ([`super::q8`]): the same products, faster.
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::q8::Q8Matrix;
 use candle_core::quantized::{gguf_file::Content, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use std::collections::HashMap;
@@ -13,17 +16,89 @@ use std::sync::Arc;
 /// Positions the rotary tables cover, so the most tokens a sequence may hold.
 pub const MAX_SEQ_LEN: usize = 4096;
 
+/// A weight matrix: candle's quantised matmul, or on wasm SIMD our Q8_0 kernel for Q8_0
+/// matrices (the same products, bit for bit).
+#[derive(Clone)]
+enum Matrix {
+    Candle(QMatMul),
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Q8(Arc<Q8Matrix>),
+}
+
+impl Matrix {
+    /// The matrix of `tensor`, on our kernel where it has one.
+    fn new(tensor: QTensor) -> Result<Matrix> {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(matrix) = Q8Matrix::from_qtensor(&tensor)? {
+            return Ok(Matrix::Q8(Arc::new(matrix)));
+        }
+        QMatMul::from_qtensor(tensor).map(Matrix::Candle)
+    }
+
+    /// `x·Wᵀ` for `x` of shape `[..., inputs]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Matrix::Candle(m) => m.forward(x),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Matrix::Q8(m) => m.forward(x),
+        }
+    }
+}
+
+/// The token embedding table, looked up row by row; the output layer may share it.
+#[derive(Clone)]
+enum Table {
+    Candle(Arc<QTensor>),
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Q8(Arc<Q8Matrix>),
+}
+
+impl Table {
+    /// The table of `tensor`, on our kernel where it has one.
+    fn new(tensor: QTensor) -> Result<Table> {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(matrix) = Q8Matrix::from_qtensor(&tensor)? {
+            return Ok(Table::Q8(Arc::new(matrix)));
+        }
+        Ok(Table::Candle(Arc::new(tensor)))
+    }
+
+    /// The rows of `tokens` (`[1, T]` → `[1, T, hidden]`).
+    fn lookup(&self, tokens: &Tensor) -> Result<Tensor> {
+        match self {
+            Table::Candle(t) => t.embedding(tokens),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Table::Q8(m) => {
+                let ids = tokens.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+                let rows = m.rows(&ids)?;
+                let mut shape = tokens.dims().to_vec();
+                shape.push(rows.len() / ids.len().max(1));
+                Tensor::from_vec(rows, shape, tokens.device())
+            }
+        }
+    }
+
+    /// The table as the output layer (tied embeddings).
+    fn as_output(&self) -> Result<Matrix> {
+        match self {
+            Table::Candle(t) => QMatMul::from_arc(t.clone()).map(Matrix::Candle),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Table::Q8(m) => Ok(Matrix::Q8(m.clone())),
+        }
+    }
+}
+
 /// One transformer block's weights and its KV cache.
 #[derive(Clone)]
 struct Block {
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    out: QMatMul,
+    q: Matrix,
+    k: Matrix,
+    v: Matrix,
+    out: Matrix,
     attention_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
     ffn_norm: Tensor,
     cache: Option<(Tensor, Tensor)>,
 }
@@ -39,10 +114,10 @@ struct Rope {
 /// copy only the caches.
 #[derive(Clone)]
 pub struct Llama {
-    embedding: Arc<QTensor>,
+    embedding: Table,
     blocks: Vec<Block>,
     norm: Tensor,
-    output: QMatMul,
+    output: Matrix,
     rope: Rope,
     heads: usize,
     kv_heads: usize,
@@ -69,15 +144,15 @@ impl Llama {
         let eps = md("llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
         let freq_base = md("llama.rope.freq_base").and_then(|v| v.to_f32()).unwrap_or(10000.0);
         let mut tensor = |name: &str| content.tensor(reader, name, device);
-        let embedding = Arc::new(tensor("token_embd.weight")?);
+        let embedding = Table::new(tensor("token_embd.weight")?)?;
         let norm = tensor("output_norm.weight")?.dequantize(device)?;
         let output = match tensor("output.weight") {
-            Ok(output) => QMatMul::from_qtensor(output)?,
-            Err(_) => QMatMul::from_arc(embedding.clone())?,
+            Ok(output) => Matrix::new(output)?,
+            Err(_) => embedding.as_output()?,
         };
         let mut weights = Vec::with_capacity(blocks);
         for i in 0..blocks {
-            let mut matrix = |name: &str| QMatMul::from_qtensor(tensor(&format!("blk.{i}.{name}.weight"))?);
+            let mut matrix = |name: &str| Matrix::new(tensor(&format!("blk.{i}.{name}.weight"))?);
             let (q, k, v, out) = (matrix("attn_q")?, matrix("attn_k")?, matrix("attn_v")?, matrix("attn_output")?);
             let (gate, up, down) = (matrix("ffn_gate")?, matrix("ffn_up")?, matrix("ffn_down")?);
             let mut vector = |name: &str| tensor(&format!("blk.{i}.{name}.weight"))?.dequantize(device);
@@ -112,7 +187,7 @@ impl Llama {
         let (_, len) = tokens.dims2()?;
         let mask = if len == 1 { None } else { Some(self.mask(len, start, tokens.device())?) };
         let shape = Shape { rope: &self.rope, heads: self.heads, kv_heads: self.kv_heads, head_dim: self.head_dim, neg_inf: &self.neg_inf };
-        let mut x = self.embedding.embedding(tokens)?;
+        let mut x = self.embedding.lookup(tokens)?;
         for block in &mut self.blocks {
             let normed = candle_nn::ops::rms_norm(&x, &block.attention_norm, self.eps)?;
             let attended = attend(block, &normed, mask.as_ref(), start, &shape)?;
