@@ -279,6 +279,28 @@ pub fn strip_opener(sentence: &str) -> String {
     }
 }
 
+/// What separates a context line's parts: page title, site, heading path.
+const SEPARATORS: [&str; 3] = [": ", " > ", " - "];
+
+/// `text` from its first word on: leading whitespace, opening parentheses and `[n]` markers
+/// skipped.
+fn skip_layout(text: &str) -> &str {
+    let mut rest = text;
+    loop {
+        let before = rest;
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(inner) = rest.strip_prefix('[') {
+            let digits = inner.len() - inner.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits > 0 && inner[digits..].starts_with(']') {
+                rest = &inner[digits + 1..];
+            }
+        }
+        if rest == before {
+            return rest;
+        }
+    }
+}
+
 /// Whether `sentence` is a fragment rather than a statement: under four words with no closing
 /// stop (a copied label or code line that a line break ended, or an answer cut at its token
 /// limit), or a lead-in ending with a colon, which announces what follows (a list, code) and
@@ -298,6 +320,12 @@ pub struct GroundedStream {
     buffer: String,
     emitted: bool,
     report: Grounding,
+    /// The evidence blocks' context lines ([`GroundedStream::with_contexts`]).
+    contexts: Vec<String>,
+    /// Whether the answer's opening has been compared with `contexts`.
+    opening_checked: bool,
+    /// Whether a copied context line was cut and the sentence it opened is still to come.
+    after_cut: bool,
 }
 
 impl GroundedStream {
@@ -312,12 +340,80 @@ impl GroundedStream {
             buffer: String::new(),
             emitted: false,
             report: Grounding::default(),
+            contexts: Vec::new(),
+            opening_checked: false,
+            after_cut: false,
         }
+    }
+
+    /// The stream, told the context lines its prompt gave the evidence under (page title and
+    /// heading path, `Page - Site: Heading > Subheading`). A small model sometimes opens its
+    /// answer by copying one, or its end from some word on ("Site: Heading > Subheading"),
+    /// before the sentence it quotes; that copy is layout, not answer, so it is cut.
+    pub fn with_contexts(mut self, contexts: &[&str]) -> GroundedStream {
+        self.contexts = contexts.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+        self
+    }
+
+    /// Cuts a copied context line from the front of the answer, once: the longest piece of a
+    /// context line, from one of its words to one of its separators ([`SEPARATORS`]) or its
+    /// end, that the answer opens with and that holds a separator and two words, so a
+    /// heading's words alone, which an answer may well open with, are kept. False while the text so far could still grow into
+    /// such a copy (unless `ended`): the stream then waits for more.
+    fn cut_copied_context(&mut self, ended: bool) -> bool {
+        if self.opening_checked || self.contexts.is_empty() {
+            return true;
+        }
+        let start = self.buffer.len() - skip_layout(&self.buffer).len();
+        // ASCII case folding keeps byte offsets, and a model copying a heading may change its case.
+        let rest = self.buffer[start..].to_ascii_lowercase();
+        let mut cut = 0;
+        let mut growing = false;
+        for context in &self.contexts {
+            let context = context.to_ascii_lowercase();
+            let starts = std::iter::once(0).chain(context.match_indices(' ').map(|(i, _)| i + 1));
+            let ends: Vec<usize> = SEPARATORS.iter().flat_map(|s| context.match_indices(s).map(|(i, _)| i + s.len())).chain([context.len()]).collect();
+            for start in starts {
+                for piece in ends.iter().filter(|&&end| end > start).map(|&end| &context[start..end]) {
+                    if !SEPARATORS.iter().any(|s| piece.contains(s.trim_end())) || piece.split_whitespace().count() < 2 {
+                        continue;
+                    }
+                    if rest.starts_with(piece) {
+                        cut = cut.max(piece.len());
+                    } else if piece.starts_with(rest.as_str()) {
+                        growing = true;
+                    }
+                }
+            }
+        }
+        if growing && !ended {
+            return false;
+        }
+        if cut > 0 {
+            let after = &self.buffer[start + cut..];
+            let end = self.buffer.len() - after.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ')' | ':' | '>' | '-')).len();
+            self.buffer.drain(..end);
+            self.after_cut = true;
+        }
+        self.opening_checked = true;
+        true
+    }
+
+    /// Whether `sentence` is nothing but three or more words of a context line ("The Rust
+    /// Programming Language.", a heading path left unclosed): a title restated, not an answer.
+    /// Shorter ones may be the answer itself, named in a heading ("Arc<T>.").
+    fn is_context_piece(&self, sentence: &str) -> bool {
+        let core = skip_layout(sentence).trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '.' | '!' | '?' | ')' | ']' | ':') || c.is_ascii_digit());
+        let core = core.to_ascii_lowercase();
+        core.split_whitespace().count() >= 3 && self.contexts.iter().any(|c| c.to_ascii_lowercase().contains(&core))
     }
 
     /// Adds generated text; returns the part that is now complete and grounded (maybe empty).
     pub fn push(&mut self, piece: &str) -> String {
         self.buffer.push_str(piece);
+        if !self.cut_copied_context(false) {
+            return String::new();
+        }
         let spans = sentences(&self.buffer);
         // The last sentence may still be growing, unless a line break closes it.
         let complete = if self.buffer.ends_with('\n') { spans.len() } else { spans.len().saturating_sub(1) };
@@ -333,6 +429,7 @@ impl GroundedStream {
     /// Ends the stream; returns what is left of the answer that is grounded. A last fragment
     /// of under four words with no closing stop (generation cut at its token limit) is dropped.
     pub fn finish(&mut self) -> String {
+        self.cut_copied_context(true);
         let rest = std::mem::take(&mut self.buffer);
         let mut spans = sentences(&rest);
         if spans.last().is_some_and(|&(a, b)| is_fragment(&rest[a..b])) {
@@ -361,6 +458,16 @@ impl GroundedStream {
             let (sentence, removed) = clean_markers(&text[a..b], self.sources);
             let sentence = if self.emitted { sentence } else { strip_opener(&sentence) };
             self.report.markers_removed += removed;
+            // What is left of a sentence that opened with a copied context line, if under four
+            // words ("Process."), is the end of a heading, not a statement.
+            if std::mem::take(&mut self.after_cut) && sentence.split_whitespace().count() < 4 {
+                self.report.dropped += 1;
+                continue;
+            }
+            if self.is_context_piece(&sentence) {
+                self.report.dropped += 1;
+                continue;
+            }
             let lower = sentence.to_lowercase();
             // A declined answer says nothing; a code fence is layout copied from a source (the
             // reader sees an answer as text), not a statement.
@@ -454,6 +561,42 @@ The term \"Londonistan\" was coined by Melanie Phillips. Call `String::from` to 
         assert_eq!(report.unsupported, vec!["2"]);
         assert_eq!(report.markers_removed, 1);
         assert!(!shown.contains("[9]"));
+    }
+
+    #[test]
+    fn a_copied_context_line_is_cut_from_the_answer() {
+        let source = "This command creates an executable file in target/debug/hello_cargo.";
+        let context = "Hello, Cargo! - The Rust Programming Language: Hello, Cargo! > Building and Running a Cargo Project";
+        let answer = |pieces: &[&str]| {
+            let mut stream = GroundedStream::new(&[source], "Where does cargo build put the executable?", 1, DEFAULT_MIN_SUPPORT).with_contexts(&[context]);
+            let shown: String = pieces.iter().map(|p| stream.push(p)).collect();
+            shown + &stream.finish()
+        };
+        let expected = "This command creates an executable file in target/debug/hello_cargo.";
+        // The line's end from a word on, streamed in pieces that split it, its "!" included.
+        assert_eq!(
+            answer(&[
+                "The Rust Programming Language: Hello, Car",
+                "go! > Building and Running a Cargo",
+                " Project This command creates an executable file in target/debug/hello_cargo."
+            ]),
+            expected
+        );
+        assert_eq!(answer(&["(Hello, Cargo! > Building and Running a Cargo Project) ", expected]), expected, "the heading path alone, in parentheses");
+        assert_eq!(answer(&[context, " ", expected]), expected, "the whole line");
+        assert_eq!(answer(&[expected]), expected, "an answer without the copy is unchanged");
+        assert_eq!(answer(&["Hello, Cargo! > Building and Running a Cargo Project process. ", expected]), expected, "a heading's leftover is no statement");
+        assert_eq!(answer(&["[1] (hello, cargo! > building and running a cargo project) ", expected]), expected, "after a marker, in another case");
+        assert_eq!(answer(&["The Rust Programming Language: [1] ", expected]), expected, "a piece up to a separator");
+        assert_eq!(answer(&["The Rust Programming Language. ", expected]), expected, "a title restated is no statement");
+        assert_eq!(answer(&["(Hello, Cargo! - The Rust Programming Language: Hello"]), "", "nor an unclosed copy of the line");
+        let mut named = GroundedStream::new(&["Cargo is Rust's build system."], "", 1, DEFAULT_MIN_SUPPORT).with_contexts(&["Hello, Cargo! - The Book: Cargo"]);
+        assert_eq!(named.push("Cargo. ") + &named.finish(), "Cargo.", "a word of a heading may be the answer");
+        // A heading's words without a separator may be how an answer opens: kept.
+        let mut heading =
+            GroundedStream::new(&["Building and Running a Cargo Project takes two commands."], "", 1, DEFAULT_MIN_SUPPORT).with_contexts(&[context]);
+        let shown = heading.push("Building and Running a Cargo Project takes two commands.") + &heading.finish();
+        assert_eq!(shown, "Building and Running a Cargo Project takes two commands.");
     }
 
     #[test]
