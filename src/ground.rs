@@ -320,7 +320,7 @@ pub struct GroundedStream {
     buffer: String,
     emitted: bool,
     report: Grounding,
-    /// The evidence blocks' context lines ([`GroundedStream::with_contexts`]).
+    /// The evidence blocks' context lines in ASCII lower case ([`GroundedStream::with_contexts`]).
     contexts: Vec<String>,
     /// Whether the answer's opening has been compared with `contexts`.
     opening_checked: bool,
@@ -351,7 +351,9 @@ impl GroundedStream {
     /// answer by copying one, or its end from some word on ("Site: Heading > Subheading"),
     /// before the sentence it quotes; that copy is layout, not answer, so it is cut.
     pub fn with_contexts(mut self, contexts: &[&str]) -> GroundedStream {
-        self.contexts = contexts.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+        // Kept in ASCII lower case: a model copying a heading may change its case, and ASCII
+        // case folding keeps byte offsets.
+        self.contexts = contexts.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
         self
     }
 
@@ -365,12 +367,10 @@ impl GroundedStream {
             return true;
         }
         let start = self.buffer.len() - skip_layout(&self.buffer).len();
-        // ASCII case folding keeps byte offsets, and a model copying a heading may change its case.
         let rest = self.buffer[start..].to_ascii_lowercase();
         let mut cut = 0;
         let mut growing = false;
         for context in &self.contexts {
-            let context = context.to_ascii_lowercase();
             let starts = std::iter::once(0).chain(context.match_indices(' ').map(|(i, _)| i + 1));
             let ends: Vec<usize> = SEPARATORS.iter().flat_map(|s| context.match_indices(s).map(|(i, _)| i + s.len())).chain([context.len()]).collect();
             for start in starts {
@@ -405,7 +405,7 @@ impl GroundedStream {
     fn is_context_piece(&self, sentence: &str) -> bool {
         let core = skip_layout(sentence).trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '.' | '!' | '?' | ')' | ']' | ':') || c.is_ascii_digit());
         let core = core.to_ascii_lowercase();
-        core.split_whitespace().count() >= 3 && self.contexts.iter().any(|c| c.to_ascii_lowercase().contains(&core))
+        core.split_whitespace().count() >= 3 && self.contexts.iter().any(|c| c.contains(&core))
     }
 
     /// Adds generated text; returns the part that is now complete and grounded (maybe empty).

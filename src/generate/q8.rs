@@ -8,7 +8,7 @@
 //! which follows that order, still matches the CPU path bit for bit.
 
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Device, Result, Tensor};
+use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
 use half::f16;
 
@@ -91,7 +91,7 @@ impl Q8Matrix {
         }
         let mut shape = lead.to_vec();
         shape.push(self.outputs);
-        Tensor::from_vec(out, shape, &Device::Cpu)
+        Tensor::from_vec(out, shape, x.device())
     }
 
     /// Every output of `N` rows (`y`, one row of outputs after the other).
