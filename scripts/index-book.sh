@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 book="$(bash scripts/rust-book.sh)"
 index=www/rust-book.idx
 if ! ./target/release/wasmrag search "$index" "ownership" -k 1 >/dev/null 2>&1; then
-  echo "Indexing the Rust Book (a few minutes on 2 cores; done once)..."
+  echo "Indexing the Rust Book (one to two minutes on 2 cores; done once)..."
   ./target/release/wasmrag index "$book" --out "$index" \
     --exclude print.html --exclude toc.html --exclude '*-edition/**'
 fi

@@ -8,14 +8,15 @@ book="$(bash scripts/rust-book.sh)"
 fixture=target/wasm-fixture
 rm -rf "$fixture" && mkdir -p "$fixture/pages"
 cp "$book"/ch04-01-what-is-ownership.html "$book"/ch04-02-references-and-borrowing.html "$book"/ch08-03-hash-maps.html "$fixture/pages/"
-./target/release/wasmrag --models models index "$fixture/pages" --out "$fixture/fixture.idx"
-./target/release/wasmrag --models models search "$fixture/fixture.idx" "What is ownership?" -k 5 --json > "$fixture/expected.json"
-# The same search with the int8 embedder natively (a models folder without the f32 weights),
-# which the browser's SIMD kernel must reproduce.
-int8_models="$fixture/int8-models/all-MiniLM-L6-v2"
-mkdir -p "$int8_models"
-ln -s "$PWD"/models/all-MiniLM-L6-v2/{config.json,tokenizer.json,model.q8_0.gguf} "$int8_models/"
-./target/release/wasmrag --models "$fixture/int8-models" search "$fixture/fixture.idx" "What is ownership?" -k 5 --json > "$fixture/expected-int8.json"
+# The index and a search with the f32 embedder (a models folder without the int8 weights, which
+# the CLI would take), which the browser must reproduce on the same weights.
+f32_models="$fixture/f32-models/all-MiniLM-L6-v2"
+mkdir -p "$f32_models"
+ln -s "$PWD"/models/all-MiniLM-L6-v2/{config.json,tokenizer.json,model.safetensors} "$f32_models/"
+./target/release/wasmrag --models "$fixture/f32-models" index "$fixture/pages" --out "$fixture/fixture.idx"
+./target/release/wasmrag --models "$fixture/f32-models" search "$fixture/fixture.idx" "What is ownership?" -k 5 --json > "$fixture/expected.json"
+# The same search with the int8 embedder natively, which the browser's SIMD kernel must reproduce.
+./target/release/wasmrag --models models search "$fixture/fixture.idx" "What is ownership?" -k 5 --json > "$fixture/expected-int8.json"
 
 log=$(mktemp)
 node scripts/serve.mjs --port 0 > "$log" &

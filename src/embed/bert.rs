@@ -273,13 +273,22 @@ impl Bert {
             let q = split(layer.query.forward(&x)?)?;
             let k = split(layer.key.forward(&x)?)?;
             let v = split(layer.value.forward(&x)?)?;
-            let probs = if self.int8 {
-                attention_probs(&q.matmul(&k.t()?)?, 1.0 / root as f32, &blocked_rows)?
+            let mixed = if self.int8 {
+                // One text at a time: a batch's scores at once (16 × 12 heads × 256² floats,
+                // 50 MB) are too large for the allocator to reuse, and faulting their pages in
+                // again for every layer cost a tenth of native indexing.
+                let mut texts = Vec::with_capacity(batch);
+                for b in 0..batch {
+                    let (q, k) = (q.narrow(0, b, 1)?, k.narrow(0, b, 1)?);
+                    let probs = attention_probs(&q.matmul(&k.t()?)?, 1.0 / root as f32, &blocked_rows[b * len..(b + 1) * len])?;
+                    texts.push(probs.matmul(&v.narrow(0, b, 1)?)?);
+                }
+                Tensor::cat(&texts, 0)?
             } else {
                 let scores = (q.matmul(&k.t()?)? / root)?.broadcast_add(&blocked)?;
-                candle_nn::ops::softmax(&scores, D::Minus1)?
+                candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?
             };
-            let context = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.flatten_from(D::Minus2)?;
+            let context = mixed.transpose(1, 2)?.contiguous()?.flatten_from(D::Minus2)?;
             let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + &x)?)?;
             let up = layer.intermediate.forward_activated(&attended, self.activation)?;
             x = layer.output_norm.forward(&(layer.output.forward(&up)? + &attended)?)?;

@@ -14,12 +14,25 @@ const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 pub fn gelu_in_place(values: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     let values = simd::gelu_lanes(values);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { x86::gelu_all(values) };
+    }
+    gelu_all(values);
+}
+
+/// [`gelu`] of every value, inlined where it is called so that the compiler vectorises it for
+/// the caller's instruction set.
+#[inline(always)]
+fn gelu_all(values: &mut [f32]) {
     for v in values {
         *v = gelu(*v);
     }
 }
 
 /// GELU of one value.
+#[inline(always)]
 fn gelu(x: f32) -> f32 {
     let z = (x * SQRT_HALF).abs();
     let t = 1.0 / (1.0 + P * z);
@@ -30,27 +43,69 @@ fn gelu(x: f32) -> f32 {
 
 /// Softmax of each row of `width` values of `values`, in place.
 pub fn softmax_rows_in_place(values: &mut [f32], width: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { x86::softmax_rows(values, width) };
+    }
+    softmax_rows(values, width);
+}
+
+/// [`softmax_rows_in_place`], inlined where it is called like [`gelu_all`].
+#[inline(always)]
+fn softmax_rows(values: &mut [f32], width: usize) {
     for row in values.chunks_exact_mut(width) {
-        // A comparison, not f32::max, which is a libm call in wasm (its NaN rules need one).
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        let max = largest(row);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         let (sum, tail) = simd::exp_shifted_lanes(&mut *row, max);
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         let (sum, tail) = (0.0, &mut *row);
-        let mut sum = sum;
+        // The exponentials and their sum in two loops, so that the compiler vectorises both.
         for v in tail.iter_mut() {
             *v = exp(*v - max);
-            sum += *v;
         }
-        let inverse = 1.0 / sum;
+        let inverse = 1.0 / (sum + total(tail));
         for v in row.iter_mut() {
             *v *= inverse;
         }
     }
 }
 
+/// Running values kept apart in [`largest`] and [`total`], so that they vectorise.
+const LANES: usize = 8;
+
+/// The largest of `values` (minus infinity for none), by comparison: `f32::max` is a libm call
+/// in wasm (its NaN rules need one).
+#[inline(always)]
+fn largest(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    lanes.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+/// The sum of `values`, in [`LANES`] running sums added at the end.
+#[inline(always)]
+fn total(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (s, &v) in lanes.iter_mut().zip(chunk) {
+            *s += v;
+        }
+    }
+    lanes.iter().chain(rest).fold(0.0, |s, &v| s + v)
+}
+
 /// `e^x` for `x ≤ 0`: `2^n · e^r` with `|r| ≤ ln 2 / 2` and a degree-6 Taylor polynomial
 /// (relative error about 2e-7); 0 below -87, where f32 would leave normal numbers.
+#[inline(always)]
 fn exp(x: f32) -> f32 {
     if x < -87.0 {
         return 0.0;
@@ -58,7 +113,9 @@ fn exp(x: f32) -> f32 {
     let n = (x * std::f32::consts::LOG2_E).round_ties_even();
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (C[0] + r * (C[1] + r * (C[2] + r * (C[3] + r * C[4])))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2^n from n + 127 in the low bits of 2^23 + n + 127 (exact: n is a whole number in
+    // -126..=0 here), which vectorises where a float-to-int conversion would not.
+    p * f32::from_bits((n + 8_388_735.0).to_bits() << 23)
 }
 
 /// ln 2 split so that `n · LN2_HI` is exact for the `n` that occur.
@@ -66,6 +123,23 @@ const LN2_HI: f32 = 0.693_145_75;
 const LN2_LO: f32 = 1.428_606_8e-6;
 /// 1/2!, 1/3!, 1/4!, 1/5!, 1/6!.
 const C: [f32; 5] = [0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0];
+
+/// The scalar loops compiled for AVX2, which the compiler vectorises: the same operations on
+/// each value (Rust never fuses a multiply and an add), so the same results as the scalar code.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    /// [`super::gelu_all`] with AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn gelu_all(values: &mut [f32]) {
+        super::gelu_all(values);
+    }
+
+    /// [`super::softmax_rows`] with AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn softmax_rows(values: &mut [f32], width: usize) {
+        super::softmax_rows(values, width);
+    }
+}
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
@@ -167,6 +241,26 @@ mod tests {
         let worst = rows.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(worst < 1e-6, "largest difference {worst}");
         assert_eq!((rows[3], rows[width + 36]), (0.0, 0.0));
+    }
+
+    /// The AVX2 builds of GELU and softmax give the scalar code's values, bit for bit.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_equals_the_scalar_code() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let xs: Vec<f32> = (-3000..3000).map(|i| i as f32 / 97.0).chain([f32::MIN, -100.0, 0.0]).collect();
+        let (mut fast, mut slow) = (xs.clone(), xs.clone());
+        // SAFETY: the CPU has AVX2, checked above.
+        unsafe { x86::gelu_all(&mut fast) };
+        gelu_all(&mut slow);
+        assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        let (mut fast, mut slow) = (xs.clone(), xs);
+        // SAFETY: as above.
+        unsafe { x86::softmax_rows(&mut fast, 41) };
+        softmax_rows(&mut slow, 41);
+        assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     }
 
     #[test]

@@ -30,7 +30,17 @@ pub struct Int8Linear {
     /// so the kernel loads the four as one vector; rows after the last whole group, one after
     /// the other.
     scales: Vec<f32>,
+    /// The weights again in the VNNI kernel's layout, where the CPU has VNNI.
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<x86::Packed>,
     bias: Vec<f32>,
+}
+
+/// Four weight rows of a layer, as [`dot4`] reads them.
+struct Group<'a> {
+    weights: [&'a [i8]; 4],
+    /// The rows' block scales, interleaved (`scales[4b + k]` is block `b` of row `k`).
+    scales: &'a [f32],
 }
 
 impl Int8Linear {
@@ -47,18 +57,32 @@ impl Int8Linear {
         let blocks = inputs / BLOCK;
         let mut weights = Vec::with_capacity(outputs * inputs);
         let mut scales = vec![0f32; outputs * blocks];
+        #[cfg(target_arch = "x86_64")]
+        let mut packed = x86::Packed::for_layer(outputs, inputs);
         let grouped = outputs / 4 * 4;
         for (i, block) in data.chunks_exact(Q8_0_BYTES).enumerate() {
             let (o, b) = (i / blocks, i % blocks);
             let at = if o < grouped { (o / 4 * blocks + b) * 4 + o % 4 } else { i };
             scales[at] = f16::from_le_bytes([block[0], block[1]]).to_f32();
+            #[cfg(target_arch = "x86_64")]
+            if let Some(packed) = &mut packed {
+                packed.put(o, b, scales[at], &block[2..]);
+            }
             weights.extend(block[2..].iter().map(|&b| b as i8));
         }
         let bias = bias.to_vec1::<f32>()?;
         if bias.len() != outputs {
             return Err(candle_core::Error::Msg(format!("a bias of {} for {outputs} outputs", bias.len())));
         }
-        Ok(Int8Linear { outputs, inputs, weights, scales, bias })
+        Ok(Int8Linear {
+            outputs,
+            inputs,
+            weights,
+            scales,
+            #[cfg(target_arch = "x86_64")]
+            packed,
+            bias,
+        })
     }
 
     /// `x·Wᵀ + b` for `x` of shape `[..., inputs]`.
@@ -102,12 +126,18 @@ impl Int8Linear {
     /// dot product with each input row, plus the bias. Each weight block is widened once for
     /// all `N` rows; each row's sums are the same whatever `N` is.
     fn rows<const N: usize>(&self, x: [&Quantized; N], y: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(packed) = &self.packed {
+            // SAFETY: a layer has packed weights only where the CPU has VNNI (`Packed::for_layer`).
+            return unsafe { packed.rows(x, &self.bias, y) };
+        }
         let blocks = self.inputs / BLOCK;
         let weights = |o: usize| &self.weights[o * self.inputs..(o + 1) * self.inputs];
         let scales = |o: usize| &self.scales[o * blocks..(o + 1) * blocks];
         let mut o = 0;
         while o + 4 <= self.outputs {
-            let sums = dot4(x, [weights(o), weights(o + 1), weights(o + 2), weights(o + 3)], &self.scales[o * blocks..(o + 4) * blocks]);
+            let group = Group { weights: [weights(o), weights(o + 1), weights(o + 2), weights(o + 3)], scales: &self.scales[o * blocks..(o + 4) * blocks] };
+            let sums = dot4(x, &group);
             for (t, sums) in sums.iter().enumerate() {
                 for (k, s) in sums.iter().enumerate() {
                     y[t * self.outputs + o + k] = s + self.bias[o + k];
@@ -128,16 +158,37 @@ impl Int8Linear {
 struct Quantized {
     values: Vec<i16>,
     scales: Vec<f32>,
+    /// The values plus 128, as unsigned bytes, for the VNNI kernel (written by the AVX2
+    /// quantisation only).
+    #[cfg(target_arch = "x86_64")]
+    offset: Vec<u8>,
 }
 
 impl Quantized {
     fn new(inputs: usize) -> Quantized {
-        Quantized { values: vec![0; inputs], scales: vec![0.0; inputs / BLOCK] }
+        Quantized {
+            values: vec![0; inputs],
+            scales: vec![0.0; inputs / BLOCK],
+            #[cfg(target_arch = "x86_64")]
+            offset: vec![0; inputs],
+        }
     }
 
-    /// Quantises `row`, rounding halves to even (wasm's `nearest`, one instruction).
+    /// Quantises `row`, rounding halves to even (wasm's `nearest`, one instruction), on AVX2
+    /// where the CPU has it.
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     fn set(&mut self, row: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { x86::quantize(self, row) };
+        }
+        self.set_scalar(row);
+    }
+
+    /// [`Quantized::set`] one value at a time, the reference the vector versions equal.
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn set_scalar(&mut self, row: &[f32]) {
         for ((block, q), scale) in row.chunks_exact(BLOCK).zip(self.values.chunks_exact_mut(BLOCK)).zip(&mut self.scales) {
             let largest = block.iter().fold(0f32, |m, v| m.max(v.abs()));
             *scale = largest / 127.0;
@@ -189,11 +240,220 @@ fn dot1(x: &Quantized, weights: &[i8], scales: &[f32], stride: usize) -> f32 {
     sum
 }
 
-/// Four dot products of each of the `N` rows `x` with four weight rows, whose block scales are
-/// interleaved (`scales[4b + k]` is block `b` of row `k`); the same arithmetic as [`dot1`].
+/// Four dot products of each of the `N` rows `x` with the four weight rows of `group`; the same
+/// arithmetic as [`dot1`], on AVX2 where the CPU has it.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn dot4<const N: usize>(x: [&Quantized; N], weights: [&[i8]; 4], scales: &[f32]) -> [[f32; 4]; N] {
-    x.map(|x| std::array::from_fn(|k| dot1(x, weights[k], &scales[k..], 4)))
+fn dot4<const N: usize>(x: [&Quantized; N], group: &Group) -> [[f32; 4]; N] {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { x86::dot4(x, group) };
+    }
+    dot4_scalar(x, group)
+}
+
+/// [`dot4`] one product at a time, the reference the vector kernels equal.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn dot4_scalar<const N: usize>(x: [&Quantized; N], group: &Group) -> [[f32; 4]; N] {
+    x.map(|x| std::array::from_fn(|k| dot1(x, group.weights[k], &group.scales[k..], 4)))
+}
+
+/// The kernel on x86-64 with AVX2, for native indexing: `vpmaddwd` is wasm's `i32x4.dot_i16x8`
+/// on eight lanes, so the integer block sums and their scaling are those of the other kernels.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Group, Quantized, BLOCK};
+    use std::arch::x86_64::*;
+
+    /// Weight rows in a group of the VNNI layout, one per i32 lane of a 256-bit vector.
+    const ROWS: usize = 8;
+
+    /// [`super::dot4`] with AVX2: each weight block is widened to i16 once for the `N` rows and
+    /// multiplied with `vpmaddwd`.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dot4<const N: usize>(x: [&Quantized; N], group: &Group) -> [[f32; 4]; N] {
+        let blocks = group.weights[0].len() / BLOCK;
+        assert!(
+            x.iter().all(|x| x.scales.len() == blocks && x.values.len() == blocks * BLOCK)
+                && group.weights.iter().all(|w| w.len() == blocks * BLOCK)
+                && group.scales.len() == 4 * blocks
+        );
+        sum_blocks(x, group, |b, s| {
+            for (k, row) in group.weights.iter().enumerate() {
+                // SAFETY: the assertion above keeps block b of every row inside its slice; these
+                // loads need no alignment.
+                unsafe {
+                    let wp = row.as_ptr().add(b * BLOCK) as *const __m128i;
+                    let w = [_mm256_cvtepi8_epi16(_mm_loadu_si128(wp)), _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(1)))];
+                    for (t, x) in x.iter().enumerate() {
+                        let xp = x.values.as_ptr().add(b * BLOCK) as *const __m256i;
+                        s[t][k] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_loadu_si256(xp), w[0]), _mm256_madd_epi16(_mm256_loadu_si256(xp.add(1)), w[1]));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Weight rows in groups of eight for VNNI's `vpdpbusd`, which adds four products of
+    /// unsigned and signed bytes into each i32 lane: for each group and block, eight vectors,
+    /// vector `i` holding bytes `4i..4i + 4` of the eight rows, one row per lane. Multiplied
+    /// with those four bytes of an activation block in every lane, the eight vectors leave each
+    /// row's whole block sum in its own lane, with no adding across lanes. Activations are offset
+    /// by 128 to make them unsigned, and `128 · Σw` is taken off after (exact, in integers).
+    pub(super) struct Packed {
+        outputs: usize,
+        blocks: usize,
+        /// `[group][block][i][row][4]` bytes.
+        weights: Vec<i8>,
+        /// `[group][block][row]`: the rows' block scales.
+        scales: Vec<f32>,
+        /// `[group][block][row]`: 128 times the rows' block sums of weights.
+        offsets: Vec<i32>,
+    }
+
+    impl Packed {
+        /// Room for a layer's weights, where the CPU has VNNI on 256-bit vectors and the rows
+        /// make whole groups (MiniLM's all do); `None` otherwise.
+        pub(super) fn for_layer(outputs: usize, inputs: usize) -> Option<Packed> {
+            let vnni = is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") && is_x86_feature_detected!("avx2");
+            (vnni && outputs.is_multiple_of(ROWS)).then(|| Packed {
+                outputs,
+                blocks: inputs / BLOCK,
+                weights: vec![0; outputs * inputs],
+                scales: vec![0.0; outputs * inputs / BLOCK],
+                offsets: vec![0; outputs * inputs / BLOCK],
+            })
+        }
+
+        /// Puts block `b` of weight row `o`: its scale and 32 values.
+        pub(super) fn put(&mut self, o: usize, b: usize, scale: f32, values: &[u8]) {
+            let at = (o / ROWS * self.blocks + b) * ROWS;
+            self.scales[at + o % ROWS] = scale;
+            self.offsets[at + o % ROWS] = 128 * values.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+            for (i, four) in values.chunks_exact(4).enumerate() {
+                let to = ((at * ROWS + i * ROWS) + o % ROWS) * 4;
+                for (w, &v) in self.weights[to..to + 4].iter_mut().zip(four) {
+                    *w = v as i8;
+                }
+            }
+        }
+
+        /// [`super::Int8Linear::rows`] on the packed weights: `N` output rows `y`, plus `bias`.
+        #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+        pub(super) fn rows<const N: usize>(&self, x: [&Quantized; N], bias: &[f32], y: &mut [f32]) {
+            let (outputs, blocks) = (self.outputs, self.blocks);
+            assert!(
+                x.iter().all(|x| x.offset.len() == blocks * BLOCK && x.scales.len() == blocks)
+                    && self.weights.len() == outputs * blocks * BLOCK
+                    && self.scales.len() == outputs * blocks
+                    && self.offsets.len() == outputs * blocks
+                    && bias.len() == outputs
+                    && y.len() == N * outputs
+            );
+            for g in 0..outputs / ROWS {
+                let mut acc = [_mm256_setzero_ps(); N];
+                for b in 0..blocks {
+                    let at = (g * blocks + b) * ROWS;
+                    // SAFETY: the assertion above keeps every load inside its slice (block b of
+                    // group g: 8 vectors of 32 bytes, 8 scales and offsets; 32 bytes of each
+                    // activation row); these loads need no alignment.
+                    unsafe {
+                        let w: [__m256i; 8] =
+                            std::array::from_fn(|i| _mm256_loadu_si256(self.weights.as_ptr().add((at * ROWS + i * ROWS) * 4) as *const __m256i));
+                        let ws = _mm256_loadu_ps(self.scales.as_ptr().add(at));
+                        let offset = _mm256_loadu_si256(self.offsets.as_ptr().add(at) as *const __m256i);
+                        for t in 0..N {
+                            let xp = x[t].offset.as_ptr().add(b * BLOCK) as *const i32;
+                            let four = |i: usize| _mm256_set1_epi32(xp.add(i).read_unaligned());
+                            // Two chains of four, added in integers, so they overlap.
+                            let mut even = _mm256_dpbusd_epi32(_mm256_setzero_si256(), four(0), w[0]);
+                            let mut odd = _mm256_dpbusd_epi32(_mm256_setzero_si256(), four(1), w[1]);
+                            for i in (2..8).step_by(2) {
+                                even = _mm256_dpbusd_epi32(even, four(i), w[i]);
+                                odd = _mm256_dpbusd_epi32(odd, four(i + 1), w[i + 1]);
+                            }
+                            let sums = _mm256_sub_epi32(_mm256_add_epi32(even, odd), offset);
+                            let scale = _mm256_mul_ps(_mm256_set1_ps(x[t].scales[b]), ws);
+                            acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(sums), scale));
+                        }
+                    }
+                }
+                for (t, acc) in acc.iter().enumerate() {
+                    let mut sums = [0f32; ROWS];
+                    // SAFETY: `sums` has room for the eight lanes.
+                    unsafe { _mm256_storeu_ps(sums.as_mut_ptr(), *acc) };
+                    for (j, s) in sums.iter().enumerate() {
+                        y[t * outputs + g * ROWS + j] = s + bias[g * ROWS + j];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `products(b, s)` for each block `b`, which fills `s[t][k]` with lanes that add up to
+    /// block b's dot product of row t with weight row k; adds the lanes across in integers
+    /// (exact) and scales and accumulates the sums as [`super::dot1`] does, so the kernel gives
+    /// the scalar kernel's bits.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn sum_blocks<const N: usize>(x: [&Quantized; N], group: &Group, mut products: impl FnMut(usize, &mut [[__m256i; 4]; N])) -> [[f32; 4]; N] {
+        let mut acc = [_mm_setzero_ps(); N];
+        let mut s = [[_mm256_setzero_si256(); 4]; N];
+        for b in 0..group.weights[0].len() / BLOCK {
+            products(b, &mut s);
+            // SAFETY: `dot4` checked that the four scales of block b are inside the slice.
+            let ws = unsafe { _mm_loadu_ps(group.scales.as_ptr().add(4 * b)) };
+            for t in 0..N {
+                let s = &s[t];
+                // Each 128-bit half holds the four rows' partial sums; the halves added give
+                // lane k = the sum of s[k]'s eight lanes.
+                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+                let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+                let scale = _mm_mul_ps(_mm_set1_ps(x[t].scales[b]), ws);
+                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(sums), scale));
+            }
+        }
+        acc.map(|a| {
+            let mut out = [0f32; 4];
+            // SAFETY: `out` has room for the four lanes.
+            unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) };
+            out
+        })
+    }
+
+    /// [`Quantized::set`] with AVX2, eight lanes at a time: the same values as the scalar
+    /// version (`vroundps` rounds halves to even).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn quantize(q: &mut Quantized, row: &[f32]) {
+        assert!(row.len() == q.values.len() && row.len() == q.offset.len() && row.len() == q.scales.len() * BLOCK);
+        let magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
+        for (b, scale) in q.scales.iter_mut().enumerate() {
+            // SAFETY: the assertion above keeps block b's 32 values inside both slices.
+            unsafe {
+                let src = row.as_ptr().add(b * BLOCK);
+                let v: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(8 * i)));
+                let mut m = _mm256_and_ps(v[0], magnitude);
+                for x in &v[1..] {
+                    m = _mm256_max_ps(m, _mm256_and_ps(*x, magnitude));
+                }
+                let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+                let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+                let largest = _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps::<1>(m, m)));
+                *scale = largest / 127.0;
+                let inverse = _mm256_set1_ps(if largest > 0.0 { 127.0 / largest } else { 0.0 });
+                let round = |x: __m256| _mm256_cvtps_epi32(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(x, inverse)));
+                // packs works within 128-bit halves; the permutes put the quarters in order.
+                let in_order = |packed: __m256i| _mm256_permute4x64_epi64::<0b11_01_10_00>(packed);
+                let halves: [__m256i; 2] = std::array::from_fn(|i| in_order(_mm256_packs_epi32(round(v[2 * i]), round(v[2 * i + 1]))));
+                let dst = q.values.as_mut_ptr().add(b * BLOCK) as *mut __m256i;
+                _mm256_storeu_si256(dst, halves[0]);
+                _mm256_storeu_si256(dst.add(1), halves[1]);
+                // Values in -127..=127 plus 128 are their bytes with the top bit flipped.
+                let bytes = _mm256_xor_si256(in_order(_mm256_packs_epi16(halves[0], halves[1])), _mm256_set1_epi8(i8::MIN));
+                _mm256_storeu_si256(q.offset.as_mut_ptr().add(b * BLOCK) as *mut __m256i, bytes);
+            }
+        }
+    }
 }
 
 /// Four dot products of each of the `N` rows `x` with four weight rows, whose block scales are
@@ -202,8 +462,9 @@ fn dot4<const N: usize>(x: [&Quantized; N], weights: [&[i8]; 4], scales: &[f32])
 /// i32 lanes are summed across (exact, in integers), so that one vector holds the four block
 /// sums, scaled and added as [`dot1`] does: the same bits as the scalar kernel.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn dot4<const N: usize>(x: [&Quantized; N], weights: [&[i8]; 4], scales: &[f32]) -> [[f32; 4]; N] {
+fn dot4<const N: usize>(x: [&Quantized; N], group: &Group) -> [[f32; 4]; N] {
     use core::arch::wasm32::*;
+    let Group { weights, scales } = *group;
     let blocks = weights[0].len() / BLOCK;
     assert!(
         x.iter().all(|x| x.scales.len() == blocks && x.values.len() == blocks * BLOCK)
@@ -277,5 +538,58 @@ mod tests {
         }
         assert!(Int8Linear::from_q8_0(&q, &Tensor::zeros(3, candle_core::DType::F32, &device).unwrap()).is_err(), "a bias of the wrong length");
         assert!(layer.forward(&Tensor::zeros((2, 32), candle_core::DType::F32, &device).unwrap()).is_err(), "the wrong input width");
+    }
+
+    /// The AVX2 kernel gives the scalar kernel's quantised rows and sums, bit for bit.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_equals_the_scalar_kernel() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let inputs = 96;
+        // Halves (2.5, -0.5 after scaling) and zeros test the rounding; row 2 is all zeros.
+        let rows: Vec<Vec<f32>> = (0..4)
+            .map(|r| {
+                (0..inputs)
+                    .map(|i| if r == 2 { 0.0 } else { (((i * 37 + r * 11) % 29) as f32 - 14.0) * 0.37 + if i % 7 == 0 { 127.0 / 2.0 } else { 0.0 } })
+                    .collect()
+            })
+            .collect();
+        let (mut fast, mut slow): (Vec<Quantized>, Vec<Quantized>) = (0..4).map(|_| (Quantized::new(inputs), Quantized::new(inputs))).unzip();
+        for ((f, s), row) in fast.iter_mut().zip(&mut slow).zip(&rows) {
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { x86::quantize(f, row) };
+            s.set_scalar(row);
+            assert_eq!((&f.values, &f.scales), (&s.values, &s.scales));
+        }
+        let weights: Vec<Vec<i8>> = (0..4).map(|k| (0..inputs).map(|i| ((i * 53 + k * 17) % 255) as i32 - 127).map(|v| v as i8).collect()).collect();
+        let scales: Vec<f32> = (0..4 * inputs / BLOCK).map(|i| 0.01 + i as f32 * 0.003).collect();
+        let group = Group { weights: [&weights[0], &weights[1], &weights[2], &weights[3]], scales: &scales };
+        let x: [&Quantized; 4] = std::array::from_fn(|t| &fast[t]);
+        // SAFETY: as above.
+        assert_eq!(unsafe { x86::dot4(x, &group) }.map(|r| r.map(f32::to_bits)), dot4_scalar(x, &group).map(|r| r.map(f32::to_bits)));
+    }
+
+    /// Where the CPU has VNNI, a layer's packed weights give the other kernels' outputs, bit for
+    /// bit.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vnni_equals_the_other_kernels() {
+        let device = Device::Cpu;
+        let (outputs, inputs) = (24, 96);
+        let w: Vec<f32> = (0..outputs * inputs).map(|i| ((i * 7919) % 253) as f32 / 126.0 - 1.0).collect();
+        let q = QTensor::quantize(&Tensor::from_vec(w, (outputs, inputs), &device).unwrap(), GgmlDType::Q8_0).unwrap();
+        let bias = Tensor::from_vec((0..outputs).map(|i| i as f32 / 7.0).collect::<Vec<_>>(), outputs, &device).unwrap();
+        let packed = Int8Linear::from_q8_0(&q, &bias).unwrap();
+        if packed.packed.is_none() {
+            return;
+        }
+        let mut plain = Int8Linear::from_q8_0(&q, &bias).unwrap();
+        plain.packed = None;
+        // Six rows: a tile of four, then two alone.
+        let x = Tensor::from_vec((0..6 * inputs).map(|i| ((i * 31) % 23) as f32 / 5.0 - 2.0).collect::<Vec<_>>(), (6, inputs), &device).unwrap();
+        let bits = |l: &Int8Linear| l.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&packed), bits(&plain));
     }
 }

@@ -160,16 +160,29 @@ impl Embedder {
     }
 
     /// Like [`Embedder::embed`], calling `progress` with the number of texts done after each batch.
+    /// Natively the batches are shared among one thread per core (each batch's vectors are the
+    /// same whichever thread embeds it); in wasm they run one after the other.
     pub fn embed_with_progress(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let batches = batches(texts, BATCH_SIZE);
         let mut out = vec![Vec::new(); texts.len()];
         let mut done = 0;
-        for batch in batches(texts, BATCH_SIZE) {
-            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
-            for (&i, v) in batch.iter().zip(self.embed_batch(&batch_texts)?) {
+        let mut keep = |batch: &[usize], vectors: Vec<Vec<f32>>| {
+            for (&i, v) in batch.iter().zip(vectors) {
                 out[i] = v;
             }
             done += batch.len();
             progress(done);
+        };
+        let embed = |batch: &[usize]| self.embed_batch(&batch.iter().map(|&i| texts[i]).collect::<Vec<_>>());
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let threads = std::thread::available_parallelism().map_or(1, usize::from).min(batches.len());
+            if threads > 1 {
+                return parallel::embed_batches(&batches, threads, embed, keep).map(|()| out);
+            }
+        }
+        for batch in &batches {
+            keep(batch, embed(batch)?);
         }
         Ok(out)
     }
@@ -249,6 +262,51 @@ impl Embedder {
         let pooled = mean_pool(&hidden, &mask).map_err(compute)?;
         let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(compute)?;
         Ok(rows.into_iter().map(normalize).collect())
+    }
+}
+
+/// Batches embedded on several threads, natively.
+#[cfg(not(target_arch = "wasm32"))]
+mod parallel {
+    use super::EmbedError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    /// Embeds `batches` with `embed` on `threads` threads, each taking the next batch not yet
+    /// taken, and hands every batch's vectors to `keep` on this thread as they come. The first
+    /// error stops the threads from taking more batches and is returned.
+    pub fn embed_batches(
+        batches: &[Vec<usize>],
+        threads: usize,
+        embed: impl Fn(&[usize]) -> Result<Vec<Vec<f32>>, EmbedError> + Sync,
+        mut keep: impl FnMut(&[usize], Vec<Vec<f32>>),
+    ) -> Result<(), EmbedError> {
+        let next = AtomicUsize::new(0);
+        let (next, embed) = (&next, &embed);
+        std::thread::scope(|scope| {
+            let (sender, receiver) = mpsc::channel();
+            for _ in 0..threads {
+                let sender = sender.clone();
+                scope.spawn(move || {
+                    while let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if sender.send((batch, embed(batch))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            for (batch, vectors) in receiver {
+                match vectors {
+                    Ok(vectors) => keep(batch, vectors),
+                    Err(e) => {
+                        next.store(batches.len(), Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 }
 
