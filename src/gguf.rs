@@ -8,6 +8,21 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 /// Bytes first read for a header by [`read_through`]; SmolLM2's, with its tokenizer, is 1.8 MB.
 const HEADER_GUESS: usize = 4 << 20;
 
+/// Values in a Q8_0 block; each block is stored as an f16 scale and then its values as bytes.
+pub const Q8_0_BLOCK: usize = 32;
+
+/// The blocks of a Q8_0 matrix of `outputs` rows of `inputs` values from its bytes, in order:
+/// each block's scale as f32 and its 32 values (signed bytes, read as `u8`). The int8 embedder
+/// and the generator's kernel both read their weights through it, each into its own layout. An
+/// error unless the rows are whole blocks and `data` is exactly their bytes.
+pub fn q8_0_blocks(data: &[u8], outputs: usize, inputs: usize) -> Result<impl Iterator<Item = (f32, &[u8])>, String> {
+    let bytes = 2 + Q8_0_BLOCK;
+    if !inputs.is_multiple_of(Q8_0_BLOCK) || Some(data.len()) != (outputs * inputs / Q8_0_BLOCK).checked_mul(bytes) {
+        return Err(format!("{} bytes of Q8_0 for {outputs}×{inputs} values", data.len()));
+    }
+    Ok(data.chunks_exact(bytes).map(|block| (half::f16::from_le_bytes([block[0], block[1]]).to_f32(), &block[2..])))
+}
+
 /// Whether `bytes` start with the GGUF magic.
 pub fn is_gguf(bytes: &[u8]) -> bool {
     bytes.starts_with(b"GGUF")
@@ -144,5 +159,27 @@ impl<'a> Gguf<'a> {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blocks come out in order with their scales; rows of part of a block, or bytes that are
+    /// not exactly the matrix's, are refused.
+    #[test]
+    fn q8_0_blocks_read_whole_blocks_only() {
+        let mut data = Vec::new();
+        for (scale, value) in [(0.5f32, 3u8), (-2.0, 0xfd)] {
+            data.extend(half::f16::from_f32(scale).to_le_bytes());
+            data.extend([value; Q8_0_BLOCK]);
+        }
+        let blocks: Vec<(f32, Vec<u8>)> = q8_0_blocks(&data, 1, 2 * Q8_0_BLOCK).unwrap().map(|(s, v)| (s, v.to_vec())).collect();
+        assert_eq!(blocks, vec![(0.5, vec![3; Q8_0_BLOCK]), (-2.0, vec![0xfd; Q8_0_BLOCK])]);
+        assert!(q8_0_blocks(&data, 2, Q8_0_BLOCK).is_ok(), "two rows of one block");
+        assert!(q8_0_blocks(&data[..data.len() - 1], 1, 2 * Q8_0_BLOCK).is_err(), "a byte short");
+        assert!(q8_0_blocks(&data, 1, 3 * Q8_0_BLOCK).is_err(), "too few bytes for the shape");
+        assert!(q8_0_blocks(&data, 4, Q8_0_BLOCK / 2).is_err(), "rows of half a block");
     }
 }

@@ -9,15 +9,12 @@
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Result, Tensor};
-use half::f16;
 
 /// Values per quantisation block, as in Q8_0.
-const BLOCK: usize = 32;
+const BLOCK: usize = crate::gguf::Q8_0_BLOCK;
 /// Input rows (tokens) multiplied together with each block of weights, which is loaded and
 /// widened once for all of them.
 const TILE: usize = 4;
-/// Bytes of one Q8_0 block: an f16 scale, then 32 int8 values.
-const Q8_0_BYTES: usize = 2 + BLOCK;
 
 /// A linear layer `y = x·Wᵀ + b` with int8 weights `W` (`[outputs, inputs]`).
 pub struct Int8Linear {
@@ -51,24 +48,21 @@ impl Int8Linear {
             return Err(candle_core::Error::Msg(format!("an int8 linear layer needs Q8_0 rows of whole blocks, not {:?} {outputs}×{inputs}", weight.dtype())));
         }
         let data = weight.data()?;
-        if data.len() != outputs * inputs / BLOCK * Q8_0_BYTES {
-            return Err(candle_core::Error::Msg(format!("{} bytes of Q8_0 for {outputs}×{inputs} weights", data.len())));
-        }
         let blocks = inputs / BLOCK;
         let mut weights = Vec::with_capacity(outputs * inputs);
         let mut scales = vec![0f32; outputs * blocks];
         #[cfg(target_arch = "x86_64")]
         let mut packed = x86::Packed::for_layer(outputs, inputs);
         let grouped = outputs / 4 * 4;
-        for (i, block) in data.chunks_exact(Q8_0_BYTES).enumerate() {
+        for (i, (scale, block)) in crate::gguf::q8_0_blocks(&data, outputs, inputs).map_err(candle_core::Error::Msg)?.enumerate() {
             let (o, b) = (i / blocks, i % blocks);
             let at = if o < grouped { (o / 4 * blocks + b) * 4 + o % 4 } else { i };
-            scales[at] = f16::from_le_bytes([block[0], block[1]]).to_f32();
+            scales[at] = scale;
             #[cfg(target_arch = "x86_64")]
             if let Some(packed) = &mut packed {
-                packed.put(o, b, scales[at], &block[2..]);
+                packed.put(o, b, scale, block);
             }
-            weights.extend(block[2..].iter().map(|&b| b as i8));
+            weights.extend(block.iter().map(|&b| b as i8));
         }
         let bias = bias.to_vec1::<f32>()?;
         if bias.len() != outputs {

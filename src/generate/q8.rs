@@ -13,9 +13,7 @@ use core::arch::wasm32::*;
 use half::f16;
 
 /// Values per Q8_0 block.
-const BLOCK: usize = 32;
-/// Bytes of one Q8_0 block in a GGUF file: an f16 scale, then 32 signed bytes.
-const BLOCK_BYTES: usize = 2 + BLOCK;
+const BLOCK: usize = crate::gguf::Q8_0_BLOCK;
 /// Tokens computed together in one pass over the weights.
 const TILE: usize = 2;
 
@@ -38,15 +36,11 @@ impl Q8Matrix {
             return Ok(None);
         }
         let data = tensor.data()?;
-        let blocks = outputs * inputs / BLOCK;
-        if data.len() != blocks * BLOCK_BYTES {
-            candle_core::bail!("a Q8_0 tensor of {blocks} blocks holds {} bytes", data.len());
-        }
         let mut values = Vec::with_capacity(outputs * inputs);
-        let mut scales = Vec::with_capacity(blocks);
-        for block in data.chunks_exact(BLOCK_BYTES) {
-            scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
-            values.extend(block[2..].iter().map(|&b| b as i8));
+        let mut scales = Vec::with_capacity(outputs * inputs / BLOCK);
+        for (scale, block) in crate::gguf::q8_0_blocks(&data, outputs, inputs).map_err(candle_core::Error::Msg)? {
+            scales.push(scale);
+            values.extend(block.iter().map(|&b| b as i8));
         }
         Ok(Some(Q8Matrix { outputs, inputs, values, scales }))
     }
