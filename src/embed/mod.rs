@@ -354,7 +354,27 @@ fn validate(c: &Config) -> Result<(), EmbedError> {
 
 #[cfg(test)]
 mod tests {
-    use super::batches;
+    use super::{batches, EmbedError};
+
+    /// Batches shared among threads come back whole, each to its own texts, and an error in
+    /// one batch is returned.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn batches_on_threads_keep_their_texts_and_stop_at_an_error() {
+        let batches: Vec<Vec<usize>> = (0..40).map(|b| vec![2 * b, 2 * b + 1]).collect();
+        let embed = |batch: &[usize]| Ok(batch.iter().map(|&i| vec![i as f32]).collect());
+        let mut out = vec![None; 80];
+        super::parallel::embed_batches(&batches, 3, embed, |batch, vectors| {
+            for (&i, v) in batch.iter().zip(vectors) {
+                assert!(out[i].replace(v).is_none(), "text {i} twice");
+            }
+        })
+        .unwrap();
+        assert_eq!(out, (0..80).map(|i| Some(vec![i as f32])).collect::<Vec<_>>());
+        let failing = |batch: &[usize]| if batch[0] == 20 { Err(EmbedError::Compute("batch 10".into())) } else { embed(batch) };
+        let got = super::parallel::embed_batches(&batches, 3, failing, |_, _| {});
+        assert!(matches!(got, Err(EmbedError::Compute(m)) if m == "batch 10"));
+    }
 
     #[test]
     fn batches_hold_texts_of_similar_length() {
