@@ -20,14 +20,14 @@ const TILE: usize = 4;
 pub struct Int8Linear {
     outputs: usize,
     inputs: usize,
-    /// `outputs × inputs` weights, row by row.
+    /// `outputs × inputs` weights, row by row (empty where `packed` holds them).
     weights: Vec<i8>,
     /// One scale per block of each row, `outputs × inputs / 32`: rows in groups of four with
     /// their scales interleaved block by block (block 0 of rows 0–3, block 1 of rows 0–3, …),
     /// so the kernel loads the four as one vector; rows after the last whole group, one after
-    /// the other.
+    /// the other. Empty where `packed` holds them.
     scales: Vec<f32>,
-    /// The weights again in the VNNI kernel's layout, where the CPU has VNNI.
+    /// The weights and scales in the VNNI kernel's layout instead, where the CPU has VNNI.
     #[cfg(target_arch = "x86_64")]
     packed: Option<x86::Packed>,
     bias: Vec<f32>,
@@ -43,25 +43,40 @@ struct Group<'a> {
 impl Int8Linear {
     /// Takes the weights from a Q8_0 tensor `[outputs, inputs]` and the f32 `bias`.
     pub fn from_q8_0(weight: &QTensor, bias: &Tensor) -> Result<Int8Linear> {
+        Int8Linear::read(weight, bias, true)
+    }
+
+    /// [`Int8Linear::from_q8_0`], packing the weights for the VNNI kernel only if `vnni` (and
+    /// the CPU has it), so that tests can compare the kernels on one layer.
+    fn read(weight: &QTensor, bias: &Tensor, vnni: bool) -> Result<Int8Linear> {
         let (outputs, inputs) = weight.shape().dims2()?;
         if weight.dtype() != GgmlDType::Q8_0 || !inputs.is_multiple_of(BLOCK) {
             return Err(candle_core::Error::Msg(format!("an int8 linear layer needs Q8_0 rows of whole blocks, not {:?} {outputs}×{inputs}", weight.dtype())));
         }
         let data = weight.data()?;
         let blocks = inputs / BLOCK;
-        let mut weights = Vec::with_capacity(outputs * inputs);
-        let mut scales = vec![0f32; outputs * blocks];
         #[cfg(target_arch = "x86_64")]
-        let mut packed = x86::Packed::for_layer(outputs, inputs);
+        let mut packed = if vnni { x86::Packed::for_layer(outputs, inputs) } else { None };
+        #[cfg(target_arch = "x86_64")]
+        let rows = packed.is_none();
+        // Off x86-64 there is no VNNI kernel: the weights are always kept row by row.
+        #[cfg(not(target_arch = "x86_64"))]
+        let rows = {
+            let _ = vnni;
+            true
+        };
+        let mut weights = Vec::with_capacity(if rows { outputs * inputs } else { 0 });
+        let mut scales = vec![0f32; if rows { outputs * blocks } else { 0 }];
         let grouped = outputs / 4 * 4;
         for (i, (scale, block)) in crate::gguf::q8_0_blocks(&data, outputs, inputs).map_err(candle_core::Error::Msg)?.enumerate() {
             let (o, b) = (i / blocks, i % blocks);
-            let at = if o < grouped { (o / 4 * blocks + b) * 4 + o % 4 } else { i };
-            scales[at] = scale;
             #[cfg(target_arch = "x86_64")]
             if let Some(packed) = &mut packed {
                 packed.put(o, b, scale, block);
+                continue;
             }
+            let at = if o < grouped { (o / 4 * blocks + b) * 4 + o % 4 } else { i };
+            scales[at] = scale;
             weights.extend(block.iter().map(|&b| b as i8));
         }
         let bias = bias.to_vec1::<f32>()?;
@@ -579,8 +594,8 @@ mod tests {
         if packed.packed.is_none() {
             return;
         }
-        let mut plain = Int8Linear::from_q8_0(&q, &bias).unwrap();
-        plain.packed = None;
+        assert!(packed.weights.is_empty() && packed.scales.is_empty(), "one copy of the weights");
+        let plain = Int8Linear::read(&q, &bias, false).unwrap();
         // Six rows: a tile of four, then two alone.
         let x = Tensor::from_vec((0..6 * inputs).map(|i| ((i * 31) % 23) as f32 / 5.0 - 2.0).collect::<Vec<_>>(), (6, inputs), &device).unwrap();
         let bits = |l: &Int8Linear| l.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
