@@ -4,8 +4,10 @@
 //! each group of four weight rows together: every weight block is widened from i8 once for the
 //! four tokens and multiplied with `i32x4.dot_i16x8`, and the four rows' block sums are added
 //! across lanes in integers so that one vector carries them through the scaling. The result is
-//! the scalar kernel's, bit for bit. candle's Q8_0 matmul converts both f16 scales in every
-//! block of every dot product, which left the int8 model slower than f32 in the browser.
+//! the scalar kernel's, bit for bit. Natively on x86-64 the same kernel runs on AVX2, or, where
+//! the CPU has VNNI, on weights packed at load so that each lane sums one row (`x86::Packed`);
+//! both give the scalar kernel's bits too. candle's Q8_0 matmul converts both f16 scales in
+//! every block of every dot product, which left the int8 model slower than f32 in the browser.
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Result, Tensor};
@@ -278,7 +280,9 @@ mod x86 {
     const ROWS: usize = 8;
 
     /// [`super::dot4`] with AVX2: each weight block is widened to i16 once for the `N` rows and
-    /// multiplied with `vpmaddwd`.
+    /// multiplied with `vpmaddwd`; the four rows' block sums are added across lanes in integers
+    /// (exact) and scaled and accumulated as [`super::dot1`] does, so the result is the scalar
+    /// kernel's, bit for bit.
     #[target_feature(enable = "avx2")]
     pub(super) fn dot4<const N: usize>(x: [&Quantized; N], group: &Group) -> [[f32; 4]; N] {
         let blocks = group.weights[0].len() / BLOCK;
@@ -287,11 +291,13 @@ mod x86 {
                 && group.weights.iter().all(|w| w.len() == blocks * BLOCK)
                 && group.scales.len() == 4 * blocks
         );
-        sum_blocks(x, group, |b, s| {
-            for (k, row) in group.weights.iter().enumerate() {
-                // SAFETY: the assertion above keeps block b of every row inside its slice; these
-                // loads need no alignment.
-                unsafe {
+        let mut acc = [_mm_setzero_ps(); N];
+        let mut s = [[_mm256_setzero_si256(); 4]; N];
+        for b in 0..blocks {
+            // SAFETY: the assertion above keeps block b of every row and its four scales inside
+            // their slices; these loads need no alignment.
+            let ws = unsafe {
+                for (k, row) in group.weights.iter().enumerate() {
                     let wp = row.as_ptr().add(b * BLOCK) as *const __m128i;
                     let w = [_mm256_cvtepi8_epi16(_mm_loadu_si128(wp)), _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(1)))];
                     for (t, x) in x.iter().enumerate() {
@@ -299,7 +305,23 @@ mod x86 {
                         s[t][k] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_loadu_si256(xp), w[0]), _mm256_madd_epi16(_mm256_loadu_si256(xp.add(1)), w[1]));
                     }
                 }
+                _mm_loadu_ps(group.scales.as_ptr().add(4 * b))
+            };
+            for t in 0..N {
+                let s = &s[t];
+                // Each 128-bit half holds the four rows' partial sums; the halves added give
+                // lane k = the sum of s[k]'s eight lanes.
+                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+                let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+                let scale = _mm_mul_ps(_mm_set1_ps(x[t].scales[b]), ws);
+                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(sums), scale));
             }
+        }
+        acc.map(|a| {
+            let mut out = [0f32; 4];
+            // SAFETY: `out` has room for the four lanes.
+            unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) };
+            out
         })
     }
 
@@ -397,37 +419,6 @@ mod x86 {
                 }
             }
         }
-    }
-
-    /// Runs `products(b, s)` for each block `b`, which fills `s[t][k]` with lanes that add up to
-    /// block b's dot product of row t with weight row k; adds the lanes across in integers
-    /// (exact) and scales and accumulates the sums as [`super::dot1`] does, so the kernel gives
-    /// the scalar kernel's bits.
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    fn sum_blocks<const N: usize>(x: [&Quantized; N], group: &Group, mut products: impl FnMut(usize, &mut [[__m256i; 4]; N])) -> [[f32; 4]; N] {
-        let mut acc = [_mm_setzero_ps(); N];
-        let mut s = [[_mm256_setzero_si256(); 4]; N];
-        for b in 0..group.weights[0].len() / BLOCK {
-            products(b, &mut s);
-            // SAFETY: `dot4` checked that the four scales of block b are inside the slice.
-            let ws = unsafe { _mm_loadu_ps(group.scales.as_ptr().add(4 * b)) };
-            for t in 0..N {
-                let s = &s[t];
-                // Each 128-bit half holds the four rows' partial sums; the halves added give
-                // lane k = the sum of s[k]'s eight lanes.
-                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-                let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-                let scale = _mm_mul_ps(_mm_set1_ps(x[t].scales[b]), ws);
-                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(sums), scale));
-            }
-        }
-        acc.map(|a| {
-            let mut out = [0f32; 4];
-            // SAFETY: `out` has room for the four lanes.
-            unsafe { _mm_storeu_ps(out.as_mut_ptr(), a) };
-            out
-        })
     }
 
     /// [`Quantized::set`] with AVX2, eight lanes at a time: the same values as the scalar
