@@ -238,3 +238,44 @@ fn q8_matmul_equals_candles_bit_for_bit() {
     assert_eq!(ours.rows(&[3, 0, 18]).unwrap(), expected);
     assert!(ours.rows(&[19]).is_err(), "a token past the table is an error");
 }
+
+/// Our Q4_1 matmul (the format SmolLM2 is published in) gives candle's products bit for bit:
+/// whole groups of four rows and the rows after them, a tile of two tokens and one alone.
+#[wasm_bindgen_test]
+fn q4_1_matmul_equals_candles_bit_for_bit() {
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use wasmrag::generate::q4::Q4Matrix;
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut random = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+            })
+            .collect()
+    };
+    let (outputs, inputs) = (19, 128);
+    let weights = Tensor::from_vec(random(outputs * inputs, 0.2), (outputs, inputs), &Device::Cpu).unwrap();
+    let quantized = QTensor::quantize(&weights, GgmlDType::Q4_1).unwrap();
+    let ours = Q4Matrix::from_qtensor(&quantized).unwrap().expect("a Q4_1 matrix");
+    let candle = QMatMul::from_qtensor(quantized).unwrap();
+    let q8 = QTensor::quantize(&weights, GgmlDType::Q8_0).unwrap();
+    assert!(Q4Matrix::from_qtensor(&q8).unwrap().is_none(), "not a Q4_1 matrix");
+    for tokens in [1, 2, 5] {
+        // Values with halves after scaling (zeros, repeats) test the rounding too; large ones
+        // make block sums past 2048, which f16 cannot hold exactly.
+        let mut x = random(tokens * inputs, 8.0);
+        x[3] = 0.0;
+        x[inputs - 1] = x[inputs - 2];
+        for v in &mut x[32..64] {
+            *v = v.abs() + 3.0;
+        }
+        let x = Tensor::from_vec(x, (1, tokens, inputs), &Device::Cpu).unwrap();
+        let expected = candle.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let got = ours.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{tokens} tokens");
+    }
+}

@@ -2,9 +2,11 @@
 //! `quantized_llama` computes, op for op (the WebGPU kernels follow that order bit for bit),
 //! but looks token rows up in the quantised embedding table instead of a dequantised f32 copy:
 //! for SmolLM2-135M that copy was 113 MB of a 145 MB model, beside the same table kept
-//! quantised for the output layer (the two are tied). On wasm SIMD its Q8_0 matrices are our
-//! own ([`super::q8`]): the same products, faster.
+//! quantised for the output layer (the two are tied). On wasm SIMD its Q8_0 and Q4_1 matrices
+//! are our own ([`super::q8`], [`super::q4`]): the same products, faster.
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::q4::Q4Matrix;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::q8::Q8Matrix;
 use candle_core::quantized::{gguf_file::Content, QMatMul, QTensor};
@@ -16,13 +18,15 @@ use std::sync::Arc;
 /// Positions the rotary tables cover, so the most tokens a sequence may hold.
 pub const MAX_SEQ_LEN: usize = 4096;
 
-/// A weight matrix: candle's quantised matmul, or on wasm SIMD our Q8_0 kernel for Q8_0
+/// A weight matrix: candle's quantised matmul, or on wasm SIMD our kernels for Q8_0 and Q4_1
 /// matrices (the same products, bit for bit).
 #[derive(Clone)]
 enum Matrix {
     Candle(QMatMul),
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Q8(Arc<Q8Matrix>),
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Q4(Arc<Q4Matrix>),
 }
 
 impl Matrix {
@@ -31,6 +35,10 @@ impl Matrix {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         if let Some(matrix) = Q8Matrix::from_qtensor(&tensor)? {
             return Ok(Matrix::Q8(Arc::new(matrix)));
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(matrix) = Q4Matrix::from_qtensor(&tensor)? {
+            return Ok(Matrix::Q4(Arc::new(matrix)));
         }
         QMatMul::from_qtensor(tensor).map(Matrix::Candle)
     }
@@ -41,6 +49,8 @@ impl Matrix {
             Matrix::Candle(m) => m.forward(x),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Matrix::Q8(m) => m.forward(x),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Matrix::Q4(m) => m.forward(x),
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod convert;
 mod decoder;
 mod llama;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod q4;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod q8;
 pub mod score;
 pub mod tokenizer;

@@ -111,15 +111,15 @@ impl Q8Matrix {
 
 /// An activation row quantised as candle's `BlockQ8_0::from_float` does, its bytes widened to
 /// i16 and its block scales rounded through f16 and back.
-struct Quantized {
-    values: Vec<i16>,
-    scales: Vec<f32>,
+pub(super) struct Quantized {
+    pub(super) values: Vec<i16>,
+    pub(super) scales: Vec<f32>,
 }
 
 impl Quantized {
     /// Per block: `d = amax / 127`, values `round(x · (1 / d))` (halves away from zero,
     /// saturated to i8), and `d` kept as f16.
-    fn new(row: &[f32]) -> Quantized {
+    pub(super) fn new(row: &[f32]) -> Quantized {
         let blocks = row.len() / BLOCK;
         let mut values = vec![0i16; row.len()];
         let mut scales = Vec::with_capacity(blocks);
