@@ -204,6 +204,10 @@ enum Command {
         /// With --answers --generate: the generator GGUF (default: the shipped one).
         #[arg(long)]
         generator: Option<PathBuf>,
+        /// With --answers --sweep: also write every question's candidate sentences, their
+        /// features and whether each holds a gold answer to this file (JSON lines), for study.
+        #[arg(long)]
+        candidates: Option<PathBuf>,
     },
     /// Embed each line of a text file; writes little-endian f32 vectors, one after another, so
     /// other tools (and the benchmarks) can use the exact vectors the index would hold.
@@ -436,6 +440,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             evidence,
             prompt_tokens,
             generator,
+            candidates,
             ..
         } => {
             let mut ask = AskOptions::default();
@@ -444,7 +449,7 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             ask.min_support = min_support.unwrap_or(ask.min_support);
             ask.evidence = evidence.unwrap_or(ask.evidence);
             ask.prompt_tokens = prompt_tokens.unwrap_or(ask.prompt_tokens);
-            let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, half, off_topic, generator };
+            let run = AnswerRun { ask, generate, sweep, limit, holdout, print_answers, half, off_topic, generator, candidates };
             answer_eval(&dir, index.as_deref(), json, &run, models)
         }
         Command::Eval { dir, split, index, json, sweep, fusion, dense_weight, rrf_k, .. } => {
@@ -610,6 +615,8 @@ struct AnswerRun {
     generator: Option<PathBuf>,
     /// A file of extra off-topic questions, one per line.
     off_topic: Option<PathBuf>,
+    /// Where `--sweep` writes every candidate sentence with its features.
+    candidates: Option<PathBuf>,
 }
 
 fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRun, models: &Path) -> Result<(), CliError> {
@@ -646,7 +653,7 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
         off_topic.extend(answers::load_lines(path)?);
     }
     if run.sweep {
-        return answer_sweep(&rag, &answerable, &off_topic, &run.ask.extract, json);
+        return answer_sweep(&rag, &answerable, &off_topic, &run.ask.extract, json, run.candidates.as_deref());
     }
     let (mut extract_hits, mut gen_hits, mut extract_f1, mut gen_f1, mut answered, mut fell_back, mut dropped, mut declined) = (0, 0, 0.0, 0.0, 0, 0, 0, 0);
     let (mut context_hits, mut off_source) = (0, 0);
@@ -729,15 +736,23 @@ fn answer_eval(dir: &Path, index_file: Option<&Path>, json: bool, run: &AnswerRu
 
 /// `wasmrag eval --answers --sweep`: tunes the extract weights on half the articles and the
 /// not-found gate (answering at least 95% of answerable questions), reporting both halves.
-fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa], extract: &wasmrag::ExtractOptions, json: bool) -> Result<(), CliError> {
+fn answer_sweep(
+    rag: &Rag,
+    answerable: &[answers::Qa],
+    off_topic: &[answers::Qa],
+    extract: &wasmrag::ExtractOptions,
+    json: bool,
+    dump: Option<&Path>,
+) -> Result<(), CliError> {
     let mut wide = extract.clone();
     wide.embed = 64;
     let mut questions = Vec::new();
+    let mut lines = Vec::new();
     let bar = bar((answerable.len() + off_topic.len()) as u64, "scoring");
     for (q, is_answerable) in answerable.iter().map(|q| (q, true)).chain(off_topic.iter().map(|q| (q, false))) {
         let (hits, candidates) = rag.candidates(&q.question, wide.passages, &wide, &wasmrag::RetrieveOptions::default())?;
         let chunks = rag.index().chunks();
-        let candidates = candidates
+        let candidates: Vec<_> = candidates
             .into_iter()
             .map(|c| {
                 let gold = answers::contains_gold(&chunks[c.chunk as usize].text[c.start..c.end], &q.answers);
@@ -746,10 +761,16 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
             .collect();
         let best_cosine = hits.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
         let unknown_name = wasmrag::extract::unknown_name(rag.index(), &q.question).is_some();
+        if dump.is_some() {
+            lines.push(candidate_line(rag.index(), q, is_answerable, &hits, &candidates));
+        }
         questions.push(tune::Question { candidates, best_cosine, answerable: is_answerable, tune: q.tunes(), unknown_name });
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if let Some(path) = dump {
+        std::fs::write(path, lines.join("\n") + "\n").map_err(|source| CliError::Io { path: path.to_path_buf(), source })?;
+    }
     let defaults = wasmrag::ExtractOptions::default();
     let embeds = [16, 24, 32, 48];
     let (weights, embed, _) = tune::best_weights(&questions, &embeds);
@@ -785,6 +806,36 @@ fn answer_sweep(rag: &Rag, answerable: &[answers::Qa], off_topic: &[answers::Qa]
     }
     println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
     Ok(())
+}
+
+/// One question of a sweep as a JSON line: the question, its retrieved passages and its
+/// candidate sentences with their features, neighbours and gold flags.
+fn candidate_line(
+    index: &Index,
+    q: &answers::Qa,
+    answerable: bool,
+    hits: &[wasmrag::retrieve::Hit],
+    candidates: &[(wasmrag::extract::Candidate, bool)],
+) -> String {
+    let chunks = index.chunks();
+    let cands: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|(c, gold)| {
+            let chunk = &chunks[c.chunk as usize];
+            let all = wasmrag::extract::sentences(&chunk.text);
+            let at = all.iter().position(|&(a, _)| a == c.start).unwrap_or(0);
+            let text = |i: Option<usize>| i.and_then(|i| all.get(i)).map_or("", |&(a, b)| &chunk.text[a..b]);
+            serde_json::json!({
+                "rank": c.rank, "chunk": c.chunk, "start": c.start, "end": c.end, "cosine": c.cosine, "lexical": c.lexical,
+                "context": c.context, "kind": c.kind, "gold": gold, "text": &chunk.text[c.start..c.end],
+                "prev": text(at.checked_sub(1)), "next": text(Some(at + 1)), "position": at, "sentences": all.len(),
+                "title": chunk.title, "headings": chunk.headings,
+            })
+        })
+        .collect();
+    let hits: Vec<serde_json::Value> =
+        hits.iter().map(|h| serde_json::json!({"chunk": h.chunk, "score": h.score, "cosine": h.cosine, "bm25": h.bm25})).collect();
+    serde_json::json!({"id": q.id, "question": q.question, "answers": q.answers, "answerable": answerable, "tune": q.tunes(), "hits": hits, "candidates": cands}).to_string()
 }
 
 fn evaluate(
