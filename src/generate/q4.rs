@@ -3,7 +3,7 @@
 //! candle's generic code, one value at a time. Each activation row is quantised once per
 //! matmul as candle's `BlockQ8_1::from_float` does (the values of [`Quantized`], plus each
 //! block's `s`), the weights' f16 scales and minimums become f32 once at load, and each weight
-//! block's nibbles are unpacked once for every token of a pass. The integer block sums are
+//! block's bytes are widened once for every token of a pass. The integer block sums are
 //! exact; each row's float sum follows candle's `vec_dot_q4_1_q8_1` order
 //! (`sum += isum · d_w · d_x + m_w · s_x`, block after block), four rows in four lanes.
 
@@ -35,10 +35,13 @@ pub struct Q4Matrix {
 }
 
 /// An activation row quantised as `BlockQ8_1`: [`Quantized`] and each block's `s`, the f16 of
-/// its values' sum times the block's f16 scale (as candle computes it).
+/// its values' sum times the block's f16 scale (as candle computes it); and, per block,
+/// `x[j + 16] - 16·x[j]` for `j < 16`, which lets the kernel multiply a weight byte
+/// (`low + 16·high`) whole: `Σ byte·x[j] + Σ high·(x[j + 16] - 16·x[j]) = Σ low·x[j] + Σ high·x[j + 16]`.
 struct Row {
     q: Quantized,
     sums: Vec<f32>,
+    spread: Vec<i16>,
 }
 
 impl Row {
@@ -53,7 +56,8 @@ impl Row {
                 (f16::from_f32(sum as f32) * f16::from_f32(d)).to_f32()
             })
             .collect();
-        Row { q, sums }
+        let spread = q.values.chunks_exact(BLOCK).flat_map(|block| (0..BLOCK / 2).map(move |j| block[j + BLOCK / 2] - 16 * block[j])).collect();
+        Row { q, sums, spread }
     }
 }
 
@@ -162,14 +166,14 @@ fn dot1(x: &Row, nibbles: &[u8], scales: &[f32], mins: &[f32]) -> f32 {
 }
 
 /// Each of the `N` rows `x` times the four weight rows of `group`, each product candle's
-/// `vec_dot_q4_1_q8_1` exactly: a block's nibbles are unpacked and widened once for all `N`
-/// rows, its four integer sums are added across lanes (exact), and the float steps run lane
-/// by lane in candle's order.
+/// `vec_dot_q4_1_q8_1` exactly: a block's bytes are widened once for all `N` rows and
+/// multiplied whole and by their high nibbles (see [`Row`]), its four integer sums are added
+/// across lanes (exact), and the float steps run lane by lane in candle's order.
 fn dot4<const N: usize>(x: [&Row; N], group: &Group) -> [[f32; 4]; N] {
     let Group { nibbles, scales, mins } = *group;
     let blocks = nibbles[0].len() / 16;
     assert!(
-        x.iter().all(|x| x.q.scales.len() == blocks && x.sums.len() == blocks && x.q.values.len() == blocks * BLOCK)
+        x.iter().all(|x| x.q.scales.len() == blocks && x.sums.len() == blocks && x.q.values.len() == blocks * BLOCK && x.spread.len() == blocks * BLOCK / 2)
             && nibbles.iter().all(|n| n.len() == blocks * 16)
             && scales.len() == 4 * blocks
             && mins.len() == 4 * blocks
@@ -180,17 +184,18 @@ fn dot4<const N: usize>(x: [&Row; N], group: &Group) -> [[f32; 4]; N] {
         // each row, its 32 activations, four scales and four minimums); wasm loads need no
         // alignment.
         unsafe {
+            // Each row's 16 bytes widened whole (`low + 16·high`, 0..=255) and their high nibbles.
             let wide: [[v128; 4]; 4] = std::array::from_fn(|k| {
                 let bytes = v128_load(nibbles[k].as_ptr().add(b * 16) as *const v128);
-                let low = v128_and(bytes, u8x16_splat(0x0F));
-                let high = u8x16_shr(bytes, 4);
-                [u16x8_extend_low_u8x16(low), u16x8_extend_high_u8x16(low), u16x8_extend_low_u8x16(high), u16x8_extend_high_u8x16(high)]
+                let (first, second) = (u16x8_extend_low_u8x16(bytes), u16x8_extend_high_u8x16(bytes));
+                [first, second, u16x8_shr(first, 4), u16x8_shr(second, 4)]
             });
             let d = v128_load(scales.as_ptr().add(4 * b) as *const v128);
             let m = v128_load(mins.as_ptr().add(4 * b) as *const v128);
             for t in 0..N {
                 let xp = x[t].q.values.as_ptr().add(b * BLOCK) as *const v128;
-                let xv: [v128; 4] = std::array::from_fn(|i| v128_load(xp.add(i)));
+                let sp = x[t].spread.as_ptr().add(b * BLOCK / 2) as *const v128;
+                let xv = [v128_load(xp), v128_load(xp.add(1)), v128_load(sp), v128_load(sp.add(1))];
                 let s: [v128; 4] = std::array::from_fn(|k| {
                     let mut sum = i32x4_dot_i16x8(wide[k][0], xv[0]);
                     sum = i32x4_add(sum, i32x4_dot_i16x8(wide[k][1], xv[1]));
