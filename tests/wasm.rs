@@ -198,16 +198,10 @@ async fn ask_streams_through_a_callback_and_cancels() {
     assert!(answer.sources.len() <= 2);
 }
 
-/// Our Q8_0 matmul for the generator gives candle's products bit for bit (the WebGPU decoder
-/// follows candle's order), for a decode row, a prefill of an odd number of tokens, and a
-/// row count that leaves outputs after the last group of four; its table rows are candle's.
-#[wasm_bindgen_test]
-fn q8_matmul_equals_candles_bit_for_bit() {
-    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-    use candle_core::{Device, Module, Tensor};
-    use wasmrag::generate::q8::Q8Matrix;
-    let mut state = 0x2545f4914f6cdd1du64;
-    let mut random = |n: usize, scale: f32| -> Vec<f32> {
+/// A reproducible source of values: `random(n, scale)` gives `n` of them in `±scale / 2`
+/// (xorshift from `seed`), for the kernels' bit-for-bit tests.
+fn random_values(mut state: u64) -> impl FnMut(usize, f32) -> Vec<f32> {
+    move |n, scale| {
         (0..n)
             .map(|_| {
                 state ^= state << 13;
@@ -216,7 +210,18 @@ fn q8_matmul_equals_candles_bit_for_bit() {
                 ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
             })
             .collect()
-    };
+    }
+}
+
+/// Our Q8_0 matmul for the generator gives candle's products bit for bit (the WebGPU decoder
+/// follows candle's order), for a decode row, a prefill of an odd number of tokens, and a
+/// row count that leaves outputs after the last group of four; its table rows are candle's.
+#[wasm_bindgen_test]
+fn q8_matmul_equals_candles_bit_for_bit() {
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use wasmrag::generate::q8::Q8Matrix;
+    let mut random = random_values(0x2545f4914f6cdd1d);
     let (outputs, inputs) = (19, 96);
     let weights = Tensor::from_vec(random(outputs * inputs, 0.2), (outputs, inputs), &Device::Cpu).unwrap();
     let quantized = QTensor::quantize(&weights, GgmlDType::Q8_0).unwrap();
@@ -246,17 +251,7 @@ fn q4_1_matmul_equals_candles_bit_for_bit() {
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
     use wasmrag::generate::q4::Q4Matrix;
-    let mut state = 0x9e3779b97f4a7c15u64;
-    let mut random = |n: usize, scale: f32| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-            })
-            .collect()
-    };
+    let mut random = random_values(0x9e3779b97f4a7c15);
     let (outputs, inputs) = (19, 128);
     let weights = Tensor::from_vec(random(outputs * inputs, 0.2), (outputs, inputs), &Device::Cpu).unwrap();
     let quantized = QTensor::quantize(&weights, GgmlDType::Q4_1).unwrap();

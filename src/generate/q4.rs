@@ -7,7 +7,7 @@
 //! exact; each row's float sum follows candle's `vec_dot_q4_1_q8_1` order
 //! (`sum += isum · d_w · d_x + m_w · s_x`, block after block), four rows in four lanes.
 
-use super::q8::Quantized;
+use super::q8::{tiled_matmul, Quantized};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Result, Tensor};
 use core::arch::wasm32::*;
@@ -17,8 +17,6 @@ use half::f16;
 const BLOCK: usize = 32;
 /// Bytes per Q4_1 block: f16 scale, f16 minimum, 16 bytes of nibbles.
 const BLOCK_BYTES: usize = 20;
-/// Tokens computed together in one pass over the weights.
-const TILE: usize = 2;
 
 /// A Q4_1 matrix of `outputs` rows of `inputs` values. Rows come in groups of four whose
 /// scales and minimums are interleaved block by block (block 0 of rows 0–3, block 1 of rows
@@ -92,27 +90,7 @@ impl Q4Matrix {
 
     /// `x·Wᵀ` for `x` of shape `[..., inputs]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let Some((&last, lead)) = dims.split_last() else {
-            candle_core::bail!("a Q4_1 matmul needs at least one dimension");
-        };
-        if last != self.inputs {
-            candle_core::bail!("{last} inputs to a matrix of {}", self.inputs);
-        }
-        let values = x.flatten_all()?.to_vec1::<f32>()?;
-        let rows: Vec<Row> = values.chunks_exact(self.inputs).map(Row::new).collect();
-        let mut out = vec![0f32; rows.len() * self.outputs];
-        let mut tiles = rows.chunks_exact(TILE);
-        let mut dst = out.chunks_exact_mut(TILE * self.outputs);
-        for (tile, y) in (&mut tiles).zip(&mut dst) {
-            self.products::<TILE>(std::array::from_fn(|t| &tile[t]), y);
-        }
-        for (row, y) in tiles.remainder().iter().zip(dst.into_remainder().chunks_exact_mut(self.outputs)) {
-            self.products::<1>([row], y);
-        }
-        let mut shape = lead.to_vec();
-        shape.push(self.outputs);
-        Tensor::from_vec(out, shape, x.device())
+        tiled_matmul(x, self.inputs, self.outputs, "Q4_1", Row::new, |tile, y| self.products(tile, y), |row, y| self.products(row, y))
     }
 
     /// Every output of `N` rows (`y`, one row of outputs after the other).

@@ -14,8 +14,8 @@ use half::f16;
 
 /// Values per Q8_0 block.
 const BLOCK: usize = crate::gguf::Q8_0_BLOCK;
-/// Tokens computed together in one pass over the weights.
-const TILE: usize = 2;
+/// Tokens computed together in one pass over the weights (by this kernel and the Q4_1 one).
+pub(super) const TILE: usize = 2;
 
 /// A Q8_0 matrix of `outputs` rows of `inputs` values, its scales as f32.
 pub struct Q8Matrix {
@@ -65,27 +65,7 @@ impl Q8Matrix {
 
     /// `x·Wᵀ` for `x` of shape `[..., inputs]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let Some((&last, lead)) = dims.split_last() else {
-            candle_core::bail!("a Q8_0 matmul needs at least one dimension");
-        };
-        if last != self.inputs {
-            candle_core::bail!("{last} inputs to a matrix of {}", self.inputs);
-        }
-        let values = x.flatten_all()?.to_vec1::<f32>()?;
-        let rows: Vec<Quantized> = values.chunks_exact(self.inputs).map(Quantized::new).collect();
-        let mut out = vec![0f32; rows.len() * self.outputs];
-        let mut tiles = rows.chunks_exact(TILE);
-        let mut dst = out.chunks_exact_mut(TILE * self.outputs);
-        for (tile, y) in (&mut tiles).zip(&mut dst) {
-            self.products::<TILE>(std::array::from_fn(|t| &tile[t]), y);
-        }
-        for (row, y) in tiles.remainder().iter().zip(dst.into_remainder().chunks_exact_mut(self.outputs)) {
-            self.products::<1>([row], y);
-        }
-        let mut shape = lead.to_vec();
-        shape.push(self.outputs);
-        Tensor::from_vec(out, shape, x.device())
+        tiled_matmul(x, self.inputs, self.outputs, "Q8_0", Quantized::new, |tile, y| self.products(tile, y), |row, y| self.products(row, y))
     }
 
     /// Every output of `N` rows (`y`, one row of outputs after the other).
@@ -107,6 +87,42 @@ impl Q8Matrix {
             }
         }
     }
+}
+
+/// `x·Wᵀ` for a quantised matrix of `inputs` columns and `outputs` rows and `x` of shape
+/// `[..., inputs]`, shared by the Q8_0 and Q4_1 kernels: each row of `x` is quantised once
+/// (`quantize`), then [`TILE`] rows at a time go through `tile` and any left over through `one`,
+/// each writing its rows' outputs one row after the other.
+pub(super) fn tiled_matmul<R>(
+    x: &Tensor,
+    inputs: usize,
+    outputs: usize,
+    format: &str,
+    quantize: impl Fn(&[f32]) -> R,
+    tile: impl Fn([&R; TILE], &mut [f32]),
+    one: impl Fn([&R; 1], &mut [f32]),
+) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let Some((&last, lead)) = dims.split_last() else {
+        candle_core::bail!("a {format} matmul needs at least one dimension");
+    };
+    if last != inputs {
+        candle_core::bail!("{last} inputs to a matrix of {inputs}");
+    }
+    let values = x.flatten_all()?.to_vec1::<f32>()?;
+    let rows: Vec<R> = values.chunks_exact(inputs).map(quantize).collect();
+    let mut out = vec![0f32; rows.len() * outputs];
+    let mut tiles = rows.chunks_exact(TILE);
+    let mut dst = out.chunks_exact_mut(TILE * outputs);
+    for (rows, y) in (&mut tiles).zip(&mut dst) {
+        tile(std::array::from_fn(|t| &rows[t]), y);
+    }
+    for (row, y) in tiles.remainder().iter().zip(dst.into_remainder().chunks_exact_mut(outputs)) {
+        one([row], y);
+    }
+    let mut shape = lead.to_vec();
+    shape.push(outputs);
+    Tensor::from_vec(out, shape, x.device())
 }
 
 /// An activation row quantised as candle's `BlockQ8_0::from_float` does, its bytes widened to
