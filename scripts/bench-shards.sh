@@ -2,7 +2,9 @@
 # Sharded index beside the one-file index (issue 15): size, entry, bytes and native latency per
 # query (a first visit's and later ones in the same session), and hybrid recall@10 against the
 # one-file index, over the Rust Book questions in tests/data. Numbers, not pass/fail.
-# Usage: scripts/bench-shards.sh [INDEX_FILE] (default: the demo's Rust Book index).
+# Usage: scripts/bench-shards.sh [INDEX_FILE] (default: the demo's Rust Book index); PROBES
+# lists the partitions read per query to measure (default "16 32 64"), SHARD_ARGS extra options
+# for `wasmrag shard`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/models.sh
@@ -19,8 +21,9 @@ cat tests/data/off-topic-questions.txt >> "$work/queries.txt"
 one_file=$(stat -c %s "$index")
 printf '%-28s %10s %10s %12s %12s %10s %8s\n' layout total entry first-query later-query native-ms recall
 printf '%-28s %10s %10s %12s %12s %10s %8s\n' "one file" "$one_file" "$one_file" "$one_file" 0 - 1.000
-for probe in 8 16 32; do
-  ./target/release/wasmrag shard "$index" --out "$work/shards" --probe "$probe" 2>/dev/null
+for probe in ${PROBES:-16 32 64}; do
+  # shellcheck disable=SC2086 # SHARD_ARGS is a list of options
+  ./target/release/wasmrag shard "$index" --out "$work/shards" --probe "$probe" ${SHARD_ARGS:-} 2>/dev/null
   ./target/release/wasmrag search "$work/shards" --queries "$work/queries.txt" --compare "$index" -k 10 > "$work/report.json"
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

@@ -41,7 +41,16 @@ pub fn search(index: &ShardedIndex, query: &str, vector: Option<&[f32]>, k: usiz
     if !needed.is_empty() {
         return Ok(Round::Needs(needed));
     }
-    let hits = ranked.iter().map(|h| Ok(search_hit(&index.passage(h.chunk)?.chunk, h, query, retrieval))).collect::<Result<_, IndexError>>()?;
+    // The partitions' codes only approximate a cosine; the fragments' int8 vectors give it as
+    // a one-file index would.
+    let hits = ranked
+        .iter()
+        .map(|h| {
+            let passage = index.passage(h.chunk)?;
+            let cosine = vector.map_or(h.cosine, |v| passage.vector.dot_f32(v));
+            Ok(search_hit(&passage.chunk, &Hit { cosine, ..h.clone() }, query, retrieval))
+        })
+        .collect::<Result<_, IndexError>>()?;
     Ok(Round::Found(hits))
 }
 
@@ -76,7 +85,8 @@ mod tests {
     fn rounds_fetch_what_the_query_needs_and_rank_as_the_whole_index() {
         let v = vectors(200, 32, 3);
         let index = Index::build(info(32), chunks(200), &v).unwrap();
-        let options = ShardOptions { partition_passages: 20, probe: 3, postings_bytes: 256, max_postings: 10_000, fragment_bytes: 500 };
+        let options =
+            ShardOptions { partition_passages: 20, code_bytes: 32, probe: 3, rerank: 5, postings_bytes: 256, max_postings: 10_000, fragment_bytes: 500 };
         let files: HashMap<String, Vec<u8>> = write_shards(&index, &options).into_iter().collect();
         let entry = &files[crate::index::shards::ENTRY_FILE];
 
@@ -98,6 +108,7 @@ mod tests {
         let query = &v[17];
         let (hits, rounds) = run(&mut sharded, &files, "passage number 17", Some(query));
         assert!(rounds[0].contains(&ShardKind::Vectors), "{rounds:?}");
+        assert!(rounds[1..].iter().flatten().all(|k| *k == ShardKind::Text), "the best by their codes, then the results: {rounds:?}");
         let truth = retrieve(&index, "passage number 17", query, &RetrieveOptions { k: 5, ..RetrieveOptions::default() }).unwrap();
         assert_eq!(hits.iter().map(|h| h.chunk).collect::<Vec<_>>(), truth.iter().map(|h| h.chunk).collect::<Vec<_>>());
         assert_eq!(hits[0].chunk, 17);

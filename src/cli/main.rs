@@ -97,9 +97,16 @@ enum Command {
         /// Mean passages per dense partition.
         #[arg(long, default_value_t = ShardOptions::default().partition_passages)]
         partition_passages: usize,
+        /// Bytes per passage in a partition's product-quantised codes (a divisor of the
+        /// vectors' dimension; the largest not above this is used).
+        #[arg(long, default_value_t = ShardOptions::default().code_bytes)]
+        code_bytes: usize,
         /// Partitions a query reads by default.
         #[arg(long, default_value_t = ShardOptions::default().probe)]
         probe: usize,
+        /// Best passages by their codes re-scored with their exact vectors (0: none).
+        #[arg(long, default_value_t = ShardOptions::default().rerank)]
+        rerank: usize,
         /// Bytes per postings chunk.
         #[arg(long, default_value_t = ShardOptions::default().postings_bytes)]
         postings_bytes: usize,
@@ -463,11 +470,12 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             hybrid.dense_weight = dense_weight.unwrap_or(hybrid.dense_weight);
             evaluate(&dir, &split, index.as_deref(), json, sweep, &hybrid, models)
         }
-        Command::Shard { index, out, partition_passages, probe, postings_bytes, max_postings, fragment_bytes } => {
+        Command::Shard { index, out, partition_passages, code_bytes, probe, rerank, postings_bytes, max_postings, fragment_bytes } => {
             let whole = Index::from_bytes(&read(&index)?)?;
             let mut options = ShardOptions::default();
-            (options.partition_passages, options.probe, options.postings_bytes, options.max_postings, options.fragment_bytes) =
-                (partition_passages.max(1), probe.max(1), postings_bytes.max(1), max_postings.max(1), fragment_bytes.max(1));
+            (options.partition_passages, options.code_bytes, options.probe, options.rerank) =
+                (partition_passages.max(1), code_bytes.max(1), probe.max(1), rerank);
+            (options.postings_bytes, options.max_postings, options.fragment_bytes) = (postings_bytes.max(1), max_postings.max(1), fragment_bytes.max(1));
             let start = Instant::now();
             let (files, bytes, entry) = shards::write_folder(&whole, &out, &options)?;
             eprintln!("{} passages -> {}: {files} files, {bytes} bytes (entry {entry}) in {:.1} s", whole.len(), out.display(), start.elapsed().as_secs_f64());

@@ -133,6 +133,7 @@ pub fn measure(dir: &Path, queries: &[String], compare: Option<&Index>, embedder
         "total_bytes": all as u64 + entry,
         "entry_bytes": entry,
         "probe": folder.index.probe(),
+        "rerank": folder.index.rerank(),
         "first_query_bytes_median": median(cold.clone()),
         "first_query_bytes_max": cold.iter().copied().fold(0.0, f64::max),
         "session_query_bytes_median": median(per_query.clone()),

@@ -8,6 +8,7 @@
 //! its entry, so files of two builds are never mixed. Paths are relative to the entry:
 //! [`ENTRY_FILE`], `vectors/N.bin`, `terms/N.bin`, `text/N.bin`.
 
+mod codes;
 mod partition;
 mod read;
 mod write;
@@ -17,8 +18,9 @@ pub use write::write_shards;
 
 /// The entry file's name inside a sharded index's folder.
 pub const ENTRY_FILE: &str = "entry.bin";
-/// The format version of every sharded index file (2: passages and vectors column by column).
-pub const SHARDS_VERSION: u32 = 2;
+/// The format version of every sharded index file (2: passages and vectors column by column;
+/// 3: partitions hold product-quantised codes, the entry their codebook).
+pub const SHARDS_VERSION: u32 = 3;
 const ENTRY_MAGIC: &[u8; 8] = b"WASMRAGE";
 const PARTITION_MAGIC: &[u8; 8] = b"WASMRAGV";
 const POSTINGS_MAGIC: &[u8; 8] = b"WASMRAGT";
@@ -29,10 +31,18 @@ const FRAGMENT_MAGIC: &[u8; 8] = b"WASMRAGX";
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ShardOptions {
-    /// Mean passages per dense partition (each costs about 390 bytes).
+    /// Mean passages per dense partition.
     pub partition_passages: usize,
+    /// Bytes per passage in a partition's codes (the largest divisor of the vectors'
+    /// dimension not above it): more scores closer to the exact cosine, fewer scans more
+    /// passages per byte fetched.
+    pub code_bytes: usize,
     /// Partitions a query reads by default (the nearest centroids).
     pub probe: usize,
+    /// Best passages by their codes whose cosine is then taken from their int8 vectors, in
+    /// the text fragments, before the dense ranking is fused: it undoes most of the codes'
+    /// error where the ranking is decided, for the fragments' bytes.
+    pub rerank: usize,
     /// Encoded bytes per postings chunk.
     pub postings_bytes: usize,
     /// Postings kept per term: a term in more passages keeps those where it weighs most
@@ -43,19 +53,21 @@ pub struct ShardOptions {
 }
 
 impl Default for ShardOptions {
-    /// Chosen on the Rust mdBooks (17,704 passages) and the Rust Book questions: a first query
-    /// reads a median 307 kB with hybrid recall@10 0.90 against the one-file index. Larger
-    /// partitions shrink the entry but read more per passage scanned; pruning postings at 1,024
-    /// cost 0.09 recall (BENCHMARKS.md, "Sharded index").
+    /// Chosen on the Rust mdBooks (17,442 passages) and the Rust Book questions: a first query
+    /// reads a median 290 kB with hybrid recall@10 0.935 against the exact one-file search.
+    /// Codes of 96 bytes re-scored at the top scan the most passages per byte (192-byte codes
+    /// without re-scoring reach 0.912 at 302 kB, int8 vectors 0.887 at 303 kB); fragments of
+    /// 1 kB cut 43 kB per query against 4 kB; pruning postings at 1,024 cost 0.09 recall
+    /// (BENCHMARKS.md, "Sharded index").
     fn default() -> Self {
-        ShardOptions { partition_passages: 32, probe: 16, postings_bytes: 4096, max_postings: 4096, fragment_bytes: 4096 }
+        ShardOptions { partition_passages: 32, code_bytes: 96, probe: 56, rerank: 40, postings_bytes: 4096, max_postings: 4096, fragment_bytes: 1024 }
     }
 }
 
 /// The kind of a file of a sharded index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ShardKind {
-    /// Int8 vectors of one dense partition.
+    /// Product-quantised codes of one dense partition.
     Vectors,
     /// BM25 postings of one range of terms.
     Terms,

@@ -3,6 +3,7 @@
 //! `fetch()` in a browser) and searches what is loaded. Loaded files stay, so later queries
 //! fetch less. Every file is checked (frame, build, number, every field) before it is kept.
 
+use super::codes::Codebook;
 use super::{ShardFile, ShardKind, ENTRY_MAGIC, SHARDS_VERSION};
 use crate::chunk::Chunk;
 use crate::index::bm25::{idf_of, query_terms, term_score, top_k};
@@ -25,8 +26,14 @@ struct Postings {
 pub struct Passage {
     /// The passage.
     pub chunk: Chunk,
-    /// Its int8 vector, as in the partitions.
+    /// Its int8 vector, as in the one-file index.
     pub vector: QVec,
+}
+
+/// One dense partition: its passages, ascending, and their codes, subspace by subspace.
+struct Partition {
+    ids: Vec<u32>,
+    codes: Vec<u8>,
 }
 
 /// A sharded index: the entry, and the files loaded so far.
@@ -35,11 +42,13 @@ pub struct ShardedIndex {
     info: IndexInfo,
     passages: usize,
     probe: usize,
+    rerank: usize,
     avg_length: f32,
     centroids: Vec<QVec>,
+    codebook: Codebook,
     first_terms: Vec<String>,
     fragment_starts: Vec<u32>,
-    partitions: HashMap<u32, Vec<(u32, QVec)>>,
+    partitions: HashMap<u32, Partition>,
     terms: HashMap<u32, HashMap<String, Postings>>,
     fragments: HashMap<u32, Vec<Passage>>,
     loaded_bytes: usize,
@@ -63,6 +72,7 @@ impl ShardedIndex {
             return Err(IndexError::Corrupt("passage count"));
         }
         let probe = r.varint("probe")?.clamp(1, 1 << 16) as usize;
+        let rerank = r.varint("rerank")?.min(1 << 16) as usize;
         let avg_length = r.f32("average length")?;
         if !(avg_length.is_finite() && avg_length >= 1.0) {
             return Err(IndexError::Corrupt("average length"));
@@ -72,6 +82,7 @@ impl ShardedIndex {
             return Err(IndexError::Corrupt("partition count"));
         }
         let centroids = read_vectors(&mut r, dim, n_partitions)?;
+        let codebook = Codebook::read(&mut r, dim)?;
         let n_terms = r.count(1, "term chunk count")?;
         let first_terms: Vec<String> = (0..n_terms).map(|_| r.str("first term")).collect::<Result<_, _>>()?;
         if first_terms.windows(2).any(|w| w[0] >= w[1]) {
@@ -99,8 +110,10 @@ impl ShardedIndex {
             info,
             passages: passages as usize,
             probe,
+            rerank,
             avg_length,
             centroids,
+            codebook,
             first_terms,
             fragment_starts,
             partitions: HashMap::new(),
@@ -142,6 +155,18 @@ impl ShardedIndex {
         self.probe = probe.clamp(1, self.centroids.len());
     }
 
+    /// Best passages by their codes re-scored with their exact vectors (the entry's default
+    /// until changed).
+    pub fn rerank(&self) -> usize {
+        self.rerank
+    }
+
+    /// Re-scores the best `rerank` passages of the dense ranking with their int8 vectors from
+    /// now on (0: the codes alone): closer to the unsharded ranking, for their fragments' bytes.
+    pub fn set_rerank(&mut self, rerank: usize) {
+        self.rerank = rerank;
+    }
+
     /// Bytes of every file read so far, the entry included.
     pub fn loaded_bytes(&self) -> usize {
         self.loaded_bytes
@@ -177,7 +202,8 @@ impl ShardedIndex {
     }
 
     /// The files a search for `text` (and `vector`, for a hybrid search) needs: postings
-    /// chunks of its terms and the nearest partitions. Those already loaded are left out.
+    /// chunks of its terms and the nearest partitions, then, once those are loaded, the text
+    /// fragments of the passages to re-score. Those already loaded are left out.
     pub fn needed(&self, text: &str, vector: Option<&[f32]>) -> Vec<ShardFile> {
         let mut files = BTreeSet::new();
         for term in query_terms(text) {
@@ -188,7 +214,14 @@ impl ShardedIndex {
         if let Some(v) = vector.filter(|v| v.len() == self.info.dim) {
             files.extend(self.nearest_partitions(v).into_iter().map(|number| ShardFile { kind: ShardKind::Vectors, number }));
         }
-        files.into_iter().filter(|f| !self.is_loaded(f)).collect()
+        let files: Vec<ShardFile> = files.into_iter().filter(|f| !self.is_loaded(f)).collect();
+        match vector {
+            Some(v) if files.is_empty() && self.rerank > 0 => match self.coded_search(v, self.rerank) {
+                Ok(best) => self.needed_passages(&best.iter().map(|(id, _)| *id).collect::<Vec<_>>()),
+                Err(_) => files,
+            },
+            _ => files,
+        }
     }
 
     /// The text fragments holding `passages` that are not loaded yet.
@@ -240,8 +273,8 @@ impl ShardedIndex {
         }
     }
 
-    fn read_partition(&self, r: &mut Reader) -> Result<Vec<(u32, QVec)>, IndexError> {
-        let n = r.count(5 + self.info.dim, "partition size")?;
+    fn read_partition(&self, r: &mut Reader) -> Result<Partition, IndexError> {
+        let n = r.count(1 + self.codebook.subspaces(), "partition size")?;
         let mut ids = Vec::with_capacity(n);
         let mut id = 0u64;
         for i in 0..n {
@@ -255,11 +288,13 @@ impl ShardedIndex {
             }
             ids.push(id as u32);
         }
-        let vectors = read_vectors(r, self.info.dim, n)?;
+        let columns = r.raw(n * self.codebook.subspaces(), "codes")?;
+        self.codebook.check(columns)?;
         if !r.is_done() {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
-        Ok(ids.into_iter().zip(vectors).collect())
+        let codes = (0..n).flat_map(|i| (0..self.codebook.subspaces()).map(move |s| columns[s * n + i])).collect();
+        Ok(Partition { ids, codes })
     }
 
     fn read_terms(&self, r: &mut Reader) -> Result<HashMap<String, Postings>, IndexError> {
@@ -335,16 +370,31 @@ impl ShardedIndex {
         Ok(top_k(scores.into_iter().collect(), k))
     }
 
-    /// Nearest passages by cosine among the `probe` partitions nearest `query`, best first.
+    /// Nearest passages among the `probe` partitions nearest `query`, best first: the best
+    /// `rerank` by their codes with their exact (int8) cosines where their fragments are
+    /// loaded, the rest with the cosines the codes give (within a few hundredths).
     pub fn dense_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
+        let mut scored = self.coded_search(query, k.max(self.rerank))?;
+        for (id, score) in scored.iter_mut().take(self.rerank) {
+            if let Ok(p) = self.passage(*id) {
+                *score = p.vector.dot_f32(query);
+            }
+        }
+        Ok(top_k(scored, k))
+    }
+
+    /// The `k` best passages of the probed partitions by their codes alone.
+    fn coded_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
         if query.len() != self.info.dim {
             return Err(IndexError::Dimension { expected: self.info.dim, found: query.len() });
         }
-        let partitions = self.nearest_partitions(query);
+        let table = self.codebook.table(query);
+        let m = self.codebook.subspaces();
         let mut scored = Vec::new();
-        for p in partitions {
-            let vectors = self.partitions.get(&p).ok_or_else(|| IndexError::MissingShard(ShardFile { kind: ShardKind::Vectors, number: p }.path()))?;
-            scored.extend(vectors.iter().map(|(id, v)| (*id, v.dot_f32(query))));
+        for p in self.nearest_partitions(query) {
+            let partition = self.partitions.get(&p).ok_or_else(|| IndexError::MissingShard(ShardFile { kind: ShardKind::Vectors, number: p }.path()))?;
+            let base = self.centroids[p as usize].dot_f32(query);
+            scored.extend(partition.ids.iter().zip(partition.codes.chunks_exact(m)).map(|(&id, code)| (id, base + Codebook::score(&table, code))));
         }
         Ok(top_k(scored, k))
     }

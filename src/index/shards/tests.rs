@@ -32,7 +32,7 @@ fn load_all(sharded: &mut ShardedIndex, files: &[(String, Vec<u8>)]) {
 }
 
 fn small() -> ShardOptions {
-    ShardOptions { partition_passages: 50, probe: 3, postings_bytes: 512, max_postings: 10_000, fragment_bytes: 600 }
+    ShardOptions { partition_passages: 50, code_bytes: 16, probe: 3, rerank: 0, postings_bytes: 512, max_postings: 10_000, fragment_bytes: 600 }
 }
 
 #[test]
@@ -60,11 +60,20 @@ fn every_part_of_the_index_survives_sharding() {
             assert_eq!(sharded.term_weight(&t), index.term_weight(&t));
         }
     }
-    // Reading every partition is the exact search.
+    // Reading every partition, the codes find the exact search's passages with cosines close
+    // to the int8 vectors' own.
     sharded.set_probe(usize::MAX);
+    let mut found = 0;
     for q in clustered(20, 32, 7) {
-        assert_eq!(sharded.dense_search(&q, 10).unwrap(), index.exact_search(&q, 10).unwrap());
+        let coded = sharded.dense_search(&q, 10).unwrap();
+        let exact = index.exact_search(&q, 10).unwrap();
+        found += exact.iter().filter(|(id, _)| coded.iter().any(|(c, _)| c == id)).count();
+        for (id, cosine) in coded {
+            let truth = index.vector(id).unwrap().dot_f32(&q);
+            assert!((cosine - truth).abs() < 0.05, "passage {id}: {cosine} against {truth}");
+        }
     }
+    assert!(found >= 160, "{found} of 200 exact neighbours found");
     assert_eq!(sharded.loaded_bytes(), files.iter().map(|f| f.1.len()).sum::<usize>());
 }
 
@@ -105,6 +114,40 @@ fn a_query_reads_only_what_it_needs_and_ranks_like_the_whole_index() {
 }
 
 #[test]
+fn the_best_passages_by_their_codes_are_rescored_with_their_vectors() {
+    let (index, mut sharded, files) = sample(1000, &ShardOptions { rerank: 8, ..small() });
+    assert_eq!(sharded.rerank(), 8);
+    let bytes: HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let q = &clustered(3, 32, 21)[1];
+    // First the postings and partitions, then the fragments of the 8 best by their codes.
+    let first = sharded.needed("topic1", Some(q));
+    assert!(!first.is_empty() && first.iter().all(|f| f.kind != ShardKind::Text), "{first:?}");
+    for f in &first {
+        sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
+    }
+    let second = sharded.needed("topic1", Some(q));
+    assert!(!second.is_empty() && second.iter().all(|f| f.kind == ShardKind::Text), "{second:?}");
+    let coded = sharded.dense_search(q, 20).unwrap();
+    for f in &second {
+        sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
+    }
+    assert!(sharded.needed("topic1", Some(q)).is_empty());
+    let rescored = sharded.dense_search(q, 20).unwrap();
+    // The 8 best by their codes now carry their int8 cosines, the rest the codes' estimates.
+    let exact = |id: u32| index.vector(id).unwrap().dot_f32(q);
+    let best: Vec<u32> = coded.iter().take(8).map(|h| h.0).collect();
+    for (id, score) in &rescored {
+        match best.contains(id) {
+            true => assert_eq!(*score, exact(*id)),
+            false => assert_eq!(Some(score), coded.iter().find(|h| h.0 == *id).map(|h| &h.1)),
+        }
+    }
+    assert!(rescored.windows(2).all(|w| w[0].1 >= w[1].1));
+    sharded.set_rerank(0);
+    assert_eq!(sharded.dense_search(q, 20).unwrap(), coded, "without re-scoring, the codes alone");
+}
+
+#[test]
 fn frequent_terms_keep_their_heaviest_postings_and_exact_weight() {
     let options = ShardOptions { max_postings: 30, ..small() };
     let (index, mut sharded, files) = sample(600, &options);
@@ -126,8 +169,8 @@ fn damaged_stale_and_misplaced_files_are_refused() {
     assert_eq!(ShardedIndex::open(&flipped).unwrap_err(), IndexError::Checksum);
     assert!(matches!(ShardedIndex::open(&entry[..entry.len() - 1]), Err(IndexError::Truncated { .. })));
     let mut newer = entry.clone();
-    newer[8] = 3;
-    assert!(matches!(ShardedIndex::open(&newer), Err(IndexError::Incompatible { found: 3, supported: 2 })));
+    newer[8] = 4;
+    assert!(matches!(ShardedIndex::open(&newer), Err(IndexError::Incompatible { found: 4, supported: 3 })));
     assert_eq!(ShardedIndex::open(&files[1].1).unwrap_err(), IndexError::NotAnIndex);
     assert_eq!(ShardedIndex::open(b"").unwrap_err(), IndexError::NotAnIndex);
 

@@ -1,6 +1,7 @@
 //! Writing a sharded index from a built [`Index`]: partitions by k-means, postings chunks by
 //! term range, text fragments by passage order, and the entry that maps queries to them.
 
+use super::codes::Codebook;
 use super::partition::partition;
 use super::{ShardFile, ShardKind, ShardOptions, ENTRY_FILE, ENTRY_MAGIC, SHARDS_VERSION};
 use crate::index::bm25::{idf_of, term_score};
@@ -23,7 +24,16 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
     };
 
     let parts = partition(&index.vectors, n.div_ceil(options.partition_passages.max(1)));
-    let mut members = vec![Vec::new(); parts.centroids.len()];
+    // Residuals are taken from the centroids as stored, the ones a reader scores with.
+    let centroids: Vec<QVec> = parts.centroids.iter().map(|c| QVec::quantize(c)).collect();
+    let residuals: Vec<Vec<f32>> = index
+        .vectors
+        .iter()
+        .zip(&parts.assignment)
+        .map(|(v, &p)| v.dequantize().iter().zip(centroids[p as usize].dequantize()).map(|(x, c)| x - c).collect())
+        .collect();
+    let codebook = Codebook::train(&residuals, index.info.dim, Codebook::subspaces_for(index.info.dim, options.code_bytes));
+    let mut members = vec![Vec::new(); centroids.len()];
     for (passage, &p) in parts.assignment.iter().enumerate() {
         members[p as usize].push(passage as u32);
     }
@@ -35,7 +45,11 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
             w.varint(u64::from(id - prev));
             prev = id;
         }
-        write_vectors(&mut w, index.info.dim, ids.iter().map(|&id| &index.vectors[id as usize]));
+        let codes: Vec<Vec<u8>> = ids.iter().map(|&id| codebook.encode(&residuals[id as usize])).collect();
+        // Subspace by subspace, like the int8 vectors' columns.
+        for s in 0..codebook.subspaces() {
+            w.raw(&codes.iter().map(|c| c[s]).collect::<Vec<u8>>());
+        }
         file(ShardKind::Vectors, number, w);
     }
 
@@ -100,10 +114,11 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
     write_info(&mut w, &index.info);
     w.varint(n as u64);
     w.varint(options.probe.max(1) as u64);
+    w.varint(options.rerank as u64);
     w.f32(avg);
-    w.varint(parts.centroids.len() as u64);
-    let centroids: Vec<QVec> = parts.centroids.iter().map(|c| QVec::quantize(c)).collect();
+    w.varint(centroids.len() as u64);
     write_vectors(&mut w, index.info.dim, centroids.iter());
+    codebook.write(&mut w);
     w.varint(first_terms.len() as u64);
     for t in &first_terms {
         w.str(t);
