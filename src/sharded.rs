@@ -2,7 +2,8 @@
 //! still needs, which the caller fetches however it can (from disk natively, with `fetch()` in
 //! a browser) and loads before the next round. A round that needs files names only files not
 //! loaded yet, so a search ends after a few rounds: usually the query's postings chunks and
-//! partitions first, then the text fragments of its results.
+//! partitions first, then the text fragments of the passages its codes rank best (re-scored
+//! with their int8 vectors), then those of its results not loaded yet.
 
 use crate::index::shards::{ShardFile, ShardedIndex};
 use crate::index::IndexError;

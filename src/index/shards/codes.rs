@@ -95,19 +95,18 @@ impl Codebook {
     /// code is then one lookup per byte.
     pub fn table(&self, query: &[f32]) -> Vec<f32> {
         let width = self.width();
-        let mut table = vec![0f32; self.subspaces * CENTROIDS];
+        let mut table = Vec::with_capacity(self.subspaces * self.centroids);
         for s in 0..self.subspaces {
             let q = &query[s * width..(s + 1) * width];
-            for c in 0..self.centroids {
-                table[s * CENTROIDS + c] = self.slice(s, c).zip(q).map(|(a, b)| a * b).sum();
-            }
+            table.extend((0..self.centroids).map(|c| self.slice(s, c).zip(q).map(|(a, b)| a * b).sum::<f32>()));
         }
         table
     }
 
-    /// The query's dot product with a coded residual, from the query's [`Codebook::table`].
-    pub fn score(table: &[f32], code: &[u8]) -> f32 {
-        code.iter().enumerate().map(|(s, &c)| table[s * CENTROIDS + c as usize]).sum()
+    /// The query's dot product with a coded residual (checked by [`Codebook::check`]), from
+    /// the query's [`Codebook::table`].
+    pub fn score(&self, table: &[f32], code: &[u8]) -> f32 {
+        code.iter().enumerate().map(|(s, &c)| table[s * self.centroids + c as usize]).sum()
     }
 
     /// Writes the codebook: subspaces, centroids per subspace, scales, values.
@@ -206,7 +205,7 @@ mod tests {
             let table = book.table(q);
             for p in &points[..200] {
                 let exact: f32 = p.iter().zip(q).map(|(a, b)| a * b).sum();
-                error += (Codebook::score(&table, &book.encode(p)) - exact).abs();
+                error += (book.score(&table, &book.encode(p)) - exact).abs();
             }
         }
         // Random unit vectors have dot products around ±0.18; the codes keep them within a third.

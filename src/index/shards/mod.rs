@@ -1,8 +1,10 @@
 //! The sharded index: the same passages, vectors and BM25 postings as an [`Index`] file, split
 //! so a browser fetches only what one query needs. A small entry file holds the index's info,
-//! the partition centroids, the first term of every postings chunk and the first passage of
-//! every text fragment; a query then reads the few dense partitions nearest its vector, the
-//! postings chunks of its terms, and the fragments of the results it shows.
+//! the partition centroids, the codebook of the partitions' product-quantised codes, the first
+//! term of every postings chunk and the first passage of every text fragment; a query then
+//! reads the few dense partitions nearest its vector and the postings chunks of its terms,
+//! then the fragments of the passages its codes rank best (to re-score them with their int8
+//! vectors) and of the results it shows.
 //!
 //! Every file has the index's frame (magic, version, length, CRC-32) and the build number of
 //! its entry, so files of two builds are never mixed. Paths are relative to the entry:

@@ -394,13 +394,14 @@ impl ShardedIndex {
         for p in self.nearest_partitions(query) {
             let partition = self.partitions.get(&p).ok_or_else(|| IndexError::MissingShard(ShardFile { kind: ShardKind::Vectors, number: p }.path()))?;
             let base = self.centroids[p as usize].dot_f32(query);
-            scored.extend(partition.ids.iter().zip(partition.codes.chunks_exact(m)).map(|(&id, code)| (id, base + Codebook::score(&table, code))));
+            scored.extend(partition.ids.iter().zip(partition.codes.chunks_exact(m)).map(|(&id, code)| (id, base + self.codebook.score(&table, code))));
         }
         Ok(top_k(scored, k))
     }
 
     /// Hybrid search, fused like [`crate::retrieve::retrieve`] on an unsharded index. A hit's
-    /// cosine comes from a loaded partition or fragment (0 until one holding it is loaded).
+    /// cosine is its code's estimate, its int8 vector's for the re-scored best, and for a
+    /// keyword-only hit its fragment's if loaded (else 0).
     pub fn retrieve(&self, text: &str, vector: &[f32], options: &RetrieveOptions) -> Result<Vec<Hit>, IndexError> {
         self.missing(self.needed(text, Some(vector)))?;
         let n = options.candidates.max(options.k);
@@ -410,7 +411,7 @@ impl ShardedIndex {
         Ok(fuse(&dense, &sparse, |c| known.get(&c).copied().unwrap_or_else(|| self.cosine(c, vector)), options))
     }
 
-    /// Cosine between `query` and passage `id` from a loaded partition or fragment, else 0.
+    /// Cosine between `query` and passage `id` from its loaded fragment's int8 vector, else 0.
     pub fn cosine(&self, id: u32, query: &[f32]) -> f32 {
         self.passage(id).map(|p| p.vector.dot_f32(query)).unwrap_or(0.0)
     }
