@@ -205,6 +205,19 @@ impl ShardedIndex {
     /// chunks of its terms and the nearest partitions, then, once those are loaded, the text
     /// fragments of the passages to re-score. Those already loaded are left out.
     pub fn needed(&self, text: &str, vector: Option<&[f32]>) -> Vec<ShardFile> {
+        let files = self.needed_to_scan(text, vector);
+        match vector {
+            Some(v) if files.is_empty() && self.rerank > 0 => match self.coded_search(v, self.rerank) {
+                Ok(best) => self.needed_passages(&best.iter().map(|(id, _)| *id).collect::<Vec<_>>()),
+                Err(_) => files,
+            },
+            _ => files,
+        }
+    }
+
+    /// The postings chunks of the query's terms and the partitions nearest `vector` that are
+    /// not loaded yet.
+    fn needed_to_scan(&self, text: &str, vector: Option<&[f32]>) -> Vec<ShardFile> {
         let mut files = BTreeSet::new();
         for term in query_terms(text) {
             if let Some(number) = self.term_chunk(&term) {
@@ -214,14 +227,7 @@ impl ShardedIndex {
         if let Some(v) = vector.filter(|v| v.len() == self.info.dim) {
             files.extend(self.nearest_partitions(v).into_iter().map(|number| ShardFile { kind: ShardKind::Vectors, number }));
         }
-        let files: Vec<ShardFile> = files.into_iter().filter(|f| !self.is_loaded(f)).collect();
-        match vector {
-            Some(v) if files.is_empty() && self.rerank > 0 => match self.coded_search(v, self.rerank) {
-                Ok(best) => self.needed_passages(&best.iter().map(|(id, _)| *id).collect::<Vec<_>>()),
-                Err(_) => files,
-            },
-            _ => files,
-        }
+        files.into_iter().filter(|f| !self.is_loaded(f)).collect()
     }
 
     /// The text fragments holding `passages` that are not loaded yet.
@@ -374,13 +380,18 @@ impl ShardedIndex {
     /// `rerank` by their codes with their exact (int8) cosines where their fragments are
     /// loaded, the rest with the cosines the codes give (within a few hundredths).
     pub fn dense_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
-        let mut scored = self.coded_search(query, k.max(self.rerank))?;
-        for (id, score) in scored.iter_mut().take(self.rerank) {
+        Ok(self.rescored(self.coded_search(query, k.max(self.rerank))?, query, k))
+    }
+
+    /// The `k` best of `coded` (best first by their codes) once its first `rerank` carry their
+    /// int8 cosines where their fragments are loaded.
+    fn rescored(&self, mut coded: Vec<(u32, f32)>, query: &[f32], k: usize) -> Vec<(u32, f32)> {
+        for (id, score) in coded.iter_mut().take(self.rerank) {
             if let Ok(p) = self.passage(*id) {
                 *score = p.vector.dot_f32(query);
             }
         }
-        Ok(top_k(scored, k))
+        top_k(coded, k)
     }
 
     /// The `k` best passages of the probed partitions by their codes alone.
@@ -403,9 +414,12 @@ impl ShardedIndex {
     /// cosine is its code's estimate, its int8 vector's for the re-scored best, and for a
     /// keyword-only hit its fragment's if loaded (else 0).
     pub fn retrieve(&self, text: &str, vector: &[f32], options: &RetrieveOptions) -> Result<Vec<Hit>, IndexError> {
-        self.missing(self.needed(text, Some(vector)))?;
+        // One scan of the codes serves both the check and the ranking.
+        self.missing(self.needed_to_scan(text, Some(vector)))?;
         let n = options.candidates.max(options.k);
-        let dense = self.dense_search(vector, n)?;
+        let coded = self.coded_search(vector, n.max(self.rerank))?;
+        self.missing(self.needed_passages(&coded.iter().take(self.rerank).map(|(id, _)| *id).collect::<Vec<_>>()))?;
+        let dense = self.rescored(coded, vector, n);
         let sparse = self.bm25_search(text, n)?;
         let known: HashMap<u32, f32> = dense.iter().copied().collect();
         Ok(fuse(&dense, &sparse, |c| known.get(&c).copied().unwrap_or_else(|| self.cosine(c, vector)), options))
