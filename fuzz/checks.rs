@@ -73,7 +73,7 @@ pub fn shards(data: &[u8]) {
     let Ok(mut index) = ShardedIndex::open(entry) else { return };
     let query = "the owner of a value";
     let vector = vec![0.05; index.info().dim];
-    let _ = index.needed(query, Some(&vector));
+    let _ = index.needed(query, Some(&vector), &RetrieveOptions::default());
     for (path, bytes) in rest {
         let _ = index.load(path, bytes);
     }

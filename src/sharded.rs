@@ -3,9 +3,11 @@
 //! a browser) and loads before the next round. A round that needs files names only files not
 //! loaded yet, so a search ends after a few rounds: usually the query's postings chunks and
 //! partitions first, then the text fragments of the passages its codes rank best (re-scored
-//! with their int8 vectors), then those of its results not loaded yet.
+//! with their int8 vectors), then those of the passages the fusion ranks near the cut whose
+//! dense scores are still the codes' estimates (at most two such rounds), then those of its
+//! results not loaded yet.
 
-use crate::index::shards::{ShardFile, ShardedIndex};
+use crate::index::shards::{ShardFile, ShardedIndex, Step};
 use crate::index::IndexError;
 use crate::rag::{search_hit, RagError, Retrieval, SearchHit};
 use crate::retrieve::{Hit, RetrieveOptions};
@@ -26,13 +28,16 @@ pub fn search(index: &ShardedIndex, query: &str, vector: Option<&[f32]>, k: usiz
     if query.trim().is_empty() {
         return Err(RagError::EmptyQuery);
     }
-    let needed = index.needed(query, vector);
-    if !needed.is_empty() {
-        return Ok(Round::Needs(needed));
-    }
     let (ranked, retrieval) = match vector {
-        Some(v) => (index.retrieve(query, v, &RetrieveOptions { k, ..RetrieveOptions::default() })?, Retrieval::Hybrid),
+        Some(v) => match index.hybrid(query, v, &RetrieveOptions { k, ..RetrieveOptions::default() })? {
+            Step::Ready(hits) => (hits, Retrieval::Hybrid),
+            Step::Needs(files) => return Ok(Round::Needs(files)),
+        },
         None => {
+            let needed = index.needed(query, None, &RetrieveOptions::default());
+            if !needed.is_empty() {
+                return Ok(Round::Needs(needed));
+            }
             let ranked = index.bm25_search(query, k)?.into_iter().map(|(chunk, score)| Hit { chunk, score, cosine: 0.0, bm25: Some(score) });
             (ranked.collect(), Retrieval::Keyword)
         }
@@ -72,7 +77,7 @@ mod tests {
             match search(sharded, query, vector, 5).unwrap() {
                 Round::Found(hits) => return (hits, rounds),
                 Round::Needs(needed) => {
-                    assert!(rounds.len() < 4, "a search that never ends: {rounds:?}");
+                    assert!(rounds.len() < 6, "a search that never ends: {rounds:?}");
                     for f in &needed {
                         sharded.load(&f.path(), &files[&f.path()]).unwrap();
                     }
@@ -109,7 +114,7 @@ mod tests {
         let query = &v[17];
         let (hits, rounds) = run(&mut sharded, &files, "passage number 17", Some(query));
         assert!(rounds[0].contains(&ShardKind::Vectors), "{rounds:?}");
-        assert!(rounds[1..].iter().flatten().all(|k| *k == ShardKind::Text), "the best by their codes, then the results: {rounds:?}");
+        assert!(rounds[1..].iter().flatten().all(|k| *k == ShardKind::Text), "the best by their codes, those fused near the cut, then the results: {rounds:?}");
         let truth = retrieve(&index, "passage number 17", query, &RetrieveOptions { k: 5, ..RetrieveOptions::default() }).unwrap();
         assert_eq!(hits.iter().map(|h| h.chunk).collect::<Vec<_>>(), truth.iter().map(|h| h.chunk).collect::<Vec<_>>());
         assert_eq!(hits[0].chunk, 17);

@@ -12,7 +12,25 @@ use crate::index::records::{read_info, read_pages, read_passages, read_vectors};
 use crate::index::vector::QVec;
 use crate::index::{IndexError, IndexInfo};
 use crate::retrieve::{fuse, Hit, RetrieveOptions};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Fused places past the top `k` whose dense scores a hybrid search makes exact before it
+/// settles its order: the passages near the cut, where a code's error could swap two.
+pub const SETTLE: usize = 10;
+
+/// Fusions a hybrid search runs to settle its order, each after making exact the dense scores
+/// of the unsure passages the last one ranked near the top.
+pub const SETTLE_ROUNDS: usize = 2;
+
+/// A search's next step on a sharded index: its result, or the files to load before asking
+/// again.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// The result, from loaded files only.
+    Ready(T),
+    /// Files to load first, none of them loaded yet.
+    Needs(Vec<ShardFile>),
+}
 
 /// One term's postings: its document frequency in the whole index and the postings kept.
 struct Postings {
@@ -201,17 +219,15 @@ impl ShardedIndex {
         top_k(scored, self.probe).into_iter().map(|(p, _)| p).collect()
     }
 
-    /// The files a search for `text` (and `vector`, for a hybrid search) needs: postings
-    /// chunks of its terms and the nearest partitions, then, once those are loaded, the text
-    /// fragments of the passages to re-score. Those already loaded are left out.
-    pub fn needed(&self, text: &str, vector: Option<&[f32]>) -> Vec<ShardFile> {
-        let files = self.needed_to_scan(text, vector);
-        match vector {
-            Some(v) if files.is_empty() && self.rerank > 0 => match self.coded_search(v, self.rerank) {
-                Ok(best) => self.needed_passages(&best.iter().map(|(id, _)| *id).collect::<Vec<_>>()),
-                Err(_) => files,
-            },
-            _ => files,
+    /// The files a search for `text` (and `vector`, for a hybrid search with `options`) needs
+    /// next: postings chunks of its terms and the nearest partitions, then, once those are
+    /// loaded, the text fragments of the passages to re-score. Those already loaded are left
+    /// out; nothing means the search can run.
+    pub fn needed(&self, text: &str, vector: Option<&[f32]>, options: &RetrieveOptions) -> Vec<ShardFile> {
+        match vector.map(|v| self.hybrid(text, v, options)) {
+            Some(Ok(Step::Needs(files))) => files,
+            Some(_) => Vec::new(),
+            None => self.needed_to_scan(text, None),
         }
     }
 
@@ -363,7 +379,7 @@ impl ShardedIndex {
     /// BM25 over the loaded postings of the query's terms, as (passage, score), best first.
     /// Fails with [`IndexError::MissingShard`] if a needed chunk is not loaded.
     pub fn bm25_search(&self, query: &str, k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
-        self.missing(self.needed(query, None))?;
+        self.missing(self.needed_to_scan(query, None))?;
         let n = self.passages as f32;
         let mut scores: HashMap<u32, f32> = HashMap::new();
         for term in query_terms(query) {
@@ -380,18 +396,19 @@ impl ShardedIndex {
     /// `rerank` by their codes with their exact (int8) cosines where their fragments are
     /// loaded, the rest with the cosines the codes give (within a few hundredths).
     pub fn dense_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
-        Ok(self.rescored(self.coded_search(query, k.max(self.rerank))?, query, k))
+        let coded = self.coded_search(query, k.max(self.rerank))?;
+        let best: HashSet<u32> = coded.iter().take(self.rerank).map(|c| c.0).collect();
+        Ok(self.rescored(&coded, query, k, &best))
     }
 
-    /// The `k` best of `coded` (best first by their codes) once its first `rerank` carry their
-    /// int8 cosines where their fragments are loaded.
-    fn rescored(&self, mut coded: Vec<(u32, f32)>, query: &[f32], k: usize) -> Vec<(u32, f32)> {
-        for (id, score) in coded.iter_mut().take(self.rerank) {
-            if let Ok(p) = self.passage(*id) {
-                *score = p.vector.dot_f32(query);
-            }
-        }
-        top_k(coded, k)
+    /// The `k` best of `coded` once the passages in `exact` carry their int8 cosines where
+    /// their fragments are loaded.
+    fn rescored(&self, coded: &[(u32, f32)], query: &[f32], k: usize, exact: &HashSet<u32>) -> Vec<(u32, f32)> {
+        let scored = coded.iter().map(|&(id, score)| match self.passage(id) {
+            Ok(p) if exact.contains(&id) => (id, p.vector.dot_f32(query)),
+            _ => (id, score),
+        });
+        top_k(scored.collect(), k)
     }
 
     /// The `k` best passages of the probed partitions by their codes alone.
@@ -410,19 +427,54 @@ impl ShardedIndex {
         Ok(top_k(scored, k))
     }
 
-    /// Hybrid search, fused like [`crate::retrieve::retrieve`] on an unsharded index. A hit's
-    /// cosine is its code's estimate, its int8 vector's for the re-scored best, and for a
-    /// keyword-only hit its fragment's if loaded (else 0).
+    /// Hybrid search, fused like [`crate::retrieve::retrieve`] on an unsharded index; fails
+    /// with [`IndexError::MissingShard`] while [`ShardedIndex::needed`] names files. A hit's
+    /// cosine is its int8 vector's for the passages re-scored, its code's estimate for the
+    /// rest, and for a keyword-only hit its fragment's if loaded (else 0).
     pub fn retrieve(&self, text: &str, vector: &[f32], options: &RetrieveOptions) -> Result<Vec<Hit>, IndexError> {
-        // One scan of the codes serves both the check and the ranking.
-        self.missing(self.needed_to_scan(text, Some(vector)))?;
+        match self.hybrid(text, vector, options)? {
+            Step::Ready(hits) => Ok(hits),
+            Step::Needs(files) => self.missing(files).map(|()| Vec::new()),
+        }
+    }
+
+    /// A hybrid search as far as the loaded files take it. The codes rank the probed
+    /// partitions' passages; the best `rerank` of them get their exact cosines; then, since
+    /// the fused order near the cut still rests on the codes' estimates, passages the fusion
+    /// ranks within [`SETTLE`] places of the top `k` get theirs too, for up to [`SETTLE_ROUNDS`]
+    /// fusions (none with `rerank` 0: the codes alone). What a step needs depends on the query
+    /// alone, not on what earlier queries loaded, so a query ranks the same whatever came
+    /// before it.
+    pub fn hybrid(&self, text: &str, vector: &[f32], options: &RetrieveOptions) -> Result<Step<Vec<Hit>>, IndexError> {
+        if vector.len() != self.info.dim {
+            return Err(IndexError::Dimension { expected: self.info.dim, found: vector.len() });
+        }
+        let scan = self.needed_to_scan(text, Some(vector));
+        if !scan.is_empty() {
+            return Ok(Step::Needs(scan));
+        }
         let n = options.candidates.max(options.k);
         let coded = self.coded_search(vector, n.max(self.rerank))?;
-        self.missing(self.needed_passages(&coded.iter().take(self.rerank).map(|(id, _)| *id).collect::<Vec<_>>()))?;
-        let dense = self.rescored(coded, vector, n);
+        let mut exact: HashSet<u32> = coded.iter().take(self.rerank).map(|c| c.0).collect();
         let sparse = self.bm25_search(text, n)?;
-        let known: HashMap<u32, f32> = dense.iter().copied().collect();
-        Ok(fuse(&dense, &sparse, |c| known.get(&c).copied().unwrap_or_else(|| self.cosine(c, vector)), options))
+        let wide = RetrieveOptions { k: options.k + SETTLE, ..options.clone() };
+        let mut round = 0;
+        loop {
+            let needs = self.needed_passages(&exact.iter().copied().collect::<Vec<_>>());
+            if !needs.is_empty() {
+                return Ok(Step::Needs(needs));
+            }
+            let dense = self.rescored(&coded, vector, n, &exact);
+            let known: HashMap<u32, f32> = dense.iter().copied().collect();
+            let mut fused = fuse(&dense, &sparse, |c| known.get(&c).copied().unwrap_or_else(|| self.cosine(c, vector)), &wide);
+            let unsure: Vec<u32> = fused.iter().map(|h| h.chunk).filter(|c| known.contains_key(c) && !exact.contains(c)).collect();
+            if unsure.is_empty() || round == SETTLE_ROUNDS || self.rerank == 0 {
+                fused.truncate(options.k);
+                return Ok(Step::Ready(fused));
+            }
+            exact.extend(unsure);
+            round += 1;
+        }
     }
 
     /// Cosine between `query` and passage `id` from its loaded fragment's int8 vector, else 0.

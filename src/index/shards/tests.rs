@@ -79,7 +79,7 @@ fn every_part_of_the_index_survives_sharding() {
 
 #[test]
 fn a_query_reads_only_what_it_needs_and_ranks_like_the_whole_index() {
-    let (index, mut sharded, files) = sample(2000, &small());
+    let (index, mut sharded, files) = sample(2000, &ShardOptions { rerank: 10, ..small() });
     let total: usize = files.iter().map(|f| f.1.len()).sum();
     let bytes: HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     let queries = clustered(40, 32, 13);
@@ -88,12 +88,21 @@ fn a_query_reads_only_what_it_needs_and_ranks_like_the_whole_index() {
         let text = format!("topic{} passage {}", i % 7, i * 37);
         let before = sharded.loaded_bytes();
         let options = RetrieveOptions { k: 10, ..RetrieveOptions::default() };
-        assert!(matches!(sharded.retrieve(&text, q, &options), Err(IndexError::MissingShard(_))) || sharded.needed(&text, Some(q)).is_empty());
-        let needed = sharded.needed(&text, Some(q));
-        assert!(needed.iter().filter(|f| f.kind == ShardKind::Vectors).count() <= 3);
-        assert!(needed.iter().all(|f| f.kind != ShardKind::Text));
-        for f in &needed {
-            sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
+        assert!(matches!(sharded.retrieve(&text, q, &options), Err(IndexError::MissingShard(_))) || sharded.needed(&text, Some(q), &options).is_empty());
+        // Rounds: the postings and nearest partitions, then the fragments of the passages to
+        // re-score (the best by their codes, then those fused near the cut, once per settling
+        // fusion); a round never mixes the two kinds.
+        for round in 0.. {
+            let needed = sharded.needed(&text, Some(q), &options);
+            if needed.is_empty() {
+                break;
+            }
+            let fragments = needed.iter().filter(|f| f.kind == ShardKind::Text).count();
+            assert!(round <= SETTLE_ROUNDS + 1 && (fragments == 0 || fragments == needed.len()), "round {round}: {needed:?}");
+            assert!(needed.iter().filter(|f| f.kind == ShardKind::Vectors).count() <= 3);
+            for f in &needed {
+                sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
+            }
         }
         let hits = sharded.retrieve(&text, q, &options).unwrap();
         assert_eq!(hits.len(), 10);
@@ -120,18 +129,19 @@ fn the_best_passages_by_their_codes_are_rescored_with_their_vectors() {
     let bytes: HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     let q = &clustered(3, 32, 21)[1];
     // First the postings and partitions, then the fragments of the 8 best by their codes.
-    let first = sharded.needed("topic1", Some(q));
+    let first = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
     assert!(!first.is_empty() && first.iter().all(|f| f.kind != ShardKind::Text), "{first:?}");
     for f in &first {
         sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
     }
-    let second = sharded.needed("topic1", Some(q));
+    let second = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
     assert!(!second.is_empty() && second.iter().all(|f| f.kind == ShardKind::Text), "{second:?}");
     let coded = sharded.dense_search(q, 20).unwrap();
     for f in &second {
         sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
     }
-    assert!(sharded.needed("topic1", Some(q)).is_empty());
+    let settle = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
+    assert!(settle.iter().all(|f| f.kind == ShardKind::Text), "{settle:?}");
     let rescored = sharded.dense_search(q, 20).unwrap();
     // The 8 best by their codes now carry their int8 cosines, the rest the codes' estimates.
     let exact = |id: u32| index.vector(id).unwrap().dot_f32(q);
@@ -145,6 +155,29 @@ fn the_best_passages_by_their_codes_are_rescored_with_their_vectors() {
     assert!(rescored.windows(2).all(|w| w[0].1 >= w[1].1));
     sharded.set_rerank(0);
     assert_eq!(sharded.dense_search(q, 20).unwrap(), coded, "without re-scoring, the codes alone");
+}
+
+#[test]
+fn passages_fused_near_the_cut_are_ranked_by_their_exact_cosines() {
+    // Coarse codes and few re-scored by them: the codes alone misplace passages near the cut.
+    let (index, mut sharded, files) = sample(2000, &ShardOptions { code_bytes: 4, rerank: 3, ..small() });
+    load_all(&mut sharded, &files);
+    sharded.set_probe(usize::MAX);
+    let options = RetrieveOptions { k: 10, ..RetrieveOptions::default() };
+    let (mut settled, mut coded) = (0, 0);
+    for (i, q) in clustered(40, 32, 29).iter().enumerate() {
+        let text = format!("topic{} passage {}", i % 7, i * 53);
+        let whole: Vec<u32> = retrieve(&index, &text, q, &options).unwrap().iter().map(|h| h.chunk).collect();
+        sharded.set_rerank(3);
+        let hits = sharded.retrieve(&text, q, &options).unwrap();
+        for h in &hits {
+            assert_eq!(h.cosine, index.vector(h.chunk).unwrap().dot_f32(q), "query {i}, passage {}", h.chunk);
+        }
+        settled += hits.iter().filter(|h| whole.contains(&h.chunk)).count();
+        sharded.set_rerank(0);
+        coded += sharded.retrieve(&text, q, &options).unwrap().iter().filter(|h| whole.contains(&h.chunk)).count();
+    }
+    assert!(settled >= 340 && settled >= coded + 100, "recall@10 over 400: {settled} settled, {coded} by the codes alone");
 }
 
 #[test]
