@@ -20,7 +20,7 @@ const runs = smoke ? 1 : Number(option("--runs", "3"));
 const decode = smoke ? 8 : Number(option("--decode", "128"));
 const isolate = args.includes("--isolate");
 const only = option("--only", "generation,embedding,search,startup,site").split(",");
-const sentences = smoke ? 1000 : 20000;
+const sentences = smoke ? 300 : 20000;
 const out = join(repo, "target/bench");
 mkdirSync(out, { recursive: true });
 // Real text for the embedding and search rows: SciFact from the shared folder beside the checkout.

@@ -257,7 +257,7 @@ fn assert_logits_match(gpu: &Gpu, bytes: &[u8], questions: &[&str], steps: usize
 fn gpu_logits_equal_the_cpu_at_every_step() {
     let Some(gpu) = gpu() else { return };
     let questions = ["What happens to a value when its owner goes out of scope?", "How do I read a file in Rust?"];
-    assert_logits_match(&gpu, model(), &questions, 24);
+    assert_logits_match(&gpu, model(), &questions, 12);
 }
 
 /// A Q4_0 model (every matrix and the embedding, as users may bring one) runs on the GPU,
@@ -266,7 +266,7 @@ fn gpu_logits_equal_the_cpu_at_every_step() {
 fn q4_0_models_run_on_the_gpu_with_the_cpu_logits() {
     let Some(gpu) = gpu() else { return };
     let q4 = convert::requantize(model(), GgmlDType::Q8_0, GgmlDType::Q4_0).unwrap();
-    assert_logits_match(&gpu, &q4, &["Name one planet."], 20);
+    assert_logits_match(&gpu, &q4, &["Name one planet."], 8);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! term of every postings chunk and the first passage of every text fragment; a query then
 //! reads the few dense partitions nearest its vector and the postings chunks of its terms,
 //! then the fragments of the passages its codes rank best (to re-score them with their int8
-//! vectors) and of the results it shows.
+//! vectors), of those the fusion ranks near the cut (the same), and of the results it shows.
 //!
 //! Every file has the index's frame (magic, version, length, CRC-32) and the build number of
 //! its entry, so files of two builds are never mixed. Paths are relative to the entry:
@@ -56,7 +56,8 @@ pub struct ShardOptions {
 
 impl Default for ShardOptions {
     /// Chosen on the Rust mdBooks (17,442 passages) and the Rust Book questions: a first query
-    /// reads a median 296 kB with hybrid recall@10 0.944 against the exact one-file search.
+    /// reads a median 294 kB with hybrid recall@10 0.946 against the exact one-file search
+    /// (probe 56: 302 kB, the same recall; 64: 329 kB, 0.952).
     /// Codes of 96 bytes re-scored at the top scan the most passages per byte (192-byte codes
     /// without re-scoring reach 0.912 at 302 kB, int8 vectors 0.887 at 303 kB; 64-byte codes
     /// at probe 84 and 48-byte ones at probe 100 give the same recall for the same bytes);
@@ -64,7 +65,7 @@ impl Default for ShardOptions {
     /// rather than 4,096 gains 0.005 for 5 kB, and pruning at 1,024 cost 0.09 recall
     /// (BENCHMARKS.md, "Sharded index").
     fn default() -> Self {
-        ShardOptions { partition_passages: 32, code_bytes: 96, probe: 56, rerank: 40, postings_bytes: 4096, max_postings: 8192, fragment_bytes: 1024 }
+        ShardOptions { partition_passages: 32, code_bytes: 96, probe: 54, rerank: 40, postings_bytes: 4096, max_postings: 8192, fragment_bytes: 1024 }
     }
 }
 

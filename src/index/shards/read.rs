@@ -18,8 +18,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 /// settles its order: the passages near the cut, where a code's error could swap two.
 pub const SETTLE: usize = 10;
 
-/// Fusions a hybrid search runs to settle its order, each after making exact the dense scores
-/// of the unsure passages the last one ranked near the top.
+/// Fusions a hybrid search runs after its first to settle its order, each after making exact
+/// the dense scores of the unsure passages the last one ranked near the top.
 pub const SETTLE_ROUNDS: usize = 2;
 
 /// A search's next step on a sharded index: its result, or the files to load before asking
@@ -222,7 +222,8 @@ impl ShardedIndex {
     /// The files a search for `text` (and `vector`, for a hybrid search with `options`) needs
     /// next: postings chunks of its terms and the nearest partitions, then, once those are
     /// loaded, the text fragments of the passages to re-score. Those already loaded are left
-    /// out; nothing means the search can run.
+    /// out; nothing means the search can run (or fails at once, as with a vector of the wrong
+    /// dimension).
     pub fn needed(&self, text: &str, vector: Option<&[f32]>, options: &RetrieveOptions) -> Vec<ShardFile> {
         match vector.map(|v| self.hybrid(text, v, options)) {
             Some(Ok(Step::Needs(files))) => files,
@@ -404,8 +405,8 @@ impl ShardedIndex {
     /// The `k` best of `coded` once the passages in `exact` carry their int8 cosines where
     /// their fragments are loaded.
     fn rescored(&self, coded: &[(u32, f32)], query: &[f32], k: usize, exact: &HashSet<u32>) -> Vec<(u32, f32)> {
-        let scored = coded.iter().map(|&(id, score)| match self.passage(id) {
-            Ok(p) if exact.contains(&id) => (id, p.vector.dot_f32(query)),
+        let scored = coded.iter().map(|&(id, score)| match exact.contains(&id).then(|| self.passage(id)) {
+            Some(Ok(p)) => (id, p.vector.dot_f32(query)),
             _ => (id, score),
         });
         top_k(scored.collect(), k)
@@ -441,13 +442,17 @@ impl ShardedIndex {
     /// A hybrid search as far as the loaded files take it. The codes rank the probed
     /// partitions' passages; the best `rerank` of them get their exact cosines; then, since
     /// the fused order near the cut still rests on the codes' estimates, passages the fusion
-    /// ranks within [`SETTLE`] places of the top `k` get theirs too, for up to [`SETTLE_ROUNDS`]
-    /// fusions (none with `rerank` 0: the codes alone). What a step needs depends on the query
-    /// alone, not on what earlier queries loaded, so a query ranks the same whatever came
-    /// before it.
+    /// ranks within [`SETTLE`] places of the top `k` get theirs too (and keyword-only ones
+    /// theirs, which break ties), and it fuses again, up to [`SETTLE_ROUNDS`] times (never
+    /// with `rerank` 0: the codes alone). What a step needs and how it ranks depend on the
+    /// query alone, not on what earlier queries loaded, so a query ranks the same whatever
+    /// came before it.
     pub fn hybrid(&self, text: &str, vector: &[f32], options: &RetrieveOptions) -> Result<Step<Vec<Hit>>, IndexError> {
         if vector.len() != self.info.dim {
             return Err(IndexError::Dimension { expected: self.info.dim, found: vector.len() });
+        }
+        if options.k == 0 {
+            return Ok(Step::Ready(Vec::new()));
         }
         let scan = self.needed_to_scan(text, Some(vector));
         if !scan.is_empty() {
@@ -457,7 +462,7 @@ impl ShardedIndex {
         let coded = self.coded_search(vector, n.max(self.rerank))?;
         let mut exact: HashSet<u32> = coded.iter().take(self.rerank).map(|c| c.0).collect();
         let sparse = self.bm25_search(text, n)?;
-        let wide = RetrieveOptions { k: options.k + SETTLE, ..options.clone() };
+        let wide = RetrieveOptions { k: options.k.saturating_add(SETTLE), ..options.clone() };
         let mut round = 0;
         loop {
             let needs = self.needed_passages(&exact.iter().copied().collect::<Vec<_>>());
@@ -466,10 +471,20 @@ impl ShardedIndex {
             }
             let dense = self.rescored(&coded, vector, n, &exact);
             let known: HashMap<u32, f32> = dense.iter().copied().collect();
-            let mut fused = fuse(&dense, &sparse, |c| known.get(&c).copied().unwrap_or_else(|| self.cosine(c, vector)), &wide);
-            let unsure: Vec<u32> = fused.iter().map(|h| h.chunk).filter(|c| known.contains_key(c) && !exact.contains(c)).collect();
+            // A keyword-only passage's cosine only breaks ties; it is taken once the passage
+            // is in `exact`, so the order never depends on what else happens to be loaded.
+            let cosine = |c: u32| match known.get(&c) {
+                Some(&score) => score,
+                None if exact.contains(&c) => self.cosine(c, vector),
+                None => 0.0,
+            };
+            let mut fused = fuse(&dense, &sparse, cosine, &wide);
+            let unsure: Vec<u32> = fused.iter().map(|h| h.chunk).filter(|c| !exact.contains(c)).collect();
             if unsure.is_empty() || round == SETTLE_ROUNDS || self.rerank == 0 {
                 fused.truncate(options.k);
+                for hit in fused.iter_mut().filter(|h| !known.contains_key(&h.chunk)) {
+                    hit.cosine = self.cosine(hit.chunk, vector);
+                }
                 return Ok(Step::Ready(fused));
             }
             exact.extend(unsure);

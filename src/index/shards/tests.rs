@@ -177,6 +177,10 @@ fn passages_fused_near_the_cut_are_ranked_by_their_exact_cosines() {
         sharded.set_rerank(0);
         coded += sharded.retrieve(&text, q, &options).unwrap().iter().filter(|h| whole.contains(&h.chunk)).count();
     }
+    let q = &clustered(1, 32, 29)[0];
+    assert!(sharded.retrieve("topic1", q, &RetrieveOptions { k: 0, ..options.clone() }).unwrap().is_empty());
+    let all = sharded.retrieve("topic1", q, &RetrieveOptions { k: usize::MAX, ..options.clone() }).unwrap();
+    assert!(all.len() >= 100 && all.windows(2).all(|w| w[0].score >= w[1].score), "{}", all.len());
     assert!(settled >= 340 && settled >= coded + 100, "recall@10 over 400: {settled} settled, {coded} by the codes alone");
 }
 
