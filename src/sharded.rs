@@ -34,7 +34,7 @@ pub fn search(index: &ShardedIndex, query: &str, vector: Option<&[f32]>, k: usiz
             Step::Needs(files) => return Ok(Round::Needs(files)),
         },
         None => {
-            let needed = index.needed(query, None, &RetrieveOptions::default());
+            let needed = index.needed_to_scan(query, None);
             if !needed.is_empty() {
                 return Ok(Round::Needs(needed));
             }

@@ -234,7 +234,7 @@ impl ShardedIndex {
 
     /// The postings chunks of the query's terms and the partitions nearest `vector` that are
     /// not loaded yet.
-    fn needed_to_scan(&self, text: &str, vector: Option<&[f32]>) -> Vec<ShardFile> {
+    pub(crate) fn needed_to_scan(&self, text: &str, vector: Option<&[f32]>) -> Vec<ShardFile> {
         let mut files = BTreeSet::new();
         for term in query_terms(text) {
             if let Some(number) = self.term_chunk(&term) {

@@ -26,12 +26,9 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
     let parts = partition(&index.vectors, n.div_ceil(options.partition_passages.max(1)));
     // Residuals are taken from the centroids as stored, the ones a reader scores with.
     let centroids: Vec<QVec> = parts.centroids.iter().map(|c| QVec::quantize(c)).collect();
-    let residuals: Vec<Vec<f32>> = index
-        .vectors
-        .iter()
-        .zip(&parts.assignment)
-        .map(|(v, &p)| v.dequantize().iter().zip(centroids[p as usize].dequantize()).map(|(x, c)| x - c).collect())
-        .collect();
+    let stored: Vec<Vec<f32>> = centroids.iter().map(QVec::dequantize).collect();
+    let residuals: Vec<Vec<f32>> =
+        index.vectors.iter().zip(&parts.assignment).map(|(v, &p)| v.dequantize().iter().zip(&stored[p as usize]).map(|(x, c)| x - c).collect()).collect();
     let codebook = Codebook::train(&residuals, index.info.dim, Codebook::subspaces_for(index.info.dim, options.code_bytes));
     let mut members = vec![Vec::new(); centroids.len()];
     for (passage, &p) in parts.assignment.iter().enumerate() {
