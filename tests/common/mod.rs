@@ -30,6 +30,27 @@ pub fn embedder() -> Embedder {
         .expect("load embedder")
 }
 
+/// The real MiniLM with its config cut to its first `layers` encoder layers (both loaders read
+/// only the layers the config names), for tests that compare two engines vector for vector:
+/// every kernel and shape at a fraction of the work. With `WASMRAG_FULL_MODELS` set
+/// (`make test-full`) it is the whole model.
+pub fn cut_embedder(layers: usize) -> Embedder {
+    let config = cut_embedder_config(layers);
+    Embedder::from_bytes(&read("all-MiniLM-L6-v2/model.safetensors"), &config, &read("all-MiniLM-L6-v2/tokenizer.json")).expect("load cut embedder")
+}
+
+/// The MiniLM config [`cut_embedder`] loads: `num_hidden_layers` set to `layers`, unless
+/// `WASMRAG_FULL_MODELS` asks for the whole model.
+pub fn cut_embedder_config(layers: usize) -> Vec<u8> {
+    let bytes = read("all-MiniLM-L6-v2/config.json");
+    if std::env::var_os("WASMRAG_FULL_MODELS").is_some() {
+        return bytes;
+    }
+    let mut config: serde_json::Value = serde_json::from_slice(&bytes).expect("config.json");
+    config["num_hidden_layers"] = layers.into();
+    serde_json::to_vec(&config).expect("config json")
+}
+
 pub const GENERATOR: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q8_0.gguf";
 pub const GENERATOR_ORIGINAL: &str = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 
