@@ -83,9 +83,11 @@ pub fn shards(data: &[u8]) {
         ids.extend(hits.iter().map(|h| h.chunk));
     }
     let _ = index.needed_passages(&ids);
+    let _ = index.needed_vectors(&ids);
     for id in ids {
         assert!((id as usize) < index.len(), "hit {id} of {}", index.len());
         let _ = index.passage(id);
+        let _ = index.vector(id);
         let _ = index.cosine(id, &vector);
     }
     // A round as the browser runs it, keyword and hybrid: results, or files still to load.

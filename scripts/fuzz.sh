@@ -33,9 +33,10 @@ seed() {
       cargo run --release --quiet -- --models models index "$pages" --out "$dir/seed.idx" >/dev/null
       head -c 512 "$dir/seed.idx" > "$dir/seed-head" ;;
     shards)
-      # A four-passage index split into two partitions, two fragments and its postings chunks,
-      # packed as fuzz/checks.rs's `unpack_shards` reads them: whole, the entry alone, the entry
-      # with each kind of file, and each of those sealed (length and CRC-32 left to the check).
+      # A four-passage index split into two partitions, two fragments, its postings chunks and
+      # its vectors files, packed as fuzz/checks.rs's `unpack_shards` reads them: whole, the
+      # entry alone, the entry with each kind of file, and each of those sealed (length and
+      # CRC-32 left to the check).
       local pages folder
       pages=$(mktemp -d)
       folder=$(mktemp -d)
@@ -46,7 +47,7 @@ seed() {
       node - "$folder/shards" "$dir" <<'JS'
 const fs = require("node:fs");
 const [root, out] = process.argv.slice(2);
-const files = ["vectors", "terms", "text"].flatMap((k) => fs.readdirSync(`${root}/${k}`).sort().map((f) => `${k}/${f}`));
+const files = ["vectors", "terms", "text", "exact"].flatMap((k) => fs.readdirSync(`${root}/${k}`).sort().map((f) => `${k}/${f}`));
 const record = (path, sealed) => {
   const bytes = fs.readFileSync(`${root}/${path}`);
   const body = sealed ? Buffer.concat([bytes.subarray(0, 12), bytes.subarray(20, bytes.length - 4)]) : bytes;
@@ -58,7 +59,7 @@ const pack = (name, paths, sealed) => fs.writeFileSync(`${out}/${name}${sealed ?
 for (const sealed of [false, true]) {
   pack("whole", files, sealed);
   pack("entry", [], sealed);
-  for (const kind of ["vectors", "terms", "text"]) pack(kind, files.filter((f) => f.startsWith(kind)), sealed);
+  for (const kind of ["vectors", "terms", "text", "exact"]) pack(kind, files.filter((f) => f.startsWith(kind)), sealed);
 }
 JS
       rm -rf "$pages" "$folder" ;;

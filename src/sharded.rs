@@ -2,10 +2,10 @@
 //! still needs, which the caller fetches however it can (from disk natively, with `fetch()` in
 //! a browser) and loads before the next round. A round that needs files names only files not
 //! loaded yet, so a search ends after a few rounds: usually the query's postings chunks and
-//! partitions first, then the text fragments of the passages its codes rank best (re-scored
-//! with their int8 vectors), then those of the passages the fusion ranks near the cut whose
-//! dense scores are still the codes' estimates (at most two such rounds), then those of its
-//! results not loaded yet.
+//! partitions first, then the int8 vectors of the passages its codes rank best (to re-score
+//! them), then those of the passages the fusion ranks near the cut whose dense scores are
+//! still the codes' estimates (at most two such rounds), then the text fragments of its
+//! results.
 
 use crate::index::shards::{ShardFile, ShardedIndex, Step};
 use crate::index::IndexError;
@@ -43,18 +43,23 @@ pub fn search(index: &ShardedIndex, query: &str, vector: Option<&[f32]>, k: usiz
         }
     };
     let ids: Vec<u32> = ranked.iter().map(|h| h.chunk).collect();
-    let needed = index.needed_passages(&ids);
+    let mut needed = index.needed_passages(&ids);
+    if vector.is_some() {
+        needed.extend(index.needed_vectors(&ids));
+    }
     if !needed.is_empty() {
         return Ok(Round::Needs(needed));
     }
-    // The partitions' codes only approximate a cosine; the fragments' int8 vectors give it as
-    // a one-file index would.
+    // The partitions' codes only approximate a cosine; the int8 vectors give it as a one-file
+    // index would.
     let hits = ranked
         .iter()
         .map(|h| {
-            let passage = index.passage(h.chunk)?;
-            let cosine = vector.map_or(h.cosine, |v| passage.vector.dot_f32(v));
-            Ok(search_hit(&passage.chunk, &Hit { cosine, ..h.clone() }, query, retrieval))
+            let cosine = match vector {
+                Some(v) => index.vector(h.chunk)?.dot_f32(v),
+                None => h.cosine,
+            };
+            Ok(search_hit(index.passage(h.chunk)?, &Hit { cosine, ..h.clone() }, query, retrieval))
         })
         .collect::<Result<_, IndexError>>()?;
     Ok(Round::Found(hits))
@@ -91,8 +96,16 @@ mod tests {
     fn rounds_fetch_what_the_query_needs_and_rank_as_the_whole_index() {
         let v = vectors(200, 32, 3);
         let index = Index::build(info(32), chunks(200), &v).unwrap();
-        let options =
-            ShardOptions { partition_passages: 20, code_bytes: 32, probe: 3, rerank: 5, postings_bytes: 256, max_postings: 10_000, fragment_bytes: 500 };
+        let options = ShardOptions {
+            partition_passages: 20,
+            code_bytes: 32,
+            probe: 3,
+            rerank: 5,
+            exact_passages: 2,
+            postings_bytes: 256,
+            max_postings: 10_000,
+            fragment_bytes: 500,
+        };
         let files: HashMap<String, Vec<u8>> = write_shards(&index, &options).into_iter().collect();
         let entry = &files[crate::index::shards::ENTRY_FILE];
 
@@ -114,7 +127,11 @@ mod tests {
         let query = &v[17];
         let (hits, rounds) = run(&mut sharded, &files, "passage number 17", Some(query));
         assert!(rounds[0].contains(&ShardKind::Vectors), "{rounds:?}");
-        assert!(rounds[1..].iter().flatten().all(|k| *k == ShardKind::Text), "the best by their codes, those fused near the cut, then the results: {rounds:?}");
+        let last = rounds.len() - 1;
+        assert!(
+            rounds[1..last].iter().flatten().all(|k| *k == ShardKind::Exact) && rounds[last].contains(&ShardKind::Text),
+            "the best by their codes, those fused near the cut, then the results: {rounds:?}"
+        );
         let truth = retrieve(&index, "passage number 17", query, &RetrieveOptions { k: 5, ..RetrieveOptions::default() }).unwrap();
         assert_eq!(hits.iter().map(|h| h.chunk).collect::<Vec<_>>(), truth.iter().map(|h| h.chunk).collect::<Vec<_>>());
         assert_eq!(hits[0].chunk, 17);

@@ -312,6 +312,7 @@ fn a_sharded_folder_is_searched_reading_only_what_each_query_needs() {
     shard("2");
     let files = |sub: &str| std::fs::read_dir(dir.join(sub)).unwrap().count();
     assert!(files("vectors") >= 4 && files("terms") >= 4 && files("text") >= 4, "{} {} {}", files("vectors"), files("terms"), files("text"));
+    assert!(files("exact") > files("text"), "one passage's vector per file: {} {}", files("exact"), files("text"));
 
     let query = "how do hash maps store keys?";
     let whole: serde_json::Value = serde_json::from_slice(&wasmrag(&["search", idx.to_str().unwrap(), query, "-k", "3", "--json"]).stdout).unwrap();
@@ -322,7 +323,7 @@ fn a_sharded_folder_is_searched_reading_only_what_each_query_needs() {
     assert!(found["hits"][0]["snippet"]["text"].as_str().is_some_and(|s| !s.is_empty()));
     let read: Vec<&str> = found["files_read"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
     assert_eq!(read.iter().filter(|f| f.starts_with("vectors/")).count(), 2, "{read:?}");
-    assert!(read.iter().any(|f| f.starts_with("terms/")) && read.iter().any(|f| f.starts_with("text/")), "{read:?}");
+    assert!(["terms/", "text/", "exact/"].iter().all(|k| read.iter().any(|f| f.starts_with(k))), "{read:?}");
     let total: u64 = walk_bytes(&dir);
     assert!(found["bytes_read"].as_u64().unwrap() < total / 2, "{} of {total}", found["bytes_read"]);
 

@@ -87,7 +87,7 @@ enum Command {
         compare: Option<PathBuf>,
     },
     /// Split an index file into a sharded index folder that browsers read a query at a time:
-    /// an entry file, dense partitions, postings chunks and text fragments.
+    /// an entry file, dense partitions, postings chunks, int8 vectors and text fragments.
     Shard {
         /// The index file.
         index: PathBuf,
@@ -107,6 +107,9 @@ enum Command {
         /// Best passages by their codes re-scored with their exact vectors (0: none).
         #[arg(long, default_value_t = ShardOptions::default().rerank)]
         rerank: usize,
+        /// Consecutive passages per file of int8 vectors.
+        #[arg(long, default_value_t = ShardOptions::default().exact_passages)]
+        exact_passages: usize,
         /// Bytes per postings chunk.
         #[arg(long, default_value_t = ShardOptions::default().postings_bytes)]
         postings_bytes: usize,
@@ -470,11 +473,12 @@ fn run(command: Command, models: &Path) -> Result<(), CliError> {
             hybrid.dense_weight = dense_weight.unwrap_or(hybrid.dense_weight);
             evaluate(&dir, &split, index.as_deref(), json, sweep, &hybrid, models)
         }
-        Command::Shard { index, out, partition_passages, code_bytes, probe, rerank, postings_bytes, max_postings, fragment_bytes } => {
+        Command::Shard { index, out, partition_passages, code_bytes, probe, rerank, exact_passages, postings_bytes, max_postings, fragment_bytes } => {
             let whole = Index::from_bytes(&read(&index)?)?;
             let mut options = ShardOptions::default();
             (options.partition_passages, options.code_bytes, options.probe, options.rerank) =
                 (partition_passages.max(1), code_bytes.max(1), probe.max(1), rerank);
+            options.exact_passages = exact_passages.max(1);
             (options.postings_bytes, options.max_postings, options.fragment_bytes) = (postings_bytes.max(1), max_postings.max(1), fragment_bytes.max(1));
             let start = Instant::now();
             let (files, bytes, entry) = shards::write_folder(&whole, &out, &options)?;

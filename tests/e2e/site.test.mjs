@@ -272,7 +272,7 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
   assert.equal(embedder.pending(), true, "keyword results before the embedder arrives");
   assert.equal(mainRuntime.pending(), true, "keyword results before the main runtime's .wasm arrives");
   assert.ok(fetched.includes("index/entry.bin") && fetched.some((f) => f.startsWith("index/terms/")), fetched.join(" "));
-  assert.ok(!fetched.some((f) => f.startsWith("index/vectors/") || f === "index.wasmrag"), `keywords need no vectors: ${fetched.join(" ")}`);
+  assert.ok(!fetched.some((f) => /^index\/(vectors|exact)\//.test(f) || f === "index.wasmrag"), `keywords need no vectors: ${fetched.join(" ")}`);
   const keywordTexts = fetched.filter((f) => f.startsWith("index/text/")).length;
   assert.ok(keywordTexts > 0 && keywordTexts < texts, `${keywordTexts} of ${texts} text fragments fetched`);
 
@@ -287,6 +287,7 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
   await page.waitForSelector('.wasmrag-results[data-retrieval="hybrid"] .wasmrag-option');
   const hybrid = await options(page);
   assert.ok(hybrid.some((o) => o.href.includes("/big/ch08-03-hash-maps.html")), JSON.stringify(hybrid.slice(0, 3)));
+  assert.ok(fetched.some((f) => f.startsWith("index/exact/")), `hybrid re-scores with int8 vectors: ${fetched.join(" ")}`);
   assert.equal(new Set(fetched).size, fetched.length, `no file is fetched twice: ${fetched.join(" ")}`);
   assert.equal(await page.isHidden(".wasmrag-ask"), true, "no Ask action without a generator");
   await page.screenshot({ path: join(outDir, "site-sharded.png") });

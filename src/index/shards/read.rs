@@ -4,7 +4,7 @@
 //! fetch less. Every file is checked (frame, build, number, every field) before it is kept.
 
 use super::codes::Codebook;
-use super::{ShardFile, ShardKind, ENTRY_MAGIC, SHARDS_VERSION};
+use super::{ShardFile, ShardKind, ENTRY_MAGIC, KINDS, SHARDS_VERSION};
 use crate::chunk::Chunk;
 use crate::index::bm25::{idf_of, query_terms, term_score, top_k};
 use crate::index::codec::{unframe, Reader};
@@ -39,15 +39,6 @@ struct Postings {
     list: Vec<(u32, u32, u32)>,
 }
 
-/// A passage read from a text fragment, with its stored vector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Passage {
-    /// The passage.
-    pub chunk: Chunk,
-    /// Its int8 vector, as in the one-file index.
-    pub vector: QVec,
-}
-
 /// One dense partition: its passages, ascending, and their codes, subspace by subspace.
 struct Partition {
     ids: Vec<u32>,
@@ -61,6 +52,7 @@ pub struct ShardedIndex {
     passages: usize,
     probe: usize,
     rerank: usize,
+    exact_passages: usize,
     avg_length: f32,
     centroids: Vec<QVec>,
     codebook: Codebook,
@@ -68,7 +60,8 @@ pub struct ShardedIndex {
     fragment_starts: Vec<u32>,
     partitions: HashMap<u32, Partition>,
     terms: HashMap<u32, HashMap<String, Postings>>,
-    fragments: HashMap<u32, Vec<Passage>>,
+    fragments: HashMap<u32, Vec<Chunk>>,
+    exact: HashMap<u32, Vec<QVec>>,
     loaded_bytes: usize,
 }
 
@@ -91,6 +84,10 @@ impl ShardedIndex {
         }
         let probe = r.varint("probe")?.clamp(1, 1 << 16) as usize;
         let rerank = r.varint("rerank")?.min(1 << 16) as usize;
+        let exact_passages = r.varint("passages per vectors file")?;
+        if exact_passages == 0 || exact_passages > passages {
+            return Err(IndexError::Corrupt("passages per vectors file"));
+        }
         let avg_length = r.f32("average length")?;
         if !(avg_length.is_finite() && avg_length >= 1.0) {
             return Err(IndexError::Corrupt("average length"));
@@ -129,6 +126,7 @@ impl ShardedIndex {
             passages: passages as usize,
             probe,
             rerank,
+            exact_passages: exact_passages as usize,
             avg_length,
             centroids,
             codebook,
@@ -137,6 +135,7 @@ impl ShardedIndex {
             partitions: HashMap::new(),
             terms: HashMap::new(),
             fragments: HashMap::new(),
+            exact: HashMap::new(),
             loaded_bytes: entry.len(),
         })
     }
@@ -192,11 +191,7 @@ impl ShardedIndex {
 
     /// Every file of the index: the paths a bundle must hold beside the entry.
     pub fn files(&self) -> Vec<ShardFile> {
-        let all = |kind, n: usize| (0..n as u32).map(move |number| ShardFile { kind, number });
-        all(ShardKind::Vectors, self.centroids.len())
-            .chain(all(ShardKind::Terms, self.first_terms.len()))
-            .chain(all(ShardKind::Text, self.fragment_starts.len()))
-            .collect()
+        KINDS.into_iter().flat_map(|kind| (0..self.files_of(kind) as u32).map(move |number| ShardFile { kind, number })).collect()
     }
 
     fn is_loaded(&self, f: &ShardFile) -> bool {
@@ -204,6 +199,7 @@ impl ShardedIndex {
             ShardKind::Vectors => self.partitions.contains_key(&f.number),
             ShardKind::Terms => self.terms.contains_key(&f.number),
             ShardKind::Text => self.fragments.contains_key(&f.number),
+            ShardKind::Exact => self.exact.contains_key(&f.number),
         }
     }
 
@@ -221,7 +217,7 @@ impl ShardedIndex {
 
     /// The files a search for `text` (and `vector`, for a hybrid search with `options`) needs
     /// next: postings chunks of its terms and the nearest partitions, then, once those are
-    /// loaded, the text fragments of the passages to re-score. Those already loaded are left
+    /// loaded, the int8 vectors of the passages to re-score. Those already loaded are left
     /// out; nothing means the search can run (or fails at once, as with a vector of the wrong
     /// dimension).
     pub fn needed(&self, text: &str, vector: Option<&[f32]>, options: &RetrieveOptions) -> Vec<ShardFile> {
@@ -254,6 +250,16 @@ impl ShardedIndex {
         files.into_iter().filter(|f| !self.is_loaded(f)).collect()
     }
 
+    /// The files of int8 vectors holding `passages` that are not loaded yet.
+    pub fn needed_vectors(&self, passages: &[u32]) -> Vec<ShardFile> {
+        let files: BTreeSet<ShardFile> = passages.iter().filter_map(|&p| self.exact_of(p)).map(|number| ShardFile { kind: ShardKind::Exact, number }).collect();
+        files.into_iter().filter(|f| !self.is_loaded(f)).collect()
+    }
+
+    fn exact_of(&self, passage: u32) -> Option<u32> {
+        ((passage as usize) < self.passages).then(|| (passage as usize / self.exact_passages) as u32)
+    }
+
     fn fragment_of(&self, passage: u32) -> Option<u32> {
         ((passage as usize) < self.passages).then(|| self.fragment_starts.partition_point(|&s| s <= passage) as u32 - 1)
     }
@@ -283,6 +289,10 @@ impl ShardedIndex {
                 let passages = self.read_fragment(&mut r, file.number)?;
                 self.fragments.insert(file.number, passages);
             }
+            ShardKind::Exact => {
+                let vectors = self.read_exact(&mut r, file.number)?;
+                self.exact.insert(file.number, vectors);
+            }
         }
         self.loaded_bytes += bytes.len();
         Ok(())
@@ -293,6 +303,7 @@ impl ShardedIndex {
             ShardKind::Vectors => self.centroids.len(),
             ShardKind::Terms => self.first_terms.len(),
             ShardKind::Text => self.fragment_starts.len(),
+            ShardKind::Exact => self.passages.div_ceil(self.exact_passages),
         }
     }
 
@@ -353,7 +364,7 @@ impl ShardedIndex {
         Ok(terms)
     }
 
-    fn read_fragment(&self, r: &mut Reader, number: u32) -> Result<Vec<Passage>, IndexError> {
+    fn read_fragment(&self, r: &mut Reader, number: u32) -> Result<Vec<Chunk>, IndexError> {
         let start = self.fragment_starts[number as usize];
         let end = self.fragment_starts.get(number as usize + 1).map_or(self.passages as u64, |&e| u64::from(e));
         if r.varint("fragment start")? != u64::from(start) || r.varint("fragment size")? != end - u64::from(start) {
@@ -362,12 +373,19 @@ impl ShardedIndex {
         let pages = read_pages(r)?;
         let n = usize::try_from(end - u64::from(start)).map_err(|_| IndexError::Corrupt("fragment range"))?;
         let chunks = read_passages(r, &pages, n)?;
-        let vectors = read_vectors(r, self.info.dim, n)?;
-        let passages = chunks.into_iter().zip(vectors).map(|(chunk, vector)| Passage { chunk, vector }).collect();
         if !r.is_done() {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
-        Ok(passages)
+        Ok(chunks)
+    }
+
+    fn read_exact(&self, r: &mut Reader, number: u32) -> Result<Vec<QVec>, IndexError> {
+        let start = number as usize * self.exact_passages;
+        let vectors = read_vectors(r, self.info.dim, self.exact_passages.min(self.passages - start))?;
+        if !r.is_done() {
+            return Err(IndexError::Corrupt("trailing bytes"));
+        }
+        Ok(vectors)
     }
 
     fn missing(&self, files: Vec<ShardFile>) -> Result<(), IndexError> {
@@ -394,7 +412,7 @@ impl ShardedIndex {
     }
 
     /// Nearest passages among the `probe` partitions nearest `query`, best first: the best
-    /// `rerank` by their codes with their exact (int8) cosines where their fragments are
+    /// `rerank` by their codes with their exact (int8) cosines where their vectors are
     /// loaded, the rest with the cosines the codes give (within a few hundredths).
     pub fn dense_search(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>, IndexError> {
         let coded = self.coded_search(query, k.max(self.rerank))?;
@@ -403,10 +421,10 @@ impl ShardedIndex {
     }
 
     /// The `k` best of `coded` once the passages in `exact` carry their int8 cosines where
-    /// their fragments are loaded.
+    /// their vectors are loaded.
     fn rescored(&self, coded: &[(u32, f32)], query: &[f32], k: usize, exact: &HashSet<u32>) -> Vec<(u32, f32)> {
-        let scored = coded.iter().map(|&(id, score)| match exact.contains(&id).then(|| self.passage(id)) {
-            Some(Ok(p)) => (id, p.vector.dot_f32(query)),
+        let scored = coded.iter().map(|&(id, score)| match exact.contains(&id).then(|| self.vector(id)) {
+            Some(Ok(v)) => (id, v.dot_f32(query)),
             _ => (id, score),
         });
         top_k(scored.collect(), k)
@@ -431,7 +449,7 @@ impl ShardedIndex {
     /// Hybrid search, fused like [`crate::retrieve::retrieve`] on an unsharded index; fails
     /// with [`IndexError::MissingShard`] while [`ShardedIndex::needed`] names files. A hit's
     /// cosine is its int8 vector's for the passages re-scored, its code's estimate for the
-    /// rest, and for a keyword-only hit its fragment's if loaded (else 0).
+    /// rest, and for a keyword-only hit its vector's if loaded (else 0).
     pub fn retrieve(&self, text: &str, vector: &[f32], options: &RetrieveOptions) -> Result<Vec<Hit>, IndexError> {
         match self.hybrid(text, vector, options)? {
             Step::Ready(hits) => Ok(hits),
@@ -465,7 +483,7 @@ impl ShardedIndex {
         let wide = RetrieveOptions { k: options.k.saturating_add(SETTLE), ..options.clone() };
         let mut round = 0;
         loop {
-            let needs = self.needed_passages(&exact.iter().copied().collect::<Vec<_>>());
+            let needs = self.needed_vectors(&exact.iter().copied().collect::<Vec<_>>());
             if !needs.is_empty() {
                 return Ok(Step::Needs(needs));
             }
@@ -492,13 +510,21 @@ impl ShardedIndex {
         }
     }
 
-    /// Cosine between `query` and passage `id` from its loaded fragment's int8 vector, else 0.
+    /// Cosine between `query` and passage `id` from its loaded int8 vector, else 0.
     pub fn cosine(&self, id: u32, query: &[f32]) -> f32 {
-        self.passage(id).map(|p| p.vector.dot_f32(query)).unwrap_or(0.0)
+        self.vector(id).map(|v| v.dot_f32(query)).unwrap_or(0.0)
     }
 
-    /// Passage `id`, once its fragment is loaded ([`IndexError::MissingShard`] before).
-    pub fn passage(&self, id: u32) -> Result<&Passage, IndexError> {
+    /// The int8 vector of passage `id`, as in the one-file index, once its file is loaded
+    /// ([`IndexError::MissingShard`] before).
+    pub fn vector(&self, id: u32) -> Result<&QVec, IndexError> {
+        let number = self.exact_of(id).ok_or(IndexError::Corrupt("passage id"))?;
+        let run = self.exact.get(&number).ok_or_else(|| IndexError::MissingShard(ShardFile { kind: ShardKind::Exact, number }.path()))?;
+        Ok(&run[id as usize - number as usize * self.exact_passages])
+    }
+
+    /// Passage `id`, once its text fragment is loaded ([`IndexError::MissingShard`] before).
+    pub fn passage(&self, id: u32) -> Result<&Chunk, IndexError> {
         let number = self.fragment_of(id).ok_or(IndexError::Corrupt("passage id"))?;
         let fragment = self.fragments.get(&number).ok_or_else(|| IndexError::MissingShard(ShardFile { kind: ShardKind::Text, number }.path()))?;
         Ok(&fragment[(id - self.fragment_starts[number as usize]) as usize])

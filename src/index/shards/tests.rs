@@ -32,7 +32,16 @@ fn load_all(sharded: &mut ShardedIndex, files: &[(String, Vec<u8>)]) {
 }
 
 fn small() -> ShardOptions {
-    ShardOptions { partition_passages: 50, code_bytes: 16, probe: 3, rerank: 0, postings_bytes: 512, max_postings: 10_000, fragment_bytes: 600 }
+    ShardOptions {
+        partition_passages: 50,
+        code_bytes: 16,
+        probe: 3,
+        rerank: 0,
+        exact_passages: 3,
+        postings_bytes: 512,
+        max_postings: 10_000,
+        fragment_bytes: 600,
+    }
 }
 
 #[test]
@@ -45,14 +54,14 @@ fn every_part_of_the_index_survives_sharding() {
     assert_eq!(paths.iter().filter(|p| p.starts_with("vectors/")).count(), 20);
     assert!(paths.iter().filter(|p| p.starts_with("terms/")).count() > 1);
     assert!(paths.iter().filter(|p| p.starts_with("text/")).count() > 10);
+    assert_eq!(paths.iter().filter(|p| p.starts_with("exact/")).count(), 334, "1,000 passages, 3 per file");
     assert!(paths.iter().all(|p| ShardFile::parse(p).map(|f| f.path()).as_ref() == Some(p)));
     assert_eq!(write_shards(&index, &small()), files, "the same index gives the same bytes");
 
     load_all(&mut sharded, &files);
     for (id, c) in index.chunks().iter().enumerate() {
-        let p = sharded.passage(id as u32).unwrap();
-        assert_eq!(&p.chunk, c);
-        assert_eq!(Some(&p.vector), index.vector(id as u32));
+        assert_eq!(sharded.passage(id as u32).unwrap(), c);
+        assert_eq!(sharded.vector(id as u32).ok(), index.vector(id as u32));
     }
     for q in ["topic3 borrowing", "passage number 517", "topic0 topic6 zebra"] {
         assert_eq!(sharded.bm25_search(q, 20).unwrap(), index.bm25_search(q, 20), "{q}");
@@ -89,16 +98,17 @@ fn a_query_reads_only_what_it_needs_and_ranks_like_the_whole_index() {
         let before = sharded.loaded_bytes();
         let options = RetrieveOptions { k: 10, ..RetrieveOptions::default() };
         assert!(matches!(sharded.retrieve(&text, q, &options), Err(IndexError::MissingShard(_))) || sharded.needed(&text, Some(q), &options).is_empty());
-        // Rounds: the postings and nearest partitions, then the fragments of the passages to
-        // re-score (the best by their codes, then those fused near the cut, once per settling
-        // fusion); a round never mixes the two kinds.
+        // Rounds: the postings and nearest partitions, then the int8 vectors of the passages
+        // to re-score (the best by their codes, then those fused near the cut, once per
+        // settling fusion); a round never mixes the two, and text waits for the results.
         for round in 0.. {
             let needed = sharded.needed(&text, Some(q), &options);
             if needed.is_empty() {
                 break;
             }
-            let fragments = needed.iter().filter(|f| f.kind == ShardKind::Text).count();
-            assert!(round <= SETTLE_ROUNDS + 1 && (fragments == 0 || fragments == needed.len()), "round {round}: {needed:?}");
+            let vectors = needed.iter().filter(|f| f.kind == ShardKind::Exact).count();
+            assert!(round <= SETTLE_ROUNDS + 1 && (vectors == 0 || vectors == needed.len()), "round {round}: {needed:?}");
+            assert!(needed.iter().all(|f| f.kind != ShardKind::Text), "round {round}: {needed:?}");
             assert!(needed.iter().filter(|f| f.kind == ShardKind::Vectors).count() <= 3);
             for f in &needed {
                 sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
@@ -128,20 +138,20 @@ fn the_best_passages_by_their_codes_are_rescored_with_their_vectors() {
     assert_eq!(sharded.rerank(), 8);
     let bytes: HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     let q = &clustered(3, 32, 21)[1];
-    // First the postings and partitions, then the fragments of the 8 best by their codes.
+    // First the postings and partitions, then the vectors of the 8 best by their codes.
     let first = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
-    assert!(!first.is_empty() && first.iter().all(|f| f.kind != ShardKind::Text), "{first:?}");
+    assert!(!first.is_empty() && first.iter().all(|f| f.kind == ShardKind::Vectors || f.kind == ShardKind::Terms), "{first:?}");
     for f in &first {
         sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
     }
     let second = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
-    assert!(!second.is_empty() && second.iter().all(|f| f.kind == ShardKind::Text), "{second:?}");
+    assert!(!second.is_empty() && second.len() <= 8 && second.iter().all(|f| f.kind == ShardKind::Exact), "{second:?}");
     let coded = sharded.dense_search(q, 20).unwrap();
     for f in &second {
         sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
     }
     let settle = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
-    assert!(settle.iter().all(|f| f.kind == ShardKind::Text), "{settle:?}");
+    assert!(settle.iter().all(|f| f.kind == ShardKind::Exact), "{settle:?}");
     let rescored = sharded.dense_search(q, 20).unwrap();
     // The 8 best by their codes now carry their int8 cosines, the rest the codes' estimates.
     let exact = |id: u32| index.vector(id).unwrap().dot_f32(q);
@@ -206,8 +216,8 @@ fn damaged_stale_and_misplaced_files_are_refused() {
     assert_eq!(ShardedIndex::open(&flipped).unwrap_err(), IndexError::Checksum);
     assert!(matches!(ShardedIndex::open(&entry[..entry.len() - 1]), Err(IndexError::Truncated { .. })));
     let mut newer = entry.clone();
-    newer[8] = 4;
-    assert!(matches!(ShardedIndex::open(&newer), Err(IndexError::Incompatible { found: 4, supported: 3 })));
+    newer[8] = 5;
+    assert!(matches!(ShardedIndex::open(&newer), Err(IndexError::Incompatible { found: 5, supported: 4 })));
     assert_eq!(ShardedIndex::open(&files[1].1).unwrap_err(), IndexError::NotAnIndex);
     assert_eq!(ShardedIndex::open(b"").unwrap_err(), IndexError::NotAnIndex);
 
@@ -228,6 +238,11 @@ fn damaged_stale_and_misplaced_files_are_refused() {
     assert!(matches!(sharded.load(&files[1].0, &cut), Err(IndexError::Truncated { .. })));
     assert_eq!(sharded.loaded_bytes(), entry.len(), "nothing refused was kept");
     assert_eq!(sharded.passage(0).unwrap_err().code(), "invalid_state");
+    assert_eq!(sharded.vector(0).unwrap_err().code(), "invalid_state");
+    assert_eq!(sharded.load("exact/100.bin", terms0).unwrap_err(), IndexError::UnknownShard("exact/100.bin".into()), "300 passages, 3 per file");
+    // A vectors file loaded under another number is refused.
+    let exact99 = &files.iter().find(|f| f.0 == "exact/99.bin").unwrap().1;
+    assert_eq!(sharded.load("exact/98.bin", exact99).unwrap_err(), IndexError::ForeignShard("exact/98.bin".into()));
     sharded.load("terms/0.bin", terms0).unwrap();
     assert_eq!(sharded.loaded_bytes(), entry.len() + terms0.len());
 }

@@ -1,5 +1,6 @@
 //! Writing a sharded index from a built [`Index`]: partitions by k-means, postings chunks by
-//! term range, text fragments by passage order, and the entry that maps queries to them.
+//! term range, int8 vectors and text fragments by passage order, and the entry that maps
+//! queries to them.
 
 use super::codes::Codebook;
 use super::partition::partition;
@@ -101,9 +102,15 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
         let pages = Pages::of(chunks);
         pages.write(&mut w);
         pages.write_passages(&mut w, chunks.iter());
-        write_vectors(&mut w, index.info.dim, index.vectors[start..end].iter());
         file(ShardKind::Text, number, w);
         start = end;
+    }
+
+    let exact_passages = options.exact_passages.max(1);
+    for (number, run) in index.vectors.chunks(exact_passages).enumerate() {
+        let mut w = header(build, number);
+        write_vectors(&mut w, index.info.dim, run.iter());
+        file(ShardKind::Exact, number, w);
     }
 
     let mut w = Writer::default();
@@ -112,6 +119,7 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
     w.varint(n as u64);
     w.varint(options.probe.max(1) as u64);
     w.varint(options.rerank as u64);
+    w.varint(exact_passages as u64);
     w.f32(avg);
     w.varint(centroids.len() as u64);
     write_vectors(&mut w, index.info.dim, centroids.iter());
