@@ -1,15 +1,16 @@
 // Runs the browser benchmarks in Debian's headless Chromium and prints wasmrag beside its peers.
-// Usage: node bench/run.mjs [--only generation,embedding,search,startup,site] [--runs 3] [--decode 128]
+// Usage: node bench/run.mjs [--only generation,embedding,search,startup,shards,site] [--runs 3] [--decode 128]
 //                           [--isolate] [--smoke]        (after `make wasm`)
 //   --isolate serves with COOP/COEP so peers that can use threads (wllama, onnxruntime-web) do;
 //   --smoke is a tiny run of every row (short prompt, few passages and vectors, one run) that
 //   the test suite uses so the benchmarks cannot rot.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { launch, serve } from "../scripts/chromium.mjs";
+import { shardsRow } from "./shards.mjs";
 import { siteRow } from "./site.mjs";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
@@ -19,7 +20,7 @@ const smoke = args.includes("--smoke");
 const runs = smoke ? 1 : Number(option("--runs", "3"));
 const decode = smoke ? 8 : Number(option("--decode", "128"));
 const isolate = args.includes("--isolate");
-const only = option("--only", "generation,embedding,search,startup,site").split(",");
+const only = option("--only", "generation,embedding,search,startup,shards,site").split(",");
 const sentences = smoke ? 300 : 20000;
 const out = join(repo, "target/bench");
 mkdirSync(out, { recursive: true });
@@ -101,6 +102,17 @@ async function encodings(page, base, shipped) {
   }
 }
 
+/** The demo's index file, www/rust-book.idx, or in the smoke run www/smoke.idx (one page, built if missing); null if missing. */
+function demoIndex() {
+  const index = join(repo, "www", smoke ? "smoke.idx" : "rust-book.idx");
+  if (smoke && !existsSync(index)) {
+    const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
+    const page = join(sysroot, "share/doc/rust/html/book/ch04-01-what-is-ownership.html");
+    execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", page, "--out", index], { stdio: "inherit" });
+  }
+  return existsSync(index) ? index : null;
+}
+
 const rows = {
   async generation(page, base) {
     writePrompt();
@@ -174,17 +186,12 @@ const rows = {
 
   /** Demo page: time from navigation to the first search result, models cached, and memory. */
   async startup(page, base) {
-    const index = smoke ? "smoke.idx" : "rust-book.idx";
-    if (smoke && !existsSync(join(repo, "www", index))) {
-      const sysroot = execFileSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).trim();
-      const page = join(sysroot, "share/doc/rust/html/book/ch04-01-what-is-ownership.html");
-      execFileSync(join(repo, "target/release/wasmrag"), ["--models", join(repo, "models"), "index", page, "--out", join(repo, "www", index)], { stdio: "inherit" });
-    }
-    if (!existsSync(join(repo, "www", index))) {
-      console.log(`\nstartup: skipped, www/${index} missing (make demo builds it)`);
+    const index = demoIndex();
+    if (!index) {
+      console.log(`\nstartup: skipped, www/rust-book.idx missing (make demo builds it)`);
       return null;
     }
-    const url = `${base}/www/?index=./${index}`;
+    const url = `${base}/www/?index=./${basename(index)}`;
     const firstResult = async () => {
       const t0 = Date.now();
       await page.goto(url);
@@ -217,12 +224,22 @@ const rows = {
     const glue = ["pkg/wasm/wasmrag.js", "pkg/index.js", "pkg/worker.js", "pkg/assets.js", "pkg/errors.js"].map((f) => readFileSync(join(repo, f)));
     const glueGzip = execFileSync("gzip", ["-9c"], { input: Buffer.concat(glue) }).length;
     const result = { cold, warmReadyMs: median("ready"), warmFirstResultMs: median("firstResult"), warmExtractMs: median("extract"), afterSearch, afterAnswer, wasm: wasm.length, gzip, glue: glue.reduce((s, b) => s + b.length, 0), glueGzip };
-    console.log(`\nstartup and size: demo on www/${index}, headless Chromium`);
+    console.log(`\nstartup and size: demo on www/${basename(index)}, headless Chromium`);
     console.log(`.wasm ${wasm.length.toLocaleString()} B raw, ${gzip.toLocaleString()} B gzip; JS glue + wrapper ${result.glue.toLocaleString()} B raw, ${glueGzip.toLocaleString()} B gzip`);
     console.log(`page load to first search result: ${cold.firstResult} ms first visit (models downloaded), ${result.warmFirstResultMs} ms with models cached (ready after ${result.warmReadyMs} ms, its extract after ${result.warmExtractMs} ms), median of ${runs}`);
     const mem = (m) => `wasm ${(m.wasmBytes / 1e6).toFixed(0)} MB` + (Number.isFinite(m.jsBytes) ? ` + JS ${(m.jsBytes / 1e6).toFixed(0)} MB` : " (JS heaps not reported)");
     console.log(`peak memory (worker's wasm memory, which only grows; JS heaps by measureUserAgentSpecificMemory): ${mem(afterSearch)} after a search, ${mem(afterAnswer)} after an answer`);
     return result;
+  },
+
+  /** A sharded index in the page: hybrid query latency with and without its fetches. */
+  async shards(page, base) {
+    const index = process.env.WASMRAG_SHARDS_INDEX ?? demoIndex();
+    if (!index || !existsSync(index)) {
+      console.log(`\nshards: skipped, ${index ?? "www/rust-book.idx"} missing (make demo builds www/rust-book.idx)`);
+      return null;
+    }
+    return shardsRow({ page, base, repo, out, smoke, index });
   },
 
   site() {
@@ -237,7 +254,7 @@ try {
   console.log(`headless Chromium ${context.browser()?.version() ?? ""}${isolate ? ", COOP/COEP" : ""}${smoke ? ", smoke run" : ""}`);
   const results = {};
   for (const name of only) {
-    if (!rows[name]) throw new Error(`unknown row ${name} (generation, embedding, search, startup, site)`);
+    if (!rows[name]) throw new Error(`unknown row ${name} (generation, embedding, search, startup, shards, site)`);
     results[name] = await rows[name](page, base);
   }
   writeFileSync(join(out, smoke ? "smoke.json" : "results.json"), JSON.stringify(results, null, 2));

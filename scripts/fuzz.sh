@@ -101,7 +101,7 @@ for t in "${targets[@]}"; do
   # Named seeds (the tests look some up by name; libFuzzer names its inputs by SHA-1) are kept
   # whatever their size.
   named=$(mktemp -d)
-  find "fuzz/corpus/$t" -type f ! -regex '.*/[0-9a-f]\{40\}' -exec cp -t "$named" {} + 2>/dev/null || true
+  find "fuzz/corpus/$t" -type f -regextype posix-extended ! -regex '.*/[0-9a-f]{40}' -exec cp -t "$named" {} + 2>/dev/null || true
   rm -rf "fuzz/corpus/$t" && mkdir -p "fuzz/corpus/$t"
   # Read whole before cutting: `head` closing the pipe early would fail the script (pipefail).
   mapfile -t small < <(find "target/fuzz-corpus/$t" -type f -size -4097c | sort)
