@@ -8,12 +8,14 @@ export async function sha256(bytes) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function openCache(name) {
-  try {
-    return typeof caches === "undefined" ? null : await caches.open(name);
-  } catch {
-    return null;
+/** Caches opened so far, by name: opening one per file serialises a sharded search's fetches. */
+const opened = new Map();
+
+function openCache(name) {
+  if (!opened.has(name)) {
+    opened.set(name, typeof caches === "undefined" ? Promise.resolve(null) : caches.open(name).catch(() => null));
   }
+  return opened.get(name);
 }
 
 async function download(url, expected, onProgress, revalidate) {
