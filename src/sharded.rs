@@ -2,10 +2,10 @@
 //! still needs, which the caller fetches however it can (from disk natively, with `fetch()` in
 //! a browser) and loads before the next round. A round that needs files names only files not
 //! loaded yet, so a search ends after a few rounds: usually the query's postings chunks and
-//! partitions first, then the int8 vectors of the passages its codes rank best (to re-score
-//! them), then those of the passages the fusion ranks near the cut whose dense scores are
-//! still the codes' estimates (at most two such rounds), then the text fragments of its
-//! results.
+//! partitions first, then the int8 vectors of the passages its codes rank best and of those a
+//! fusion on the codes' estimates ranks near the top (to re-score them), then, rarely, those of
+//! the passages the fusion then ranks near the cut whose dense scores are still the codes'
+//! estimates (at most two such rounds), then the text fragments of its results.
 
 use crate::index::shards::{ShardFile, ShardedIndex, Step};
 use crate::index::IndexError;

@@ -458,7 +458,9 @@ impl ShardedIndex {
     }
 
     /// A hybrid search as far as the loaded files take it. The codes rank the probed
-    /// partitions' passages; the best `rerank` of them get their exact cosines; then, since
+    /// partitions' passages; the best `rerank` of them get their exact cosines, and in the
+    /// same round those a fusion on the codes' estimates ranks within [`SETTLE`] places of the
+    /// top `k` (most of what the settling would ask for, a round of fetches earlier); then, since
     /// the fused order near the cut still rests on the codes' estimates, passages the fusion
     /// ranks within [`SETTLE`] places of the top `k` get theirs too (and keyword-only ones
     /// theirs, which break ties), and it fuses again, up to [`SETTLE_ROUNDS`] times (never
@@ -481,6 +483,12 @@ impl ShardedIndex {
         let mut exact: HashSet<u32> = coded.iter().take(self.rerank).map(|c| c.0).collect();
         let sparse = self.bm25_search(text, n)?;
         let wide = RetrieveOptions { k: options.k.saturating_add(SETTLE), ..options.clone() };
+        if self.rerank > 0 {
+            // What a fusion on the codes' estimates alone ranks near the top is re-scored in the
+            // same round as the best by their codes: most of it the settling would ask for next.
+            let guess = fuse(&coded[..n.min(coded.len())], &sparse, |_| 0.0, &wide);
+            exact.extend(guess.iter().map(|h| h.chunk));
+        }
         let mut round = 0;
         loop {
             let needs = self.needed_vectors(&exact.iter().copied().collect::<Vec<_>>());

@@ -138,15 +138,25 @@ fn the_best_passages_by_their_codes_are_rescored_with_their_vectors() {
     assert_eq!(sharded.rerank(), 8);
     let bytes: HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     let q = &clustered(3, 32, 21)[1];
-    // First the postings and partitions, then the vectors of the 8 best by their codes.
+    // First the postings and partitions, then the vectors of the 8 best by their codes and of
+    // those a fusion on the codes alone ranks near the top.
     let first = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
     assert!(!first.is_empty() && first.iter().all(|f| f.kind == ShardKind::Vectors || f.kind == ShardKind::Terms), "{first:?}");
     for f in &first {
         sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
     }
     let second = sharded.needed("topic1", Some(q), &RetrieveOptions::default());
-    assert!(!second.is_empty() && second.len() <= 8 && second.iter().all(|f| f.kind == ShardKind::Exact), "{second:?}");
+    assert!(second.iter().all(|f| f.kind == ShardKind::Exact), "{second:?}");
     let coded = sharded.dense_search(q, 20).unwrap();
+    let best: Vec<u32> = coded.iter().take(8).map(|h| h.0).collect();
+    assert!(sharded.needed_vectors(&best).iter().all(|f| second.contains(f)), "{second:?}");
+    let o = RetrieveOptions::default();
+    let n = o.candidates.max(o.k);
+    let wide = RetrieveOptions { k: o.k + SETTLE, ..o.clone() };
+    let guess = crate::retrieve::fuse(&sharded.dense_search(q, n).unwrap(), &sharded.bm25_search("topic1", n).unwrap(), |_| 0.0, &wide);
+    let near_top: Vec<u32> = guess.iter().map(|h| h.chunk).collect();
+    assert!(sharded.needed_vectors(&near_top).iter().all(|f| second.contains(f)), "{second:?}");
+    assert!(second.len() > best.len(), "more than the best by their codes: {second:?}");
     for f in &second {
         sharded.load(&f.path(), bytes[f.path().as_str()]).unwrap();
     }
