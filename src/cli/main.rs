@@ -282,6 +282,11 @@ struct Output {
     /// passages, where one file stops being small (`auto`).
     #[arg(long, requires = "site", value_enum, default_value_t = Sharding::Auto)]
     shards: Sharding,
+    /// With --site, when the index is sharded: consecutive passages per file of int8 vectors.
+    /// One (the default) reads the fewest bytes per query; more makes fewer files, for hosts
+    /// that cap files per deployment.
+    #[arg(long, requires = "site", default_value_t = ShardOptions::default().exact_passages)]
+    exact_passages: usize,
     /// With --site: the npm package's folder the runtime and UI are copied from.
     #[arg(long, requires = "site", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg"))]
     runtime: PathBuf,
@@ -307,6 +312,7 @@ impl Output {
                 generator: !self.no_generator,
                 offline: self.offline,
                 shards: self.shards,
+                exact_passages: self.exact_passages.max(1),
             }),
             (None, None) => Err(CliError::Usage("give --out FILE or --site DIR".into())),
         }
@@ -950,8 +956,12 @@ fn evaluate(
 /// Where `index` writes: an index file, or a site's bundle.
 enum Target {
     File(PathBuf),
-    Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool, offline: bool, shards: Sharding },
+    Site { site: PathBuf, runtime: PathBuf, models_url: Option<String>, generator: bool, offline: bool, shards: Sharding, exact_passages: usize },
 }
+
+/// Files per deployment past which some static hosts refuse a site (Cloudflare Pages' free
+/// plan); a sharded bundle larger than this gets a note on how to write fewer.
+const HOST_FILE_CAP: usize = 20_000;
 
 /// Whether a site bundle's index is sharded (`--shards`).
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -1104,13 +1114,17 @@ fn index(pages: &Pages, target: &Target, vectors: Vectors, models: &Path) -> Res
             std::fs::write(out, &bytes).map_err(|source| CliError::Io { path: out.to_path_buf(), source })?;
             out.clone()
         }
-        Target::Site { site, runtime, models_url, generator, offline, shards } => {
+        Target::Site { site, runtime, models_url, generator, offline, shards, exact_passages } => {
             let source = match models_url {
                 Some(url) => bundle::Models::Url(models, url),
                 None => bundle::Models::Copy(models),
             };
             let split = *shards == Sharding::On || (*shards == Sharding::Auto && built.index.len() > FLAT_MAX_PASSAGES);
-            let parts = split.then(|| write_shards(&built.index, &ShardOptions::default()));
+            let parts = split.then(|| {
+                let mut options = ShardOptions::default();
+                options.exact_passages = *exact_passages;
+                write_shards(&built.index, &options)
+            });
             let index = parts.as_deref().map_or(bundle::IndexFiles::One(&bytes), bundle::IndexFiles::Sharded);
             // A sharded index is searched only, so its bundle carries no generator.
             if *generator && split {
@@ -1130,6 +1144,12 @@ fn index(pages: &Pages, target: &Target, vectors: Vectors, models: &Path) -> Res
                 "wrote the bundle {} ({files} files, {total} bytes{sharded}; add wasmrag-ui.css, wasmrag-ui.js and <wasmrag-search> to your pages)",
                 dir.display()
             );
+            if let Some(p) = parts.as_ref().filter(|p| p.len() > HOST_FILE_CAP) {
+                eprintln!(
+                    "note: the sharded index is {} files; some hosts cap files per deployment (Cloudflare Pages' free plan at {HOST_FILE_CAP}): --exact-passages 2 or more writes fewer, for a few kB more per query",
+                    p.len()
+                );
+            }
             dir.join(if split { bundle::SHARDS_DIR } else { bundle::INDEX_FILE })
         }
     };

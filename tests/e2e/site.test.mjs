@@ -62,7 +62,8 @@ function buildSite() {
 
 /** (Re)builds the sharded bundle, leaving out the pages matching `exclude`. */
 function indexSharded(exclude) {
-  const args = ["--models", join(repo, "models"), "index", "--site", shardedSite, "--shards", "on", "--cache", shardedCache];
+  // Two passages' vectors per file, as a host that caps files would take it.
+  const args = ["--models", join(repo, "models"), "index", "--site", shardedSite, "--shards", "on", "--exact-passages", "2", "--cache", shardedCache];
   execFileSync(join(repo, "target/release/wasmrag"), [...args, ...exclude.flatMap((glob) => ["--exclude", glob])], { stdio: "inherit" });
 }
 
@@ -333,6 +334,8 @@ test("a sharded bundle fetches only the files each search needs", { timeout: 600
   assert.equal(api.damaged, "index_corrupt");
   assert.ok(!api.kept.includes("WASMRAGX garbage"), `a refused file is not cached: ${api.kept.join(" | ")}`);
   assert.equal(api.info.sharded, true);
+  const exact = readdirSync(join(shardedSite, "wasmrag/index/exact")).length;
+  assert.equal(exact, Math.ceil(api.info.passages / 2), `${exact} vectors files for ${api.info.passages} passages, two per file`);
   assert.equal(api.info.retrieval, "keyword");
   assert.match(after.url, /ch16-01-threads\.html/);
   assert.equal(after.retrieval, "keyword");
