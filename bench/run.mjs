@@ -188,7 +188,7 @@ const rows = {
   async startup(page, base) {
     const index = demoIndex();
     if (!index) {
-      console.log(`\nstartup: skipped, www/rust-book.idx missing (make demo builds it)`);
+      console.log(`\nstartup: skipped, www/${smoke ? "smoke.idx" : "rust-book.idx"} missing (make demo builds www/rust-book.idx)`);
       return null;
     }
     const url = `${base}/www/?index=./${basename(index)}`;
@@ -234,9 +234,9 @@ const rows = {
 
   /** A sharded index in the page: hybrid query latency with and without its fetches. */
   async shards(page, base) {
-    const index = process.env.WASMRAG_SHARDS_INDEX ?? demoIndex();
+    const index = process.env.WASMRAG_SHARDS_INDEX || demoIndex();
     if (!index || !existsSync(index)) {
-      console.log(`\nshards: skipped, ${index ?? "www/rust-book.idx"} missing (make demo builds www/rust-book.idx)`);
+      console.log(`\nshards: skipped, ${index || "the demo's index"} missing (make demo builds www/rust-book.idx)`);
       return null;
     }
     return shardsRow({ page, base, repo, out, smoke, index });

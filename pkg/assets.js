@@ -8,12 +8,25 @@ export async function sha256(bytes) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Caches opened so far, by name: opening one per file serialises a sharded search's fetches. */
+/**
+ * Caches opened so far, by name: opening one per file serialises a sharded search's fetches.
+ * (A page that deletes the cache itself while a worker lives leaves this one writing to the
+ * deleted cache: its copies are then lost, not wrong.)
+ */
 const opened = new Map();
 
+/** The cache `name`, or null where there is none (no Cache API, storage blocked, a failed open: tried again next time). */
 function openCache(name) {
   if (!opened.has(name)) {
-    opened.set(name, typeof caches === "undefined" ? Promise.resolve(null) : caches.open(name).catch(() => null));
+    const opening = (async () => {
+      try {
+        return typeof caches === "undefined" ? null : await caches.open(name);
+      } catch {
+        opened.delete(name);
+        return null;
+      }
+    })();
+    opened.set(name, opening);
   }
   return opened.get(name);
 }

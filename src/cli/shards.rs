@@ -125,11 +125,11 @@ pub fn measure(dir: &Path, queries: &[String], compare: Option<&Index>, embedder
             recalls.push(found as f64 / truth.len().max(1) as f64);
         }
     }
-    let all: usize = folder.index.files().iter().map(|f| std::fs::metadata(dir.join(f.path())).map(|m| m.len() as usize).unwrap_or(0)).sum();
+    let all: usize = folder.index.files().map(|f| std::fs::metadata(dir.join(f.path())).map(|m| m.len() as usize).unwrap_or(0)).sum();
     Ok(json!({
         "queries": queries.len(),
         "passages": folder.index.len(),
-        "files": folder.index.files().len() + 1,
+        "files": folder.index.files().count() + 1,
         "total_bytes": all as u64 + entry,
         "entry_bytes": entry,
         "probe": folder.index.probe(),

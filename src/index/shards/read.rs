@@ -84,8 +84,9 @@ impl ShardedIndex {
         }
         let probe = r.varint("probe")?.clamp(1, 1 << 16) as usize;
         let rerank = r.varint("rerank")?.min(1 << 16) as usize;
-        let exact_passages = r.varint("passages per vectors file")?;
-        if exact_passages == 0 || exact_passages > passages {
+        // More than the passages would make one file of them all; the writer never writes that.
+        let exact_passages = r.varint("passages per vectors file")?.min(passages);
+        if exact_passages == 0 {
             return Err(IndexError::Corrupt("passages per vectors file"));
         }
         let avg_length = r.f32("average length")?;
@@ -179,7 +180,8 @@ impl ShardedIndex {
     }
 
     /// Re-scores the best `rerank` passages of the dense ranking with their int8 vectors from
-    /// now on (0: the codes alone): closer to the unsharded ranking, for their fragments' bytes.
+    /// now on (0: the codes alone; a hybrid search still fetches its results' vectors, for
+    /// their cosines): closer to the unsharded ranking, for the vectors' bytes.
     pub fn set_rerank(&mut self, rerank: usize) {
         self.rerank = rerank;
     }
@@ -189,9 +191,10 @@ impl ShardedIndex {
         self.loaded_bytes
     }
 
-    /// Every file of the index: the paths a bundle must hold beside the entry.
-    pub fn files(&self) -> Vec<ShardFile> {
-        KINDS.into_iter().flat_map(|kind| (0..self.files_of(kind) as u32).map(move |number| ShardFile { kind, number })).collect()
+    /// Every file of the index: the paths a bundle must hold beside the entry (an iterator:
+    /// an entry's passage count, and so its vectors files, is not bounded by its own bytes).
+    pub fn files(&self) -> impl Iterator<Item = ShardFile> + '_ {
+        KINDS.into_iter().flat_map(move |kind| (0..self.files_of(kind) as u32).map(move |number| ShardFile { kind, number }))
     }
 
     fn is_loaded(&self, f: &ShardFile) -> bool {

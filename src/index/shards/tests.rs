@@ -49,7 +49,7 @@ fn every_part_of_the_index_survives_sharding() {
     let (index, mut sharded, files) = sample(1000, &small());
     assert_eq!(sharded.len(), 1000);
     assert_eq!(sharded.info(), index.info());
-    let paths: Vec<String> = sharded.files().iter().map(ShardFile::path).collect();
+    let paths: Vec<String> = sharded.files().map(|f| f.path()).collect();
     assert_eq!(paths, files[1..].iter().map(|f| f.0.clone()).collect::<Vec<_>>());
     assert_eq!(paths.iter().filter(|p| p.starts_with("vectors/")).count(), 20);
     assert!(paths.iter().filter(|p| p.starts_with("terms/")).count() > 1);
@@ -84,6 +84,16 @@ fn every_part_of_the_index_survives_sharding() {
     }
     assert!(found >= 160, "{found} of 200 exact neighbours found");
     assert_eq!(sharded.loaded_bytes(), files.iter().map(|f| f.1.len()).sum::<usize>());
+}
+
+#[test]
+fn more_passages_per_vectors_file_than_the_index_holds_makes_one_file() {
+    let (index, mut sharded, files) = sample(10, &ShardOptions { exact_passages: 64, ..small() });
+    assert_eq!(sharded.files().filter(|f| f.kind == ShardKind::Exact).map(|f| f.path()).collect::<Vec<_>>(), ["exact/0.bin"]);
+    load_all(&mut sharded, &files);
+    for id in 0..10 {
+        assert_eq!(sharded.vector(id).ok(), index.vector(id));
+    }
 }
 
 #[test]

@@ -106,7 +106,7 @@ pub fn write_shards(index: &Index, options: &ShardOptions) -> Vec<(String, Vec<u
         start = end;
     }
 
-    let exact_passages = options.exact_passages.max(1);
+    let exact_passages = options.exact_passages.clamp(1, n.max(1));
     for (number, run) in index.vectors.chunks(exact_passages).enumerate() {
         let mut w = header(build, number);
         write_vectors(&mut w, index.info.dim, run.iter());
