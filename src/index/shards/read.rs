@@ -248,14 +248,17 @@ impl ShardedIndex {
 
     /// The text fragments holding `passages` that are not loaded yet.
     pub fn needed_passages(&self, passages: &[u32]) -> Vec<ShardFile> {
-        let files: BTreeSet<ShardFile> =
-            passages.iter().filter_map(|&p| self.fragment_of(p)).map(|number| ShardFile { kind: ShardKind::Text, number }).collect();
-        files.into_iter().filter(|f| !self.is_loaded(f)).collect()
+        self.not_loaded(ShardKind::Text, passages.iter().filter_map(|&p| self.fragment_of(p)))
     }
 
     /// The files of int8 vectors holding `passages` that are not loaded yet.
     pub fn needed_vectors(&self, passages: &[u32]) -> Vec<ShardFile> {
-        let files: BTreeSet<ShardFile> = passages.iter().filter_map(|&p| self.exact_of(p)).map(|number| ShardFile { kind: ShardKind::Exact, number }).collect();
+        self.not_loaded(ShardKind::Exact, passages.iter().filter_map(|&p| self.exact_of(p)))
+    }
+
+    /// The files of `kind` numbered `numbers` that are not loaded yet, once each, in order.
+    fn not_loaded(&self, kind: ShardKind, numbers: impl Iterator<Item = u32>) -> Vec<ShardFile> {
+        let files: BTreeSet<ShardFile> = numbers.map(|number| ShardFile { kind, number }).collect();
         files.into_iter().filter(|f| !self.is_loaded(f)).collect()
     }
 
